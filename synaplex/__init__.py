@@ -1,0 +1,87 @@
+"""synaplex: build, train and run typed LLM programs the way Keras builds neural networks.
+
+The public API is flat (``synaplex.Generator``, ``synaplex.Program``…) and lazily imported:
+``import synaplex`` loads only what is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from synaplex.version import __version__
+
+# name -> "module:attribute" (or "module" for a namespace)
+_EXPORTS = {
+    # data
+    "DataModel": "synaplex.data.data_model:DataModel",
+    "Field": "synaplex.data.data_model:Field",
+    "JsonDataModel": "synaplex.data.json_data_model:JsonDataModel",
+    "SymbolicDataModel": "synaplex.data.symbolic_data_model:SymbolicDataModel",
+    "ChatRole": "synaplex.data.builtins:ChatRole",
+    "ChatMessage": "synaplex.data.builtins:ChatMessage",
+    "ChatMessages": "synaplex.data.builtins:ChatMessages",
+    "ToolCall": "synaplex.data.builtins:ToolCall",
+    "Embedding": "synaplex.data.builtins:Embedding",
+    "Embeddings": "synaplex.data.builtins:Embeddings",
+    "Instructions": "synaplex.data.builtins:Instructions",
+    "GeneratorState": "synaplex.data.builtins:GeneratorState",
+    # modules
+    "Module": "synaplex.modules.module:Module",
+    "Input": "synaplex.modules.input:Input",
+    "InputModule": "synaplex.modules.input:InputModule",
+    "Generator": "synaplex.modules.generator:Generator",
+    "Concat": "synaplex.modules.merging:Concat",
+    "And": "synaplex.modules.merging:And",
+    "Or": "synaplex.modules.merging:Or",
+    "Xor": "synaplex.modules.merging:Xor",
+    "Not": "synaplex.modules.merging:Not",
+    "InMask": "synaplex.modules.masking:InMask",
+    "OutMask": "synaplex.modules.masking:OutMask",
+    # programs
+    "Program": "synaplex.programs.program:Program",
+    "Sequential": "synaplex.programs.sequential:Sequential",
+    # training
+    "Variable": "synaplex.training.variable:Variable",
+    # language models
+    "LanguageModel": "synaplex.lm.language_model:LanguageModel",
+    "EmbeddingModel": "synaplex.lm.embedding_model:EmbeddingModel",
+    "Usage": "synaplex.lm.base:Usage",
+    # session and configuration
+    "clear_session": "synaplex.backend.naming:clear_session",
+    "enable_logging": "synaplex.backend.config:enable_logging",
+    # namespaces
+    "config": "synaplex.backend.config",
+    "ops": "synaplex.modules.ops",
+    "errors": "synaplex.api.errors",
+    "saving": "synaplex.api.saving",
+    "utils": "synaplex.api.utils",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'synaplex' has no attribute {name!r}")
+    module_name, _, attribute = target.partition(":")
+    value = importlib.import_module(module_name)
+    if attribute:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from synaplex.data.data_model import DataModel, Field  # noqa: F401
+    from synaplex.lm.language_model import LanguageModel  # noqa: F401
+    from synaplex.modules.generator import Generator  # noqa: F401
+    from synaplex.modules.input import Input  # noqa: F401
+    from synaplex.modules.module import Module  # noqa: F401
+    from synaplex.programs.program import Program  # noqa: F401
+    from synaplex.programs.sequential import Sequential  # noqa: F401

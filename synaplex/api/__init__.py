@@ -1,0 +1,1 @@
+"""The namespaces users see: synaplex.saving, synaplex.utils, synaplex.errors."""

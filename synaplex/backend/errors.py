@@ -1,0 +1,59 @@
+"""The root of synaplex's typed errors.
+
+Every error synaplex raises on purpose derives from :class:`SynaplexError`, and most also
+derive from the builtin a Python user would reach for (``ValueError``, ``TypeError``,
+``LookupError``), so ``except ValueError`` keeps working. Messages say what happened,
+quote the offending value, and say what to do.
+"""
+
+from __future__ import annotations
+
+
+class SynaplexError(Exception):
+    """Base class of every error raised by synaplex."""
+
+
+class InvalidInputError(SynaplexError, ValueError):
+    """A value given to synaplex (an argument, a program input, a file's content) is invalid."""
+
+
+class DataModelTypeError(SynaplexError, TypeError):
+    """An object of the wrong type was used where a DataModel was expected."""
+
+
+class ProgramBuildError(SynaplexError, ValueError):
+    """A program's graph cannot be built (cycle, disconnected output, missing spec)."""
+
+
+class ModuleLookupError(SynaplexError, LookupError):
+    """``get_module`` found no module with that name or index."""
+
+
+class SavingError(SynaplexError):
+    """A program or its variables could not be saved or loaded.
+
+    Attributes:
+        path: the file involved, when there is one.
+    """
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class UnknownClassError(SavingError):
+    """A saved object names a class that is not registered for deserialization."""
+
+
+class PredictionError(SynaplexError):
+    """Some examples of a batch prediction failed.
+
+    Attributes:
+        outputs: one entry per input, in input order; a failed example holds its exception.
+        errors: ``{index: exception}`` for every failed example.
+    """
+
+    def __init__(self, message: str, outputs: list, errors: dict[int, BaseException]):
+        super().__init__(message)
+        self.outputs = outputs
+        self.errors = errors

@@ -1,0 +1,60 @@
+"""Built-in DataModels: chat messages, tool calls, embeddings, instructions, module states."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from synaplex.data.data_model import DataModel, Field
+
+
+class ChatRole(str, Enum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+class ToolCall(DataModel):
+    """A tool call requested by the model: which tool, with which arguments."""
+
+    id: str = Field(description="The call's identifier, echoed by the tool's result message")
+    name: str = Field(description="The tool's name")
+    arguments: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments")
+
+
+class ChatMessage(DataModel):
+    """One message of a conversation."""
+
+    role: ChatRole = Field(description="Who speaks: system, user, assistant or tool")
+    content: str | None = Field(default="", description="The text of the message")
+    tool_call_id: str | None = Field(default=None, description="For a tool message: the call it answers")
+    tool_calls: list[ToolCall] = Field(default_factory=list, description="Tool calls requested by the assistant")
+
+
+class ChatMessages(DataModel):
+    """A conversation: the input of chat programs and of agents."""
+
+    messages: list[ChatMessage] = Field(default_factory=list, description="The messages, oldest first")
+
+
+class Embedding(DataModel):
+    embedding: list[float] = Field(description="An embedding vector")
+
+
+class Embeddings(DataModel):
+    embeddings: list[list[float]] = Field(description="Embedding vectors, one per input text")
+
+
+class Instructions(DataModel):
+    instructions: str = Field(description="Instructions for the language model")
+
+
+class GeneratorState(DataModel):
+    """The trainable state of a Generator: its instructions and its few-shot examples."""
+
+    instructions: str = Field(description="The instructions sent to the language model")
+    examples: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Few-shot examples, each {'inputs': {...}, 'outputs': {...}}",
+    )

@@ -1,0 +1,102 @@
+"""DataModel: a pydantic model that knows its JSON schema and takes part in JSON operators."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pydantic
+from pydantic._internal._model_construction import ModelMetaclass
+
+from synaplex.data._operators import OperatorMixin
+
+Field = pydantic.Field
+
+_SCHEMAS: dict[type, dict] = {}
+
+
+def _ops():
+    from synaplex.modules import ops
+
+    return ops
+
+
+class DataModelMeta(ModelMetaclass):
+    """Gives DataModel *classes* the schema-level operators: ``Query + Answer``, ``Query in X``.
+
+    ``|`` is left to Python so that ``Answer | None`` stays a type annotation.
+    """
+
+    def __add__(cls, other):
+        return _ops().concat(cls, other)
+
+    def __radd__(cls, other):
+        return _ops().concat(other, cls)
+
+    def __and__(cls, other):
+        return _ops().logical_and(cls, other)
+
+    def __rand__(cls, other):
+        return _ops().logical_and(other, cls)
+
+    def __xor__(cls, other):
+        return _ops().logical_xor(cls, other)
+
+    def __rxor__(cls, other):
+        return _ops().logical_xor(other, cls)
+
+    def __contains__(cls, other):
+        if isinstance(other, str):
+            return other in cls.model_fields
+        return _ops().contains(cls, other)
+
+
+class DataModel(OperatorMixin, pydantic.BaseModel, metaclass=DataModelMeta):
+    """The typed unit of data of synaplex, declared like a pydantic model.
+
+    Example:
+        >>> class Query(synaplex.DataModel):
+        ...     query: str = synaplex.Field(description="The user query")
+        >>> Query(query="What is the capital of France?").get_json()
+        {'query': 'What is the capital of France?'}
+    """
+
+    @classmethod
+    def get_schema(cls) -> dict:
+        """The class's JSON schema, computed once per class and shared (do not mutate it)."""
+        schema = _SCHEMAS.get(cls)
+        if schema is None:
+            schema = cls.model_json_schema()
+            _SCHEMAS[cls] = schema
+        return schema
+
+    @classmethod
+    def prettify_schema(cls) -> str:
+        return json.dumps(cls.get_schema(), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def to_symbolic_data_model(cls, name: str | None = None):
+        from synaplex.data.symbolic_data_model import SymbolicDataModel
+
+        return SymbolicDataModel(schema=cls.get_schema(), data_model=cls, name=name)
+
+    def get_json(self) -> dict:
+        """The value as a JSON-compatible dict (enums as values, dates as strings)."""
+        return self.model_dump(mode="json")
+
+    def prettify_json(self) -> str:
+        return json.dumps(self.get_json(), indent=2, ensure_ascii=False)
+
+    def to_json_data_model(self, name: str | None = None):
+        from synaplex.data.json_data_model import JsonDataModel
+
+        return JsonDataModel(json=self.get_json(), schema=type(self).get_schema(), name=name)
+
+    def __contains__(self, other: Any) -> bool:
+        if isinstance(other, str):
+            return other in type(self).model_fields
+        return _ops().contains(self, other)
+
+
+def is_data_model_class(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, DataModel)

@@ -1,0 +1,202 @@
+"""Generator: ask a language model for an output that follows a DataModel's schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from synaplex.backend.errors import DataModelTypeError, InvalidInputError
+from synaplex.data import schema as schema_lib
+from synaplex.data.builtins import ChatMessage, GeneratorState
+from synaplex.data.data_model import is_data_model_class
+from synaplex.data.json_data_model import JsonDataModel
+from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.modules.module import Module
+
+DEFAULT_PROMPT_TEMPLATE = "{instructions}{input_schema_section}{output_schema_section}"
+
+
+def default_instructions(schema: dict | None) -> str:
+    if schema is None:
+        return "You are a helpful assistant. Answer the conversation's last message."
+    fields = ", ".join(f"`{name}`" for name in schema.get("properties", {}))
+    title = schema.get("title", "output")
+    return (f"Read the inputs and produce the {title} as a JSON object with the fields {fields}. "
+            "Follow each field's description.")
+
+
+def resolve_language_model(language_model: Any):
+    from synaplex.lm.language_model import LanguageModel
+
+    if language_model is None or isinstance(language_model, str):
+        return LanguageModel(model=language_model)
+    if not hasattr(language_model, "get_config") or not callable(language_model):
+        raise InvalidInputError(
+            f"language_model must be a synaplex.LanguageModel or a model string, got {language_model!r:.100}."
+        )
+    return language_model
+
+
+class Generator(Module):
+    """Generate a ``data_model`` (or, without one, a chat message) from the inputs.
+
+    The system prompt is built from the instructions (a trainable Variable, as are the
+    few-shot ``examples``) through ``prompt_template``, once per change of the variable;
+    the inputs are sent as JSON in the user message. ``generator.format_messages(inputs)``
+    shows the exact messages sent.
+
+    Example:
+        >>> outputs = await synaplex.Generator(data_model=Answer, language_model=lm)(inputs)
+    """
+
+    def __init__(self, data_model=None, schema: dict | None = None, language_model: Any = None,
+                 instructions: str | None = None, examples: list | None = None,
+                 temperature: float | None = 0.0, prompt_template: str | None = None,
+                 return_inputs: bool = False, use_inputs_schema: bool = False,
+                 use_outputs_schema: bool = False, name: str | None = None,
+                 description: str | None = None, trainable: bool = True):
+        super().__init__(name=name, description=description, trainable=trainable)
+        if data_model is not None and not is_data_model_class(data_model):
+            raise DataModelTypeError(
+                f"Generator(data_model=...) expects a synaplex.DataModel subclass, got {data_model!r:.100}."
+            )
+        if instructions is not None and not isinstance(instructions, str):
+            raise InvalidInputError(
+                "Generator(instructions=...) must be a string, got "
+                f"{type(instructions).__name__}: {instructions!r:.100}. Join a list of instructions "
+                "into one string, e.g. instructions=\"Be concise. Focus on key points.\""
+            )
+        if prompt_template is not None and not isinstance(prompt_template, str):
+            raise InvalidInputError(f"prompt_template must be a string, got {prompt_template!r:.100}.")
+        self.data_model = data_model
+        self.schema = data_model.get_schema() if data_model is not None else schema
+        self.language_model = resolve_language_model(language_model)
+        self.temperature = temperature
+        self.prompt_template = prompt_template or DEFAULT_PROMPT_TEMPLATE
+        self.return_inputs = return_inputs
+        self.use_inputs_schema = use_inputs_schema
+        self.use_outputs_schema = use_outputs_schema
+        self.state = self.add_variable(
+            initializer=GeneratorState(instructions=instructions or default_instructions(self.schema),
+                                       examples=list(examples or [])),
+            name="state",
+        )
+        self._output_schema = self.schema if self.schema is not None else ChatMessage.get_schema()
+        self._system_cache: tuple | None = None
+        self._concat_plans: dict[int, tuple] = {}
+        self._call_kwargs = {} if temperature is None else {"temperature": temperature}
+        self.built = True
+
+    # --- prompt ---------------------------------------------------------------------------
+
+    def _system_messages(self, input_schema: dict | None) -> list[dict]:
+        value = self.state.get_json()
+        cache = self._system_cache
+        if cache is not None and cache[0] is value and cache[1] is input_schema:
+            return cache[2]
+        sections = {
+            "instructions": value["instructions"],
+            "input_schema_section": "",
+            "output_schema_section": "",
+        }
+        if self.use_inputs_schema and input_schema is not None:
+            sections["input_schema_section"] = "\n\nThe inputs follow this JSON schema:\n" + json.dumps(input_schema)
+        if self.use_outputs_schema and self.schema is not None:
+            sections["output_schema_section"] = "\n\nAnswer with JSON that follows this schema:\n" + json.dumps(self.schema)
+        try:
+            system = self.prompt_template.format(**sections)
+        except (KeyError, IndexError, ValueError) as error:
+            raise InvalidInputError(
+                f"prompt_template of {self.name!r} is invalid ({error!r}); it may use "
+                "{instructions}, {input_schema_section} and {output_schema_section} (double other braces)."
+            ) from None
+        messages = [{"role": "system", "content": system}]
+        for example in value.get("examples", []):
+            messages.append({"role": "user", "content": json.dumps(example.get("inputs", {}), ensure_ascii=False)})
+            messages.append({"role": "assistant", "content": json.dumps(example.get("outputs", {}), ensure_ascii=False)})
+        self._system_cache = (value, input_schema, messages)
+        return messages
+
+    def format_messages(self, inputs: Any) -> list[dict]:
+        """The messages this generator sends to its language model for ``inputs``."""
+        if hasattr(inputs, "to_json_data_model"):
+            inputs = inputs.to_json_data_model()
+        if not isinstance(inputs, JsonDataModel):
+            raise DataModelTypeError(f"{self.name}: inputs must be a DataModel or JsonDataModel, got {inputs!r:.100}.")
+        system = self._system_messages(inputs.get_schema())
+        if self.schema is None:
+            conversation = inputs.get("messages")
+            if conversation is None:
+                raise InvalidInputError(
+                    f"{self.name}: without data_model a Generator chats: its input must be "
+                    f"ChatMessages (a 'messages' field); got fields {sorted(inputs.keys())}."
+                )
+            return system + list(conversation)
+        return system + [{"role": "user", "content": json.dumps(inputs.get_json(), ensure_ascii=False)}]
+
+    # --- calling ----------------------------------------------------------------------
+
+    async def call(self, inputs, training=False):
+        if isinstance(inputs, (list, tuple)):
+            raise DataModelTypeError(
+                f"{self.name}: a Generator takes one input; merge several with '+', '&' or '|' first."
+            )
+        messages = self.format_messages(inputs)
+        result = await self.language_model(messages, schema=self.schema, **self._call_kwargs)
+        if self.schema is None:
+            result = {"role": "assistant", "content": result.get("content", ""),
+                      "tool_call_id": None, "tool_calls": result.get("tool_calls", [])}
+        outputs = JsonDataModel(json=result, schema=self._output_schema)
+        if self.return_inputs:
+            return self._concat(inputs, outputs)
+        return outputs
+
+    def _concat(self, inputs: JsonDataModel, outputs: JsonDataModel) -> JsonDataModel:
+        key = id(inputs.get_schema())
+        plan = self._concat_plans.get(key)
+        if plan is None or plan[0] is not inputs.get_schema():
+            schema, renames = schema_lib.concat_plan(inputs.get_schema(), self._output_schema)
+            plan = (inputs.get_schema(), schema, renames)
+            self._concat_plans[key] = plan
+        return JsonDataModel(json=schema_lib.concat_values(inputs.get_json(), outputs.get_json(), plan[2]),
+                             schema=plan[1])
+
+    def compute_output_spec(self, inputs, training=False):
+        if isinstance(inputs, (list, tuple)):
+            raise DataModelTypeError(
+                f"{self.name}: a Generator takes one input; merge several with '+', '&' or '|' first."
+            )
+        output = SymbolicDataModel(schema=self._output_schema, data_model=self.data_model or
+                                   (ChatMessage if self.schema is None else None))
+        if self.return_inputs:
+            schema, _ = schema_lib.concat_plan(inputs.get_schema(), self._output_schema)
+            return SymbolicDataModel(schema=schema)
+        return output
+
+    # --- serialization ------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        from synaplex.saving.serialization import serialize_data_model, serialize_synaplex_object
+
+        config = super().get_config()
+        config.update(serialize_data_model(self.data_model, self.schema))
+        config.update(
+            language_model=serialize_synaplex_object(self.language_model),
+            instructions=self.state["instructions"],
+            examples=self.state["examples"],
+            temperature=self.temperature,
+            prompt_template=None if self.prompt_template == DEFAULT_PROMPT_TEMPLATE else self.prompt_template,
+            return_inputs=self.return_inputs,
+            use_inputs_schema=self.use_inputs_schema,
+            use_outputs_schema=self.use_outputs_schema,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        from synaplex.saving.serialization import deserialize_data_model, deserialize_synaplex_object
+
+        config = dict(config)
+        data_model, schema = deserialize_data_model(config)
+        config["language_model"] = deserialize_synaplex_object(config["language_model"])
+        return cls(data_model=data_model, schema=None if data_model else schema, **config)

@@ -1,0 +1,86 @@
+"""Sequential: a program that is a plain chain of modules."""
+
+from __future__ import annotations
+
+from synaplex.backend.asyncio_utils import run_now
+from synaplex.backend.errors import InvalidInputError, ProgramBuildError
+from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.modules.input import InputModule
+from synaplex.modules.module import Module
+from synaplex.programs.program import Program
+
+
+class Sequential(Program):
+    """A chain of modules, each fed the previous one's output.
+
+    Example:
+        >>> program = synaplex.Sequential([
+        ...     synaplex.Input(data_model=Query),
+        ...     synaplex.Generator(data_model=Answer, language_model=lm),
+        ... ])
+    """
+
+    def __init__(self, modules: list | None = None, name: str | None = None,
+                 description: str | None = None, trainable: bool = True):
+        super().__init__(name=name, description=description, trainable=trainable)
+        self._input_module: InputModule | None = None
+        self._sequence: list[Module] = []
+        for item in modules or []:
+            self.add(item, rebuild=False)
+        self._rebuild()
+
+    def add(self, item, rebuild: bool = True) -> None:
+        """Append a module (or set the Input, given ``synaplex.Input(...)``)."""
+        if isinstance(item, SymbolicDataModel) and item._history is not None \
+                and isinstance(item._history[0].module, InputModule):
+            if self._input_module is not None or self._sequence:
+                raise ProgramBuildError(f"Sequential {self.name!r}: the Input must come first, and only once.")
+            self._input_module = item._history[0].module
+        elif isinstance(item, Module):
+            self._sequence.append(item)
+        else:
+            raise InvalidInputError(
+                f"Sequential {self.name!r} takes synaplex.Input(...) then modules; got {item!r:.80}."
+            )
+        if rebuild:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        if self._input_module is None or not self._sequence:
+            return
+
+        async def trace():
+            x = self._input_module.output
+            for module in self._sequence:
+                x = await module(x)
+            return x
+
+        outputs = run_now(trace)
+        self._graph = None
+        Program.__init__(self, inputs=self._input_module.output, outputs=outputs)
+
+    async def build(self, inputs) -> None:
+        if not self._sequence:
+            raise ProgramBuildError(f"Sequential {self.name!r} has no modules.")
+        if self._input_module is None:
+            self._input_module = InputModule(schema=inputs.get_schema(), data_model=inputs.data_model)
+            self._rebuild()
+
+    def get_config(self) -> dict:
+        from synaplex.saving.serialization import serialize_synaplex_object
+
+        config = Module.get_config(self)
+        config["input"] = None if self._input_module is None else serialize_synaplex_object(self._input_module)
+        config["modules"] = [serialize_synaplex_object(m) for m in self._sequence]
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None):
+        from synaplex.saving.serialization import deserialize_synaplex_object
+
+        config = dict(config)
+        input_config = config.pop("input", None)
+        modules = [deserialize_synaplex_object(m, custom_objects) for m in config.pop("modules", [])]
+        if input_config is not None:
+            modules.insert(0, deserialize_synaplex_object(input_config, custom_objects).output)
+        return cls(modules=modules, **config)
