@@ -51,11 +51,11 @@ _EXPORTS = {
     "clear_session": "synaplex.backend.naming:clear_session",
     "enable_logging": "synaplex.backend.config:enable_logging",
     # namespaces
-    "config": "synaplex.backend.config",
-    "ops": "synaplex.modules.ops",
-    "errors": "synaplex.api.errors",
-    "saving": "synaplex.api.saving",
-    "utils": "synaplex.api.utils",
+    "config": "synaplex.config",
+    "ops": "synaplex.ops",
+    "errors": "synaplex.errors",
+    "saving": "synaplex.saving",
+    "utils": "synaplex.utils",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -57,3 +57,15 @@ class PredictionError(SynaplexError):
         super().__init__(message)
         self.outputs = outputs
         self.errors = errors
+
+
+def describe_validation_error(error) -> str:
+    """A pydantic ValidationError on one line: ``missing required field 'x'; field 'y': …``."""
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(p) for p in item.get("loc", ())) or "(root)"
+        if item.get("type") == "missing":
+            parts.append(f"missing required field {location!r}")
+        else:
+            parts.append(f"field {location!r}: {item.get('msg')} (got {item.get('input')!r:.60})")
+    return "; ".join(parts)

@@ -28,15 +28,18 @@ def _estimate_tokens(text: str) -> int:
     return len(text) // 4 + 1 if text else 0
 
 
-def _callable_path(fn: Callable) -> str | None:
-    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
-    if not module or not qualname or "<" in qualname:
-        return None
+def _callable_path(fn: Callable) -> str:
+    """Where ``fn`` lives, ``module:qualname``; a lambda or local function is recorded too,
+    so that loading can say what to supply again even though it cannot import it."""
+    module = getattr(fn, "__module__", None) or "?"
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{module}:{qualname}"
 
 
 def _import_path(path: str) -> Callable | None:
     module_name, _, qualname = path.partition(":")
+    if "<" in qualname:
+        return None
     try:
         obj = importlib.import_module(module_name)
         for part in qualname.split("."):
@@ -86,8 +89,8 @@ class _Responses:
             )
         if self.calls >= len(self.items):
             raise ScriptExhaustedError(
-                f"The scripted {self.kind} ran out of responses: it had {len(self.items)} and was "
-                f"called a {self.calls + 1}th time. Add replies to responses=[...] or pass a callable.",
+                f"The scripted {self.kind} ran out of responses: it had {len(self.items)} and this is "
+                f"call number {self.calls + 1}. Add replies to responses=[...] or pass a callable.",
                 provider="scripted",
             )
         reply = self.items[self.calls]

@@ -21,6 +21,8 @@ class InputModule(Module):
                 "Input needs a data_model: synaplex.Input(data_model=Query), where Query is a "
                 "synaplex.DataModel subclass (or pass schema=<JSON schema dict>)."
             )
+        if data_model is not None and schema is not None and data_model.get_schema() != schema:
+            data_model = None
         if data_model is not None and not is_data_model_class(data_model):
             raise InvalidInputError(
                 f"Input(data_model=...) expects a synaplex.DataModel subclass, got {data_model!r}."

@@ -103,10 +103,11 @@ class FunctionalGraph:
             if status == 2:
                 return
             if status == 1:
+                # stack_path runs from consumers to producers; show it in data-flow order.
                 cycle = [n.module.name for n in stack_path[stack_path.index(node):]] + [node.module.name]
                 raise ProgramBuildError(
-                    f"Program {owner!r}: the graph has a cycle: {' -> '.join(cycle)}. A program must be "
-                    "a directed acyclic graph."
+                    f"Program {owner!r}: the graph has a cycle: {' -> '.join(reversed(cycle))}. A program "
+                    "must be a directed acyclic graph."
                 )
             if isinstance(node.module, InputModule) and id(symbolic) not in input_ids:
                 raise ProgramBuildError(

@@ -12,6 +12,7 @@ from synaplex.backend.errors import (
     ModuleLookupError,
     PredictionError,
     ProgramBuildError,
+    describe_validation_error,
 )
 from synaplex.data import schema as schema_lib
 from synaplex.data.data_model import DataModel
@@ -26,17 +27,6 @@ def _fields(schema: dict) -> str:
 
 def _title(schema: dict) -> str:
     return schema.get("title") or "object"
-
-
-def _pydantic_message(error) -> str:
-    parts = []
-    for item in error.errors():
-        location = ".".join(str(p) for p in item.get("loc", ())) or "(root)"
-        if item.get("type") == "missing":
-            parts.append(f"missing required field {location!r}")
-        else:
-            parts.append(f"field {location!r}: {item.get('msg')}")
-    return "; ".join(parts)
 
 
 class Program(Module):
@@ -157,9 +147,14 @@ class Program(Module):
     # --- building and calling -----------------------------------------------------------
 
     async def _maybe_build(self, args, kwargs) -> None:
-        def symbolic(x):
-            if isinstance(x, (JsonDataModel, DataModel)):
-                return x.to_symbolic_data_model()
+        """Build on Inputs made from the first inputs' schemas (mixed programs override build)."""
+        from synaplex.modules.input import InputModule
+
+        def as_input(x):
+            if isinstance(x, (JsonDataModel, SymbolicDataModel)):
+                return InputModule(schema=x.get_schema(), data_model=getattr(x, "data_model", None)).output
+            if isinstance(x, DataModel):
+                return InputModule(data_model=type(x)).output
             if isinstance(x, dict):
                 raise ProgramBuildError(
                     f"Program {self.name!r} is built on its first call from the input's schema; "
@@ -168,7 +163,7 @@ class Program(Module):
             return x
 
         if type(self).build is not Module.build:
-            await super()._maybe_build(tree.map_structure(symbolic, args), tree.map_structure(symbolic, kwargs))
+            await super()._maybe_build(tree.map_structure(as_input, args), tree.map_structure(as_input, kwargs))
         self.built = True
 
     def compute_output_spec(self, *args, **kwargs):
@@ -222,7 +217,7 @@ class Program(Module):
                     return spec.data_model.model_validate(x).to_json_data_model()
                 except pydantic.ValidationError as error:
                     raise InvalidInputError(
-                        f"Program {self.name!r}: invalid {_title(expected)} input: {_pydantic_message(error)}."
+                        f"Program {self.name!r}: invalid {_title(expected)} input: {describe_validation_error(error)}."
                     ) from None
             from synaplex.lm.validation import validation_errors
 

@@ -1,0 +1,23 @@
+"""``synaplex.saving``: the serialization registry and program files."""
+
+from synaplex.saving.serialization import (  # noqa: F401
+    deserialize_synaplex_object,
+    get_registered_name,
+    get_registered_object,
+    register_synaplex_serializable,
+    serialize_synaplex_object,
+)
+
+
+def save_program(program, filepath):
+    """Save ``program`` (architecture and variables) to a JSON file."""
+    from synaplex.saving.program_io import save_program as _save
+
+    _save(program, filepath)
+
+
+def load_program(filepath, custom_objects=None):
+    """Load a program saved with ``program.save`` or :func:`save_program`."""
+    from synaplex.saving.program_io import load_program as _load
+
+    return _load(filepath, custom_objects=custom_objects)

@@ -136,7 +136,10 @@ def _read(filepath: str, expected_format: str) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        hint = " The file looks truncated." if error.pos >= len(text.rstrip()) else ""
+        # An unterminated string runs to the end of the file; other errors at the very end
+        # ("Expecting ',' delimiter", "Expecting value") also mean the text stops too early.
+        truncated = error.msg.startswith("Unterminated") or error.pos >= len(text.rstrip())
+        hint = " The file looks truncated." if truncated else ""
         raise SavingError(
             f"Cannot load {filepath!r}: it is not valid JSON ({error.msg} at line {error.lineno}, "
             f"column {error.colno}).{hint}",

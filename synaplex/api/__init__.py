@@ -1,1 +1,0 @@
-"""The namespaces users see: synaplex.saving, synaplex.utils, synaplex.errors."""

@@ -1,0 +1,11 @@
+"""``synaplex.utils``: plotting, registration and sync helpers."""
+
+from synaplex.backend.asyncio_utils import run_sync  # noqa: F401
+from synaplex.saving.serialization import register_synaplex_serializable  # noqa: F401
+
+
+def plot_program(program, to_folder=".", **kwargs):
+    """Draw ``program``'s graph (see :func:`synaplex.visualization.plot.plot_program`)."""
+    from synaplex.visualization.plot import plot_program as _plot
+
+    return _plot(program, to_folder=to_folder, **kwargs)

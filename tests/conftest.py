@@ -1,0 +1,36 @@
+import pytest
+
+import synaplex
+
+
+class Query(synaplex.DataModel):
+    query: str = synaplex.Field(description="The user query")
+
+
+class Answer(synaplex.DataModel):
+    answer: str = synaplex.Field(description="The answer")
+
+
+class AnswerWithRationale(synaplex.DataModel):
+    rationale: str = synaplex.Field(description="Why")
+    answer: str = synaplex.Field(description="The answer")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    synaplex.clear_session()
+    yield
+    synaplex.config.set_default_language_model(None)
+
+
+def scripted(*replies, **kwargs):
+    return synaplex.LanguageModel(model="scripted", responses=list(replies), **kwargs)
+
+
+def echo_lm(field="answer", prefix=""):
+    """A scripted LM that answers ``{field: prefix + <last user message>}``."""
+
+    def reply(messages, schema):
+        return {field: prefix + messages[-1]["content"]}
+
+    return synaplex.LanguageModel(model="scripted", responses=reply)
