@@ -43,9 +43,6 @@ def no_dot(tmp_path, monkeypatch):
     assert shutil.which("dot") is None
 
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
-
-
 async def test_dot_file_has_every_module_and_exact_edges(tmp_path, no_dot):
     synaplex.clear_session()
     program = await parallel_program()
@@ -92,7 +89,6 @@ async def test_options_change_labels_and_layout(tmp_path, no_dot):
     assert '"generator_1" -> "and";' in text
 
 
-@needs_dot
 async def test_renders_png_when_dot_is_installed(tmp_path):
     synaplex.clear_session()
     program = await parallel_program()
@@ -120,7 +116,6 @@ async def test_without_dot_warns_how_to_render_and_returns_dot_path(tmp_path, no
     assert "apt-get install graphviz" in message and "brew install graphviz" in message
 
 
-@needs_dot
 async def test_special_characters_are_escaped_and_still_render(tmp_path):
     synaplex.clear_session()
     schema = {"title": 'Say "hi" \\N {x} <y>', "type": "object",
@@ -141,7 +136,6 @@ async def test_special_characters_are_escaped_and_still_render(tmp_path):
     assert '"in\\"put\\\\" -> "gen {1}";' in text
 
 
-@needs_dot
 async def test_dot_failure_raises_synaplex_error_with_command_and_stderr(tmp_path, monkeypatch):
     synaplex.clear_session()
     program = await parallel_program()
