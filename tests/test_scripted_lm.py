@@ -138,3 +138,19 @@ async def test_scripted_embeddings_from_responses_and_bad_input():
         await em([])
     with pytest.raises(InvalidInputError, match="dimensions must be an integer >= 8"):
         synaplex.EmbeddingModel(model="scripted", dimensions=2)
+
+
+def test_usage_add_sums_every_counter_and_keeps_unknown_cost_unknown():
+    from synaplex.lm.base import Usage
+
+    total = Usage()
+    total.add(Usage(calls=1, input_tokens=3, output_tokens=4, cached_tokens=1, reasoning_tokens=2,
+                    cost=0.5, latency=0.25, retries=1, repairs=1, fallbacks=1, cache_hits=1))
+    total.add(Usage(calls=1, input_tokens=1, output_tokens=1, cost=0.25))
+    assert (total.calls, total.input_tokens, total.output_tokens, total.total_tokens) == (2, 4, 5, 9)
+    assert (total.cached_tokens, total.reasoning_tokens, total.retries, total.repairs) == (1, 2, 1, 1)
+    assert (total.fallbacks, total.cache_hits, total.cost, total.latency) == (1, 1, 0.75, 0.25)
+    total.add(Usage(calls=1, cost=None))
+    assert total.cost is None
+    total.add(Usage(calls=1, cost=1.0))
+    assert total.cost is None and total.calls == 4

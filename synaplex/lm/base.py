@@ -33,12 +33,19 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     def add(self, other: "Usage") -> None:
-        for field in dataclasses.fields(self):
-            if field.name == "cost":
-                continue
-            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
-        if self.cost is not None:
-            self.cost = None if other.cost is None else self.cost + other.cost
+        # Runs once per LM call: plain additions, no dataclasses.fields() reflection.
+        self.calls += other.calls
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cached_tokens += other.cached_tokens
+        self.reasoning_tokens += other.reasoning_tokens
+        self.latency += other.latency
+        self.retries += other.retries
+        self.repairs += other.repairs
+        self.fallbacks += other.fallbacks
+        self.cache_hits += other.cache_hits
+        # An unknown price makes the total unknown: never 0 pretending to be known.
+        self.cost = None if self.cost is None or other.cost is None else self.cost + other.cost
 
     def as_dict(self) -> dict:
         out = dataclasses.asdict(self)
