@@ -50,6 +50,8 @@ _EXPORTS = {
     # session and configuration
     "clear_session": "synaplex.backend.naming:clear_session",
     "enable_logging": "synaplex.backend.config:enable_logging",
+    "enable_observability": "synaplex.observability.tracing:enable_observability",
+    "disable_observability": "synaplex.observability.tracing:disable_observability",
     # namespaces
     "config": "synaplex.config",
     "ops": "synaplex.ops",

@@ -16,6 +16,18 @@ class AnswerWithRationale(synaplex.DataModel):
     answer: str = synaplex.Field(description="The answer")
 
 
+class MixedQA(synaplex.Program):
+    """The seed's mixed pattern: build() on first call, super().__init__ called twice."""
+
+    def __init__(self, language_model):
+        super().__init__()
+        self.language_model = language_model
+
+    async def build(self, inputs):
+        outputs = await synaplex.Generator(data_model=Answer, language_model=self.language_model)(inputs)
+        super().__init__(inputs=inputs, outputs=outputs)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_session():
     synaplex.clear_session()

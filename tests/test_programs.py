@@ -11,7 +11,7 @@ from synaplex.errors import (
     PredictionError,
     ProgramBuildError,
 )
-from tests.conftest import Answer, AnswerWithRationale, Query, echo_lm, scripted
+from tests.conftest import Answer, AnswerWithRationale, MixedQA, Query, echo_lm, scripted
 
 
 async def build_qa(lm, name="simple_qa"):
@@ -84,20 +84,11 @@ async def test_subclassed_program():
 
 
 async def test_mixed_program_builds_on_first_call_with_two_inits():
-    class MyProgram(synaplex.Program):
-        def __init__(self, language_model):
-            super().__init__()
-            self.language_model = language_model
-
-        async def build(self, inputs):
-            outputs = await synaplex.Generator(data_model=Answer, language_model=self.language_model)(inputs)
-            super().__init__(inputs=inputs, outputs=outputs)
-
     lm = scripted({"answer": "mixed"})
-    program = MyProgram(lm)
-    assert program.name == "my_program"
+    program = MixedQA(lm)
+    assert program.name == "mixed_qa" and not program.built
     assert (await program(Query(query="x"))).get_json() == {"answer": "mixed"}
-    assert program.name == "my_program" and program.language_model is lm
+    assert program.name == "mixed_qa" and program.language_model is lm
     assert [type(m).__name__ for m in program.modules] == ["InputModule", "Generator"]
 
 

@@ -1,13 +1,12 @@
 import json
 import os
-import warnings
 
 import pytest
 
 import synaplex
 from synaplex.errors import SavingError, UnknownClassError
 from synaplex.version import __version__
-from tests.conftest import Answer, AnswerWithRationale, Query, scripted
+from tests.conftest import Answer, AnswerWithRationale, MixedQA, Query, scripted
 from tests.reply_fns import constant_answer
 
 # by_schema lives in this test module, importable as tests.test_saving
@@ -96,19 +95,10 @@ async def test_subclassed_round_trip_through_registry(tmp_path):
 
 
 async def test_mixed_round_trip_loads_as_a_working_program(tmp_path):
-    class Mixed(synaplex.Program):
-        def __init__(self, language_model):
-            super().__init__()
-            self.language_model = language_model
-
-        async def build(self, inputs):
-            outputs = await synaplex.Generator(data_model=Answer, language_model=self.language_model)(inputs)
-            super().__init__(inputs=inputs, outputs=outputs)
-
-    program = Mixed(lm_for("m1", "m2"))
+    program = MixedQA(lm_for("m1", "m2"))
     assert (await program(Query(query="q"))).get_json() == {"answer": "m1"}
     program.save(tmp_path / "m.json")
-    loaded = synaplex.Program.load(tmp_path / "m.json")  # Mixed is not registered: loads as a Program
+    loaded = synaplex.Program.load(tmp_path / "m.json")  # MixedQA is not registered: loads as a Program
     assert (await loaded(Query(query="q"))).get_json() == {"answer": "m1"}
     assert [type(m).__name__ for m in loaded.modules] == ["InputModule", "Generator"]
 

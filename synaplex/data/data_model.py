@@ -80,6 +80,19 @@ class DataModel(OperatorMixin, pydantic.BaseModel, metaclass=DataModelMeta):
 
         return SymbolicDataModel(schema=cls.get_schema(), data_model=cls, name=name)
 
+    @classmethod
+    def validate_json(cls, value: Any, context: str) -> "DataModel":
+        """Validate a dict into an instance, or raise InvalidInputError naming each bad field.
+
+        ``context`` starts the message, e.g. ``"Program 'qa': invalid Query input"``.
+        """
+        try:
+            return cls.model_validate(value)
+        except pydantic.ValidationError as error:
+            from synaplex.backend.errors import InvalidInputError, describe_validation_error
+
+            raise InvalidInputError(f"{context}: {describe_validation_error(error)}.") from None
+
     def get_json(self) -> dict:
         """The value as a JSON-compatible dict (enums as values, dates as strings)."""
         return self.model_dump(mode="json")

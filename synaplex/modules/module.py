@@ -12,6 +12,7 @@ from synaplex.data.data_model import DataModel, is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.node import Node
+from synaplex.observability import tracing
 from synaplex.training.variable import Variable
 
 
@@ -168,6 +169,12 @@ class Module:
             return None
         if not self.built:
             await self._maybe_build(args, kwargs)
+        if tracing.TRACER is not None:
+            with tracing.module_span(self):
+                return await self._call(args, kwargs, training)
+        return await self._call(args, kwargs, training)
+
+    async def _call(self, args: tuple, kwargs: dict, training: bool):
         if self._takes_training():
             return await self.call(*args, training=training, **kwargs)
         return await self.call(*args, **kwargs)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from synaplex.backend import naming, tree
+from synaplex.backend import tree
 from synaplex.backend.errors import (
     DataModelTypeError,
     InvalidInputError,
     ModuleLookupError,
     PredictionError,
     ProgramBuildError,
-    describe_validation_error,
 )
 from synaplex.data import schema as schema_lib
 from synaplex.data.data_model import DataModel
@@ -211,14 +210,8 @@ class Program(Module):
             return self._convert_input(x.to_json_data_model(), spec)
         if isinstance(x, dict):
             if spec.data_model is not None:
-                import pydantic
-
-                try:
-                    return spec.data_model.model_validate(x).to_json_data_model()
-                except pydantic.ValidationError as error:
-                    raise InvalidInputError(
-                        f"Program {self.name!r}: invalid {_title(expected)} input: {describe_validation_error(error)}."
-                    ) from None
+                context = f"Program {self.name!r}: invalid {_title(expected)} input"
+                return spec.data_model.validate_json(x, context).to_json_data_model()
             from synaplex.lm.validation import validation_errors
 
             errors = validation_errors(x, expected)

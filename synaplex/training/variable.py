@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from synaplex.backend.errors import InvalidInputError, describe_validation_error
+from synaplex.backend.errors import InvalidInputError
 from synaplex.data.data_model import DataModel, is_data_model_class
 
 
@@ -47,15 +47,8 @@ class Variable:
                 f"Variable {self.name!r} holds a JSON object; got {type(value).__name__}: {value!r:.200}"
             )
         if self.data_model is not None:
-            import pydantic
-
-            try:
-                return self.data_model.model_validate(value).get_json()
-            except pydantic.ValidationError as error:
-                raise InvalidInputError(
-                    f"Value for variable {self.name!r} does not match {self.data_model.__name__}: "
-                    f"{describe_validation_error(error)}"
-                ) from None
+            context = f"Value for variable {self.name!r} does not match {self.data_model.__name__}"
+            return self.data_model.validate_json(value, context).get_json()
         return value
 
     def assign(self, value: Any) -> None:
