@@ -76,8 +76,9 @@ async def test_chat_replies_without_schema():
 
 async def test_streaming_yields_the_reply_in_pieces():
     lm = synaplex.LanguageModel(model="scripted", responses=["one two three"])
-    pieces = [p async for p in await lm(MESSAGES, streaming=True)]
-    assert pieces == ["one ", "two ", "three"]
+    chunks = [c async for c in await lm(MESSAGES, streaming=True)]
+    assert [c.text for c in chunks] == ["one ", "two ", "three", ""]
+    assert chunks[-1].finish_reason == "stop" and chunks[-1].usage.output_tokens > 0
 
 
 async def test_usage_is_accounted():

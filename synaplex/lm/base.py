@@ -1,9 +1,22 @@
 """The contract between the LanguageModel facade and the wire adapters.
 
-An adapter implements ``complete`` (and optionally ``stream`` and ``embed``) for one wire
-protocol and exposes its ``capabilities``. The facade does everything shared: message
-normalization, schema validation, accounting, and (in the provider layer) retries, rate
-limits, caching and fallback.
+An adapter implements ``complete`` (and optionally ``stream``, ``embed`` and
+``list_models``) for one wire protocol. The facade does everything shared: message
+normalization, schema validation and repair, accounting, retries, rate limits, caching and
+fallback.
+
+Neutral formats, which every adapter translates to and from its wire format:
+
+* message: ``{"role": "system"|"user"|"assistant"|"tool", "content": str,
+  "tool_calls"?: [{"id", "name", "arguments": dict}], "tool_call_id"?: str}``
+* tool: ``{"name": str, "description": str, "parameters": <JSON schema of an object>}``
+* ``params["tool_choice"]``: ``"auto"``, ``"none"``, ``"required"`` or ``{"name": tool}``
+* tool call (in a Completion): ``{"id": str, "name": str, "arguments": dict}``
+* finish reason: ``"stop"``, ``"length"``, ``"tool_calls"``, ``"content_filter"`` or the
+  provider's own word
+* params: ``temperature``, ``max_tokens``, ``top_p``, ``stop``, ``seed``, ``timeout``,
+  ``tool_choice``; any other key is passed to the provider's request body as is
+  (e.g. OpenRouter's ``provider``, ``models``, ``reasoning``).
 """
 
 from __future__ import annotations
@@ -72,6 +85,21 @@ class Completion:
     finish_reason: str | None = None
 
 
+@dataclasses.dataclass
+class StreamChunk:
+    """One piece of a streamed reply.
+
+    ``text`` is new text; ``tool_call_deltas`` are pieces of tool calls
+    (``{"index", "id"?, "name"?, "arguments_delta": str}``); the last chunk carries
+    ``usage`` and ``finish_reason``.
+    """
+
+    text: str = ""
+    tool_call_deltas: list[dict] = dataclasses.field(default_factory=list)
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
 @dataclasses.dataclass(frozen=True)
 class Capabilities:
     context_window: int | None = None
@@ -86,22 +114,21 @@ class Capabilities:
 
 
 class Adapter(Protocol):
-    provider: str
-    repair_attempts: int
+    """What a chat adapter implements. Built as ``cls(profile=, model_name=, api_key=,
+    api_base=, transport=None, **options)``; raises typed ``LMError`` subclasses only."""
 
-    @property
-    def capabilities(self) -> Capabilities: ...
+    repair_attempts: int
 
     async def complete(self, request: CompletionRequest) -> Completion: ...
 
-    def stream(self, request: CompletionRequest) -> AsyncIterator[str]: ...
+    def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]: ...
+
+    async def list_models(self) -> list[dict]: ...
 
     def get_config(self) -> dict: ...
 
 
 class EmbeddingAdapter(Protocol):
-    provider: str
-
     async def embed(self, texts: list[str]) -> list[list[float]]: ...
 
     def get_config(self) -> dict: ...

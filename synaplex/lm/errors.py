@@ -30,14 +30,87 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 class LMError(SynaplexError):
-    """Base class of the errors raised by LanguageModel and EmbeddingModel calls."""
+    """Base class of the errors raised by LanguageModel and EmbeddingModel calls.
+
+    Attributes:
+        provider, model: who failed.
+        status_code: the HTTP status, when there was one.
+        is_retryable: whether trying the same call again may succeed.
+    """
 
     is_retryable = False
 
-    def __init__(self, message: str, *, provider: str | None = None, model: str | None = None):
-        super().__init__(redact(message))
+    def __init__(self, message: str, *, provider: str | None = None, model: str | None = None,
+                 status_code: int | None = None, secrets: tuple[str, ...] = ()):
+        super().__init__(redact(message, secrets))
         self.provider = provider
         self.model = model
+        self.status_code = status_code
+
+
+class AuthenticationError(LMError):
+    """The API key is missing, invalid, or not allowed to use this model (401, 403)."""
+
+
+class MissingAPIKeyError(AuthenticationError, ValueError):
+    """No API key was given nor found in the environment."""
+
+
+class PaymentRequiredError(LMError):
+    """The account has no credits left or needs billing set up (402)."""
+
+
+class RateLimitError(LMError):
+    """Too many requests (429). ``retry_after`` is the wait the provider asked for, if any."""
+
+    is_retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ModelNotFoundError(LMError):
+    """The model does not exist or is not available to this key (404)."""
+
+
+class InvalidRequestError(LMError, ValueError):
+    """The provider rejected the request as malformed (400, 422)."""
+
+
+class ContextWindowExceededError(InvalidRequestError):
+    """The prompt (plus the requested output) does not fit in the model's context window."""
+
+
+class ContentFilterError(LMError):
+    """The provider's safety filter blocked the prompt or the reply."""
+
+
+class ProviderTimeoutError(LMError):
+    """The provider did not answer in time."""
+
+    is_retryable = True
+
+
+class ProviderConnectionError(LMError):
+    """The provider could not be reached (refused, DNS, TLS, reset)."""
+
+    is_retryable = True
+
+
+class ProviderInternalError(LMError):
+    """The provider failed on its side (500, 502, 503, 504, 529) or sent an unreadable reply."""
+
+    is_retryable = True
+
+
+class RetriesExhaustedError(LMError):
+    """Every retry of a retryable error failed. ``original_error`` is the last one."""
+
+    def __init__(self, message: str, *, original_error: LMError, attempts: int, **kwargs):
+        super().__init__(message, **kwargs)
+        self.original_error = original_error
+        self.attempts = attempts
 
 
 class StructuredOutputError(LMError):
@@ -49,8 +122,8 @@ class StructuredOutputError(LMError):
     """
 
     def __init__(self, message: str, *, raw_text: str = "", validation_errors: list[str] | None = None,
-                 provider: str | None = None, model: str | None = None):
-        super().__init__(message, provider=provider, model=model)
+                 **kwargs):
+        super().__init__(message, **kwargs)
         self.raw_text = raw_text
         self.validation_errors = validation_errors or []
 
@@ -67,12 +140,107 @@ class UnknownProviderError(SynaplexError, ValueError):
     """The provider prefix of a model string is not one synaplex knows."""
 
 
+# --- from an HTTP error response to a typed error (data, not branches) -------------------
+
+_STATUS_ERRORS: dict[int, type[LMError]] = {
+    400: InvalidRequestError, 401: AuthenticationError, 402: PaymentRequiredError,
+    403: AuthenticationError, 404: ModelNotFoundError, 408: ProviderTimeoutError,
+    409: ProviderInternalError, 413: ContextWindowExceededError, 422: InvalidRequestError,
+    429: RateLimitError, 500: ProviderInternalError, 502: ProviderInternalError,
+    503: ProviderInternalError, 504: ProviderTimeoutError, 529: ProviderInternalError,
+}
+
+# Phrases providers use in 400 bodies for errors that deserve their own type.
+_MESSAGE_ERRORS: list[tuple[re.Pattern, type[LMError]]] = [
+    (re.compile(r"context[_ ]length|context window|maximum context|too many tokens|prompt is too long|"
+                r"exceeds the (?:model'?s )?(?:maximum|context)|requested \d+ tokens|n_ctx", re.I),
+     ContextWindowExceededError),
+    (re.compile(r"content[_ ]filter|content management policy|safety|blocked by|moderation", re.I),
+     ContentFilterError),
+    (re.compile(r"insufficient[_ ](?:credits|quota|balance)|credit balance|billing", re.I), PaymentRequiredError),
+    (re.compile(r"model[_ ]not[_ ]found|does not exist|no such model|unknown model|not a valid model", re.I),
+     ModelNotFoundError),
+]
+
+
+def parse_retry_after(headers) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, ``Retry-After`` (seconds or HTTP date)."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+        import datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max((when - datetime.datetime.now(datetime.timezone.utc)).total_seconds(), 0.0)
+
+
+def error_message_from_body(body) -> str:
+    """The human message inside a provider's error body, whatever its shape."""
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("msg") or error.get("detail") or ""
+            metadata = error.get("metadata")
+            if isinstance(metadata, dict) and metadata.get("raw"):
+                message = f"{message} ({metadata['raw']})"
+            code = error.get("code") or error.get("type") or error.get("status")
+            return f"{message} [{code}]" if code and str(code) not in message else str(message)
+        if isinstance(error, str):
+            return error
+        if isinstance(body.get("message"), str):
+            return body["message"]
+    if isinstance(body, list) and body:
+        return error_message_from_body(body[0])
+    return str(body)[:500]
+
+
+def error_from_status(status: int, body, headers, *, provider: str, model: str,
+                      secrets: tuple[str, ...] = ()) -> LMError:
+    """The typed error for an HTTP error response."""
+    message = error_message_from_body(body)
+    cls = _STATUS_ERRORS.get(status)
+    if cls is None:
+        cls = ProviderInternalError if status >= 500 else InvalidRequestError
+    if cls in (InvalidRequestError, AuthenticationError, ProviderInternalError, ModelNotFoundError):
+        for pattern, candidate in _MESSAGE_ERRORS:
+            if pattern.search(message):
+                cls = candidate
+                break
+    text = f"{provider}/{model}: HTTP {status} {cls.__name__}: {message}"
+    hint = _HINTS.get(cls)
+    if hint:
+        text += f" {hint}"
+    kwargs = dict(provider=provider, model=model, status_code=status, secrets=secrets)
+    if cls is RateLimitError:
+        return RateLimitError(text, retry_after=parse_retry_after(headers), **kwargs)
+    return cls(text, **kwargs)
+
+
+_HINTS: dict[type, str] = {
+    AuthenticationError: "Check the API key (and that it may use this model).",
+    PaymentRequiredError: "Add credits or set up billing with the provider.",
+    ModelNotFoundError: "Check the model name; lm.list_models() shows what the provider serves.",
+    ContextWindowExceededError: "Shorten the prompt or the inputs, or use a model with a larger context.",
+}
+
+
 __all__ = [
-    "InvalidInputError",
-    "LMError",
-    "MissingResponsesError",
-    "ScriptExhaustedError",
-    "StructuredOutputError",
-    "UnknownProviderError",
-    "redact",
+    "AuthenticationError", "ContentFilterError", "ContextWindowExceededError", "InvalidInputError",
+    "InvalidRequestError", "LMError", "MissingAPIKeyError", "MissingResponsesError", "ModelNotFoundError",
+    "PaymentRequiredError", "ProviderConnectionError", "ProviderInternalError", "ProviderTimeoutError",
+    "RateLimitError", "RetriesExhaustedError", "ScriptExhaustedError", "StructuredOutputError",
+    "UnknownProviderError", "error_from_status", "parse_retry_after", "redact",
 ]

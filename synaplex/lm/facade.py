@@ -7,7 +7,43 @@ from typing import Any
 from synaplex.backend import config
 from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.base import Usage
-from synaplex.lm.providers import parse_model
+from synaplex.lm.errors import MissingAPIKeyError
+from synaplex.lm.profiles import ProviderProfile
+from synaplex.lm.providers import load_adapter, parse_model
+
+
+def resolve_endpoint(profile: ProviderProfile, api_key: str | None, api_base: str | None) -> tuple[str | None, str | None]:
+    """The API key and base URL to use: arguments first, then the environment, then defaults.
+
+    A key is required for hosted providers; ``openai/...`` pointed at another ``api_base``
+    (a local server) needs none.
+    """
+    import os
+
+    if api_base is None:
+        api_base = next((os.environ[v] for v in profile.base_url_env if os.environ.get(v)), None)
+    if api_key is None:
+        api_key = next((os.environ[v] for v in profile.api_key_env if os.environ.get(v)), None)
+    custom_server = api_base is not None and profile.base_url is not None and api_base.rstrip("/") != profile.base_url
+    if api_key is None and profile.key_required and not custom_server:
+        names = " or ".join(profile.api_key_env) or "an API key"
+        raise MissingAPIKeyError(
+            f"No API key for provider {profile.name!r}: set the environment variable {names}, or pass "
+            "api_key=... to the model.", provider=profile.name)
+    if api_base is None:
+        api_base = profile.base_url
+    if api_base is None and profile.adapter == "openai":
+        names = " or ".join(profile.base_url_env)
+        raise MissingAPIKeyError(
+            f"Provider {profile.name!r} needs an endpoint: pass api_base=... or set {names}.",
+            provider=profile.name)
+    return api_key, api_base
+
+
+def _adapter_options(adapter_cls) -> frozenset:
+    import inspect
+
+    return frozenset(inspect.signature(adapter_cls).parameters) - {"profile", "model_name", "api_key", "api_base"}
 
 
 class ModelFacade:
@@ -28,13 +64,19 @@ class ModelFacade:
                     f"(e.g. 'scripted' in tests) or call synaplex.config.{setter}(...)."
                 )
             model = default if isinstance(default, str) else default.model
-        spec, model_name = parse_model(model)
+        profile, model_name = parse_model(model)
         self.model = model
-        self.provider = spec.name
-        self.api_base = api_base
-        self._adapter = spec.load(embedding=self._embedding)(
-            model_name=model_name, api_key=api_key, api_base=api_base, **kwargs)
-        self.defaults = {k: v for k, v in kwargs.items() if k != "responses"}
+        self.provider = profile.name
+        self.api_base = api_base   # as given: the resolved one may come from the environment
+        adapter_cls = load_adapter(profile, embedding=self._embedding)
+        resolved_key, resolved_base = resolve_endpoint(profile, api_key, api_base)
+        # Keyword arguments the adapter takes are its options (responses, transport, n_ctx…);
+        # the others are defaults for every request (temperature, max_tokens…).
+        accepted = _adapter_options(adapter_cls)
+        options = {k: v for k, v in kwargs.items() if k in accepted}
+        self._adapter = adapter_cls(profile=profile, model_name=model_name, api_key=resolved_key,
+                                    api_base=resolved_base, **options)
+        self.defaults = {k: v for k, v in kwargs.items() if k not in accepted}
         self.usage = Usage()
 
     @property
@@ -52,6 +94,7 @@ class ModelFacade:
         """The model's configuration; never its API key."""
         config_ = {"model": self.model, "api_base": self.api_base}
         config_.update(self.defaults)
+        config_.pop("transport", None)
         config_.update(self._adapter.get_config())
         return config_
 

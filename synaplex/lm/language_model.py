@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any, AsyncIterator
 
-from synaplex.lm.base import CompletionRequest, Usage
+from synaplex.lm.base import CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import StructuredOutputError
 from synaplex.lm.messages import normalize_messages
 from synaplex.lm.facade import ModelFacade
@@ -99,8 +99,9 @@ class LanguageModel(ModelFacade):
             )
         return value
 
-    async def stream(self, messages: Any, tools: list[dict] | None = None, **kwargs: Any) -> AsyncIterator[str]:
-        """Yield the reply's text as it is produced."""
+    async def stream(self, messages: Any, tools: list[dict] | None = None, **kwargs: Any) -> AsyncIterator[StreamChunk]:
+        """Yield the reply as it is produced: text pieces, tool-call deltas, and a last chunk
+        with the usage and the finish reason."""
         request = self._request(messages, None, tools, kwargs)
         async for piece in self._adapter.stream(request):
             yield piece

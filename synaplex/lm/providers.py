@@ -1,51 +1,50 @@
-"""Which adapter serves which provider prefix. Differences between providers are data."""
+"""From a model string to a provider profile and the adapter class that speaks its protocol."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 
 from synaplex.lm.errors import UnknownProviderError
+from synaplex.lm.profiles import PROFILES, ProviderProfile
 
-
-@dataclasses.dataclass(frozen=True)
-class ProviderSpec:
-    name: str
-    adapter: str                      # "module:Class" of the chat adapter, imported on first use
-    embedding_adapter: str | None = None
-    description: str = ""
-
-    def load(self, embedding: bool = False):
-        path = self.embedding_adapter if embedding else self.adapter
-        if path is None:
-            raise UnknownProviderError(f"Provider {self.name!r} has no embedding models.")
-        module_name, _, attr = path.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
-
-
-PROVIDERS: dict[str, ProviderSpec] = {
-    "scripted": ProviderSpec(
-        name="scripted",
-        adapter="synaplex.lm.scripted:ScriptedAdapter",
-        embedding_adapter="synaplex.lm.scripted:ScriptedEmbeddingAdapter",
-        description="deterministic scripted replies, for unit tests",
-    ),
+# adapter kind -> ("module:ChatAdapter", "module:EmbeddingAdapter" or None); imported on first use
+ADAPTERS: dict[str, tuple[str, str | None]] = {
+    "scripted": ("synaplex.lm.scripted:ScriptedAdapter", "synaplex.lm.scripted:ScriptedEmbeddingAdapter"),
+    "openai": ("synaplex.lm.openai_compatible:OpenAICompatibleAdapter",
+               "synaplex.lm.openai_compatible:OpenAICompatibleEmbeddingAdapter"),
+    "anthropic": ("synaplex.lm.anthropic:AnthropicAdapter", None),
+    "gemini": ("synaplex.lm.gemini:GeminiAdapter", "synaplex.lm.gemini:GeminiEmbeddingAdapter"),
 }
 
 
-def parse_model(model: str) -> tuple[ProviderSpec, str]:
-    """Split ``"provider/model-name"`` into the provider's spec and the model name."""
+def load_adapter(profile: ProviderProfile, embedding: bool = False):
+    chat, embed = ADAPTERS[profile.adapter]
+    path = embed if embedding else chat
+    if path is None or (embedding and profile.adapter not in ("scripted", "local") and not profile.embeddings_path):
+        raise UnknownProviderError(
+            f"Provider {profile.name!r} has no embedding models. Providers with embeddings: "
+            + ", ".join(sorted(p.name for p in set(PROFILES.values()) if p.embeddings_path or p.adapter == "scripted"))
+        )
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def supported_providers() -> list[str]:
+    return sorted(PROFILES)
+
+
+def parse_model(model: str) -> tuple[ProviderProfile, str]:
+    """Split ``"provider/model-name"`` into the provider's profile and the model name."""
     if not isinstance(model, str) or not model.strip():
         raise UnknownProviderError(
             f"model must be a non-empty string like 'provider/model-name', got {model!r}."
         )
     provider, _, name = model.partition("/")
-    spec = PROVIDERS.get(provider)
-    if spec is None:
-        supported = ", ".join(sorted(PROVIDERS))
+    profile = PROFILES.get(provider)
+    if profile is None:
         raise UnknownProviderError(
-            f"Unknown provider {provider!r} in model {model!r}. Supported providers: {supported}. "
-            "For any OpenAI-compatible server, use model='openai/<model-name>' with "
-            "api_base='http://host:port/v1'."
+            f"Unknown provider {provider!r} in model {model!r}. Supported providers: "
+            f"{', '.join(supported_providers())}. For any OpenAI-compatible server, use "
+            "model='openai/<model-name>' with api_base='http://host:port/v1'."
         )
-    return spec, name
+    return profile.for_model(name), name

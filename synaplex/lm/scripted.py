@@ -20,7 +20,7 @@ import warnings
 from typing import Any, Callable
 
 from synaplex.backend.errors import InvalidInputError
-from synaplex.lm.base import Capabilities, Completion, CompletionRequest, Usage
+from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import MissingResponsesError, ScriptExhaustedError
 
 
@@ -123,7 +123,8 @@ class ScriptedAdapter:
     provider = "scripted"
     repair_attempts = 0
 
-    def __init__(self, model_name: str = "", responses: Any = None, **_ignored):
+    def __init__(self, model_name: str = "", responses: Any = None, profile=None, api_key=None,
+                 api_base=None):
         self.model_name = model_name
         self._responses = _Responses(responses, "LanguageModel")
         self.requests: list[dict] = []
@@ -162,7 +163,14 @@ class ScriptedAdapter:
     async def stream(self, request: CompletionRequest):
         completion = await self.complete(request)
         for piece in re.findall(r"\S+\s*|\s+", completion.text):
-            yield piece
+            yield StreamChunk(text=piece)
+        for index, call in enumerate(completion.tool_calls):
+            yield StreamChunk(tool_call_deltas=[{"index": index, "id": call.get("id"), "name": call.get("name"),
+                                                 "arguments_delta": json.dumps(call.get("arguments", {}))}])
+        yield StreamChunk(usage=completion.usage, finish_reason=completion.finish_reason)
+
+    async def list_models(self) -> list[dict]:
+        return [{"id": self.model_name or "scripted", "provider": "scripted"}]
 
     def get_config(self) -> dict:
         return self._responses.get_config()
@@ -174,7 +182,8 @@ class ScriptedAdapter:
 class ScriptedEmbeddingAdapter:
     provider = "scripted"
 
-    def __init__(self, model_name: str = "", responses: Any = None, dimensions: int = 64, **_ignored):
+    def __init__(self, model_name: str = "", responses: Any = None, dimensions: int = 64, profile=None,
+                 api_key=None, api_base=None):
         if not isinstance(dimensions, int) or dimensions < 8:
             raise InvalidInputError(f"dimensions must be an integer >= 8, got {dimensions!r}.")
         self.model_name = model_name

@@ -1,0 +1,136 @@
+"""What differs between providers, as data: one profile per provider.
+
+The OpenAI-compatible adapter serves most providers; their differences (base URL, key
+variables, auth header, structured-output strategy, rejected parameters, whether usage comes
+in the stream, model-specific quirks) live here, never in ``if provider == ...`` code.
+
+Structured-output strategies:
+
+* ``json_schema_strict``: ``response_format={"type": "json_schema", "json_schema": {"name",
+  "schema", "strict": true}}`` with the schema made strict (all fields required, nullable
+  optionals, no additional properties);
+* ``json_schema``: the same, best effort (``strict`` false, schema as written);
+* ``json_object_schema``: ``{"type": "json_object", "schema": ...}`` (llama.cpp servers);
+* ``json_object_prompt``: JSON mode plus the schema in the system prompt;
+* ``tool``: a forced tool call whose arguments are the output (Anthropic);
+* ``native``: the adapter's own (Gemini's ``responseSchema``, the local grammar).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderProfile:
+    name: str
+    adapter: str                                  # "openai" | "anthropic" | "gemini" | "local" | "scripted"
+    description: str = ""
+    base_url: str | None = None
+    base_url_env: tuple[str, ...] = ()
+    api_key_env: tuple[str, ...] = ()
+    key_required: bool = True
+    auth_header: str = "Authorization"
+    auth_prefix: str = "Bearer "
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    extra_body: tuple[tuple[str, Any], ...] = ()  # added to every chat request body
+    structured: str = "json_schema_strict"
+    schema_transform: str | None = "openai_strict"
+    stream_usage: bool = True                     # send stream_options={"include_usage": true}
+    rejected_params: frozenset = frozenset()
+    renamed_params: tuple[tuple[str, str], ...] = ()
+    chat_path: str = "/chat/completions"
+    embeddings_path: str | None = None            # None: no embeddings
+    models_path: str | None = "/models"
+    query_params: tuple[tuple[str, str], ...] = ()
+    repair_attempts: int = 1
+    tools: bool = True
+    aliases: tuple[str, ...] = ()
+    # (model-name regex, {field: value}) applied in order: per-model quirks as data.
+    model_overrides: tuple[tuple[str, dict], ...] = ()
+
+    def for_model(self, model_name: str) -> "ProviderProfile":
+        changes: dict = {}
+        for pattern, fields in self.model_overrides:
+            if re.search(pattern, model_name):
+                changes.update(fields)
+        return dataclasses.replace(self, **changes) if changes else self
+
+
+def _openai_compatible(name: str, base_url: str | None, key_env: tuple[str, ...], **fields) -> ProviderProfile:
+    return ProviderProfile(name=name, adapter="openai", base_url=base_url, api_key_env=key_env, **fields)
+
+
+_LOCAL_SERVER = dict(key_required=False, embeddings_path="/embeddings")
+
+PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
+    ProviderProfile(name="scripted", adapter="scripted", description="deterministic scripted replies, for tests",
+                    key_required=False, structured="native", repair_attempts=0, models_path=None),
+    _openai_compatible("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
+                       base_url_env=("OPENAI_BASE_URL", "OPENAI_API_BASE"), embeddings_path="/embeddings",
+                       description="OpenAI, or any OpenAI-compatible server with api_base",
+                       model_overrides=((r"^(o\d|gpt-5)", {"renamed_params": (("max_tokens", "max_completion_tokens"),),
+                                                           "rejected_params": frozenset({"temperature", "top_p"})}),)),
+    _openai_compatible("azure", None, ("AZURE_OPENAI_API_KEY", "AZURE_API_KEY"),
+                       base_url_env=("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE"), auth_header="api-key",
+                       auth_prefix="", chat_path="/openai/deployments/{model}/chat/completions",
+                       embeddings_path="/openai/deployments/{model}/embeddings", models_path=None,
+                       query_params=(("api-version", "2024-10-21"),),
+                       description="Azure OpenAI (model = deployment name; api_base = your endpoint)"),
+    ProviderProfile(name="anthropic", adapter="anthropic", base_url="https://api.anthropic.com/v1",
+                    api_key_env=("ANTHROPIC_API_KEY",), auth_header="x-api-key", auth_prefix="",
+                    extra_headers=(("anthropic-version", "2023-06-01"),), structured="tool",
+                    schema_transform="anthropic", description="Anthropic Messages API"),
+    ProviderProfile(name="gemini", adapter="gemini", base_url="https://generativelanguage.googleapis.com/v1beta",
+                    api_key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"), auth_header="x-goog-api-key",
+                    auth_prefix="", structured="native", schema_transform="gemini",
+                    embeddings_path=":batchEmbedContents", description="Google Gemini generateContent"),
+    _openai_compatible("mistral", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",), stream_usage=False,
+                       embeddings_path="/embeddings", description="Mistral AI"),
+    _openai_compatible("groq", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",), structured="json_schema",
+                       schema_transform=None, rejected_params=frozenset({"logprobs", "logit_bias", "top_logprobs"}),
+                       description="Groq",
+                       model_overrides=((r"compound", {"structured": "json_object_prompt", "tools": False}),)),
+    _openai_compatible("openrouter", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",),
+                       base_url_env=("OPENROUTER_BASE_URL",), embeddings_path="/embeddings",
+                       extra_body=(("usage", {"include": True}),),
+                       description="OpenRouter (provider routing, model fallbacks, reasoning, cost)"),
+    _openai_compatible("deepseek", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",),
+                       structured="json_object_prompt", schema_transform=None, description="DeepSeek"),
+    _openai_compatible("together", "https://api.together.xyz/v1", ("TOGETHER_API_KEY", "TOGETHERAI_API_KEY"),
+                       structured="json_schema", schema_transform=None, embeddings_path="/embeddings",
+                       description="Together AI"),
+    _openai_compatible("fireworks", "https://api.fireworks.ai/inference/v1", ("FIREWORKS_API_KEY",),
+                       structured="json_schema", schema_transform=None, embeddings_path="/embeddings",
+                       description="Fireworks AI"),
+    _openai_compatible("perplexity", "https://api.perplexity.ai", ("PERPLEXITY_API_KEY", "PPLX_API_KEY"),
+                       structured="json_schema", schema_transform=None, models_path=None, tools=False,
+                       description="Perplexity (search-augmented models)"),
+    _openai_compatible("cerebras", "https://api.cerebras.ai/v1", ("CEREBRAS_API_KEY",), description="Cerebras"),
+    _openai_compatible("xai", "https://api.x.ai/v1", ("XAI_API_KEY",), structured="json_schema",
+                       schema_transform=None, description="xAI Grok"),
+    _openai_compatible("cohere", "https://api.cohere.ai/compatibility/v1", ("COHERE_API_KEY", "CO_API_KEY"),
+                       structured="json_schema", schema_transform=None, embeddings_path="/embeddings",
+                       stream_usage=False, description="Cohere (OpenAI compatibility API)"),
+    _openai_compatible("ollama", "http://localhost:11434/v1", ("OLLAMA_API_KEY",),
+                       base_url_env=("OLLAMA_API_BASE", "OLLAMA_BASE_URL"), structured="json_schema",
+                       schema_transform=None, description="Ollama (local server)", **_LOCAL_SERVER),
+    _openai_compatible("lmstudio", "http://localhost:1234/v1", ("LMSTUDIO_API_KEY", "LM_STUDIO_API_KEY"),
+                       base_url_env=("LMSTUDIO_API_BASE", "LM_STUDIO_API_BASE"), structured="json_schema",
+                       schema_transform=None, description="LM Studio (local server)", **_LOCAL_SERVER),
+    _openai_compatible("vllm", "http://localhost:8000/v1", ("VLLM_API_KEY", "HOSTED_VLLM_API_KEY"),
+                       base_url_env=("VLLM_API_BASE", "HOSTED_VLLM_API_BASE"), structured="json_schema",
+                       schema_transform=None, aliases=("hosted_vllm",), description="vLLM server",
+                       **_LOCAL_SERVER),
+    _openai_compatible("llamacpp", "http://localhost:8080/v1", ("LLAMACPP_API_KEY",),
+                       base_url_env=("LLAMACPP_API_BASE",), structured="json_object_schema",
+                       schema_transform=None, stream_usage=False,
+                       description="llama.cpp servers (llama-server, python -m llama_cpp.server)",
+                       **_LOCAL_SERVER),
+]}
+
+for _profile in list(PROFILES.values()):
+    for _alias in _profile.aliases:
+        PROFILES[_alias] = _profile
