@@ -47,6 +47,7 @@ _EXPORTS = {
     "LanguageModel": "synaplex.lm.language_model:LanguageModel",
     "EmbeddingModel": "synaplex.lm.embedding_model:EmbeddingModel",
     "Usage": "synaplex.lm.base:Usage",
+    "track_usage": "synaplex.lm.usage:track_usage",
     # session and configuration
     "clear_session": "synaplex.backend.naming:clear_session",
     "enable_logging": "synaplex.backend.config:enable_logging",

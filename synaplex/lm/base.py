@@ -83,6 +83,7 @@ class Completion:
     tool_calls: list[dict] = dataclasses.field(default_factory=list)
     usage: Usage = dataclasses.field(default_factory=Usage)
     finish_reason: str | None = None
+    reasoning: str | None = None
 
 
 @dataclasses.dataclass

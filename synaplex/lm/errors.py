@@ -145,13 +145,14 @@ class UnknownProviderError(SynaplexError, ValueError):
 _STATUS_ERRORS: dict[int, type[LMError]] = {
     400: InvalidRequestError, 401: AuthenticationError, 402: PaymentRequiredError,
     403: AuthenticationError, 404: ModelNotFoundError, 408: ProviderTimeoutError,
-    409: ProviderInternalError, 413: ContextWindowExceededError, 422: InvalidRequestError,
+    409: ProviderInternalError, 413: InvalidRequestError, 422: InvalidRequestError,
     429: RateLimitError, 500: ProviderInternalError, 502: ProviderInternalError,
     503: ProviderInternalError, 504: ProviderTimeoutError, 529: ProviderInternalError,
 }
 
 # Phrases providers use in 400 bodies for errors that deserve their own type.
 _MESSAGE_ERRORS: list[tuple[re.Pattern, type[LMError]]] = [
+    (re.compile(r"API key not valid|API_KEY_INVALID|invalid api key|incorrect api key", re.I), AuthenticationError),
     (re.compile(r"context[_ ]length|context window|maximum context|too many tokens|prompt is too long|"
                 r"exceeds the (?:model'?s )?(?:maximum|context)|requested \d+ tokens|n_ctx", re.I),
      ContextWindowExceededError),
@@ -161,6 +162,14 @@ _MESSAGE_ERRORS: list[tuple[re.Pattern, type[LMError]]] = [
     (re.compile(r"model[_ ]not[_ ]found|does not exist|no such model|unknown model|not a valid model", re.I),
      ModelNotFoundError),
 ]
+
+
+# Error "type" words of error events and bodies (Anthropic's, OpenAI's) as HTTP statuses.
+ERROR_TYPE_STATUS: dict[str, int] = {
+    "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
+    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
+    "overloaded_error": 529, "insufficient_quota": 429, "server_error": 500,
+}
 
 
 def parse_retry_after(headers) -> float | None:
@@ -225,8 +234,24 @@ def error_from_status(status: int, body, headers, *, provider: str, model: str,
         text += f" {hint}"
     kwargs = dict(provider=provider, model=model, status_code=status, secrets=secrets)
     if cls is RateLimitError:
-        return RateLimitError(text, retry_after=parse_retry_after(headers), **kwargs)
+        retry_after = parse_retry_after(headers)
+        if retry_after is None:
+            retry_after = _retry_delay_in_body(body)
+        return RateLimitError(text, retry_after=retry_after, **kwargs)
     return cls(text, **kwargs)
+
+
+def _retry_delay_in_body(body) -> float | None:
+    """Google's 429 bodies carry the wait as ``details[].retryDelay`` ("37s")."""
+    error = body.get("error") if isinstance(body, dict) else None
+    for detail in (error or {}).get("details", []) if isinstance(error, dict) else []:
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(float(delay[:-1]), 0.0)
+            except ValueError:
+                return None
+    return None
 
 
 _HINTS: dict[type, str] = {

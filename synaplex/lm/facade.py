@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from synaplex.backend import config
@@ -18,8 +19,6 @@ def resolve_endpoint(profile: ProviderProfile, api_key: str | None, api_base: st
     A key is required for hosted providers; ``openai/...`` pointed at another ``api_base``
     (a local server) needs none.
     """
-    import os
-
     if api_base is None:
         api_base = next((os.environ[v] for v in profile.base_url_env if os.environ.get(v)), None)
     if api_key is None:
@@ -40,10 +39,26 @@ def resolve_endpoint(profile: ProviderProfile, api_key: str | None, api_base: st
     return api_key, api_base
 
 
+def _env_value(text: str, variable: str):
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInputError(f"The environment variable {variable} must be an integer, got {text!r}.") from None
+
+
+class _Everything(frozenset):
+    def __contains__(self, item) -> bool:
+        return True
+
+
 def _adapter_options(adapter_cls) -> frozenset:
+    """The keyword arguments an adapter takes (all of them when it has ``**kwargs``)."""
     import inspect
 
-    return frozenset(inspect.signature(adapter_cls).parameters) - {"profile", "model_name", "api_key", "api_base"}
+    parameters = inspect.signature(adapter_cls).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return _Everything()
+    return frozenset(parameters) - {"profile", "model_name", "api_key", "api_base"}
 
 
 class ModelFacade:
@@ -65,6 +80,19 @@ class ModelFacade:
                 )
             model = default if isinstance(default, str) else default.model
         profile, model_name = parse_model(model)
+        if not model_name and profile.model_env and os.environ.get(profile.model_env):
+            model_name = os.environ[profile.model_env]
+            profile = profile.for_model(model_name)
+            model = f"{profile.name}/{model_name}"
+        if "/" not in model or model.split("/", 1)[0] not in (profile.name, *profile.aliases):
+            model = f"{profile.name}/{model_name}" if model_name else profile.name
+        for param, variable in profile.env_params:
+            if param not in kwargs and os.environ.get(variable):
+                kwargs[param] = _env_value(os.environ[variable], variable)
+        if profile.env_headers:
+            headers = {h: os.environ[v] for h, v in profile.env_headers if os.environ.get(v)}
+            if headers:
+                kwargs["headers"] = {**headers, **kwargs.get("headers", {})}
         self.model = model
         self.provider = profile.name
         self.api_base = api_base   # as given: the resolved one may come from the environment

@@ -18,6 +18,7 @@ from synaplex.lm.errors import (
     ProviderConnectionError,
     ProviderInternalError,
     ProviderTimeoutError,
+    ERROR_TYPE_STATUS,
     error_from_status,
     error_message_from_body,
 )
@@ -150,7 +151,7 @@ class HttpClient:
         status = None
         if isinstance(error, dict):
             code = error.get("code") or error.get("status")
-            status = code if isinstance(code, int) else None
+            status = code if isinstance(code, int) else ERROR_TYPE_STATUS.get(str(error.get("type")))
         if status is not None and status >= 400:
             raise error_from_status(status, body, {}, provider=self.provider, model=self.model,
                                     secrets=self.secrets)

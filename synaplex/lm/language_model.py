@@ -1,20 +1,71 @@
-"""LanguageModel: one facade over every provider, the embedded model and the scripted LM."""
+"""LanguageModel: one facade over every provider, the embedded model and the scripted LM.
+
+A call goes: validate → cache → (rate limit → adapter, retried on retryable errors) →
+validate the structured reply (one bounded repair) → price → account; on failure, the
+fallback models are tried in order.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from typing import Any, AsyncIterator
 
-from synaplex.lm.base import CompletionRequest, StreamChunk, Usage
-from synaplex.lm.errors import StructuredOutputError
-from synaplex.lm.messages import normalize_messages
+from synaplex.backend.errors import InvalidInputError
+from synaplex.lm import usage as usage_lib
+from synaplex.lm.base import Completion, CompletionRequest, StreamChunk, Usage
+from synaplex.lm.errors import (
+    InvalidRequestError,
+    ContextWindowExceededError,
+    LMError,
+    RateLimitError,
+    StructuredOutputError,
+)
 from synaplex.lm.facade import ModelFacade
-from synaplex.lm.validation import validation_errors
+from synaplex.lm.messages import normalize_messages
+from synaplex.lm.validation import validation_errors, validator_for
 from synaplex.observability import tracing
 
 _log = logging.getLogger("synaplex.lm")
+
+REPAIR_PROMPT = ("Your previous reply is not valid JSON for the required schema: {errors}. "
+                 "Reply again with only the corrected JSON object.")
+
+# Rate limiters are shared by every LanguageModel pointing at the same model and endpoint.
+_LIMITERS: dict[tuple, Any] = {}
+
+
+def _check_params(params: dict) -> None:
+    max_tokens = params.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+        raise InvalidInputError(f"max_tokens must be a positive integer, got {max_tokens!r}.")
+    temperature = params.get("temperature")
+    if temperature is not None and (not isinstance(temperature, (int, float)) or temperature < 0):
+        raise InvalidInputError(f"temperature must be a number >= 0, got {temperature!r}.")
+    top_p = params.get("top_p")
+    if top_p is not None and (not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
+        raise InvalidInputError(f"top_p must be in (0, 1], got {top_p!r}.")
+    timeout = params.get("timeout")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise InvalidInputError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+
+
+def _completion_to_json(completion: Completion) -> dict:
+    return {"text": completion.text, "parsed": completion.parsed, "tool_calls": completion.tool_calls,
+            "finish_reason": completion.finish_reason, "reasoning": completion.reasoning,
+            "usage": dataclasses.asdict(completion.usage)}
+
+
+def _completion_from_json(data: dict) -> Completion:
+    return Completion(text=data["text"], parsed=data.get("parsed"), tool_calls=data.get("tool_calls") or [],
+                      finish_reason=data.get("finish_reason"), reasoning=data.get("reasoning"))
+
+
+def _falls_back(error: LMError) -> bool:
+    """Errors a different model may not have: anything but a request that is invalid as such."""
+    return not isinstance(error, InvalidRequestError) or isinstance(error, ContextWindowExceededError)
 
 
 class LanguageModel(ModelFacade):
@@ -22,7 +73,22 @@ class LanguageModel(ModelFacade):
 
     ``await lm(messages, schema=...)`` returns a dict valid against ``schema``; without a
     schema it returns the assistant message ``{"role", "content", "tool_calls"}``. Every
-    call is accounted in ``lm.usage`` (tokens, cost, latency).
+    call is accounted in ``lm.usage`` (tokens, cost, latency, retries, repairs, fallbacks,
+    cache hits).
+
+    Args:
+        model: ``"provider/model-name"`` (see the README's provider table), ``"scripted"``.
+        api_key, api_base: override the provider's environment variables and default URL.
+        fallback: a LanguageModel (or a list) tried in order when this one fails.
+        caching: ``True``/``"memory"``, ``"disk"`` (SQLite), a path, or a cache object.
+        max_retries: retries of retryable errors (rate limits, timeouts, 5xx), with
+            exponential backoff, jitter and the provider's ``Retry-After``.
+        requests_per_minute, max_concurrency: client-side rate limits, shared by every
+            LanguageModel of the same model and endpoint; a 429 pauses them.
+        capabilities: a dict overriding the catalogue's facts (context window, prices…).
+        **kwargs: adapter options (``transport``, ``timeout``, ``responses``…) and default
+            request parameters (``temperature``, ``max_tokens``, ``top_p``, provider fields
+            such as OpenRouter's ``provider`` routing object, ``models``, ``reasoning``).
 
     Example:
         >>> lm = synaplex.LanguageModel(model="scripted", responses=[{"answer": "Paris"}])
@@ -30,11 +96,58 @@ class LanguageModel(ModelFacade):
         {'answer': 'Paris'}
     """
 
+    last_usage: Usage | None = None
+
+    def __init__(self, model: str | None = None, api_key: str | None = None, api_base: str | None = None,
+                 *, fallback: Any = None, caching: Any = False, max_retries: int = 2,
+                 requests_per_minute: float | None = None, max_concurrency: int | None = None,
+                 capabilities: dict | None = None, **kwargs: Any):
+        super().__init__(model=model, api_key=api_key, api_base=api_base, **kwargs)
+        _check_params(self.defaults)
+        fallbacks = [] if fallback is None else list(fallback) if isinstance(fallback, (list, tuple)) else [fallback]
+        for item in fallbacks:
+            if not isinstance(item, LanguageModel):
+                raise InvalidInputError(f"fallback must be a LanguageModel or a list of them, got {item!r:.80}.")
+        self.fallbacks = fallbacks
+        self.caching = caching
+        self._cache = None
+        if caching:
+            from synaplex.lm.cache import make_cache
+
+            self._cache = make_cache(caching)
+        self.max_retries = max_retries
+        self._retry = None
+        self.requests_per_minute = requests_per_minute
+        self.max_concurrency = max_concurrency
+        self._limiter = None
+        if requests_per_minute or max_concurrency:
+            from synaplex.lm.resilience import RateLimiter
+
+            key = (self.model, self.api_base, requests_per_minute, max_concurrency)
+            self._limiter = _LIMITERS.get(key) or _LIMITERS.setdefault(
+                key, RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency))
+        self._capability_overrides = dict(capabilities or {})
+        self._capabilities = None
+
+    # --- facts ---------------------------------------------------------------------------
+
     @property
     def capabilities(self):
-        return self._adapter.capabilities
+        """What the model can do and costs (the catalogue, with this model's overrides)."""
+        if self._capabilities is None:
+            from synaplex.lm.base import Capabilities
+            from synaplex.lm import catalogue
 
-    last_usage: Usage | None = None
+            name = self.model.partition("/")[2]
+            found = catalogue.lookup(self.provider, name) or getattr(self._adapter, "capabilities", None) \
+                or Capabilities(structured_output=True, input_price_per_token=None, output_price_per_token=None)
+            if self._capability_overrides:
+                try:
+                    found = dataclasses.replace(found, **self._capability_overrides)
+                except TypeError as error:
+                    raise InvalidInputError(f"capabilities: {error}") from None
+            self._capabilities = found
+        return self._capabilities
 
     @property
     def cumulated_cost(self) -> float | None:
@@ -44,9 +157,24 @@ class LanguageModel(ModelFacade):
     def last_call_cost(self) -> float | None:
         return None if self.last_usage is None else self.last_usage.cost
 
+    async def list_models(self) -> list[dict]:
+        """The models the provider serves (its models endpoint), as dicts with an ``id``."""
+        return await self._adapter.list_models()
+
+    # --- calling -------------------------------------------------------------------------
+
     def _request(self, messages, schema, tools, kwargs) -> CompletionRequest:
         params = dict(self.defaults)
         params.update(kwargs)
+        _check_params(params)
+        if schema is not None:
+            validator_for(schema)  # a schema that is not a JSON schema fails here, before any call
+        if tools is not None:
+            if not isinstance(tools, (list, tuple)):
+                raise InvalidInputError(f"tools must be a list of tools, got {type(tools).__name__}.")
+            from synaplex.lm.tools import to_tool_definitions
+
+            tools = to_tool_definitions(list(tools)) or None
         return CompletionRequest(messages=normalize_messages(messages), schema=schema, tools=tools,
                                  params=params)
 
@@ -57,51 +185,201 @@ class LanguageModel(ModelFacade):
         request = self._request(messages, schema, tools, kwargs)
         if tracing.TRACER is not None:
             with tracing.lm_span(self, request) as record:
-                value = await self._complete(request)
+                value = await self._call_with_fallback(request)
                 record(self.last_usage, value)
                 return value
-        return await self._complete(request)
+        return await self._call_with_fallback(request)
+
+    async def _call_with_fallback(self, request: CompletionRequest):
+        try:
+            return await self._complete(request)
+        except LMError as error:
+            if not self.fallbacks or not _falls_back(error):
+                raise
+            last = error
+        for index, model in enumerate(self.fallbacks):
+            _log.info("%s failed (%s); falling back to %s", self.model, type(last).__name__, model.model)
+            try:
+                value = await model._call_with_fallback(request)
+            except LMError as error:
+                if not _falls_back(error):
+                    raise
+                last = error
+                continue
+            used = dataclasses.replace(model.last_usage, fallbacks=model.last_usage.fallbacks + index + 1)
+            self.last_usage = used
+            self.usage.add(used)
+            return value
+        raise last
 
     async def _complete(self, request: CompletionRequest):
         started = time.perf_counter()
-        completion = await self._adapter.complete(request)
-        usage = completion.usage
-        if request.schema is not None:
-            value = self._structured(completion, request.schema)
-        else:
-            value = {"role": "assistant", "content": completion.text, "tool_calls": completion.tool_calls}
+        usage = Usage(cost=0.0)
+        key = None
+        if self._cache is not None:
+            from synaplex.lm.cache import cache_key
+
+            key = cache_key(self.model, request)
+            hit = await self._cache.get(key)
+            if hit is not None:
+                completion = _completion_from_json(hit)
+                value = self._value(completion, request)
+                usage = Usage(cache_hits=1, cost=0.0, latency=time.perf_counter() - started)
+                self._account(usage)
+                return value
+        try:
+            completion = await self._attempt(request, usage)
+            if request.schema is not None:
+                value, completion = await self._validated(completion, request, usage)
+            else:
+                value = self._value(completion, request)
+        except LMError:
+            if usage.calls:  # tokens already billed (a failed repair) are still counted
+                usage.latency = time.perf_counter() - started
+                self._account(usage)
+            raise
+        if key is not None:
+            stored = _completion_to_json(completion)
+            if request.schema is not None:
+                stored["parsed"], stored["text"] = value, json.dumps(value)
+            await self._cache.set(key, stored)
         usage.latency = time.perf_counter() - started
-        self.last_usage = usage
-        self.usage.add(usage)
-        if _log.isEnabledFor(logging.DEBUG):
-            _log.debug("%s: %d input + %d output tokens, cost %s, %.3f s", self.model, usage.input_tokens,
-                       usage.output_tokens, usage.cost, usage.latency)
+        self._account(usage)
         return value
 
-    def _structured(self, completion, schema: dict) -> dict:
+    async def _attempt(self, request: CompletionRequest, usage: Usage) -> Completion:
+        """One adapter call, rate limited and retried; its usage is added to ``usage``."""
+
+        async def once():
+            if self._limiter is None:
+                return await self._adapter.complete(request)
+            async with self._limiter:
+                return await self._adapter.complete(request)
+
+        def on_retry(error, attempt, delay):
+            usage.retries += 1
+            if isinstance(error, RateLimitError) and error.retry_after and self._limiter is not None:
+                self._limiter.pause(error.retry_after)
+            _log.info("%s: %s, retry %d in %.2f s", self.model, type(error).__name__, attempt, delay)
+
+        try:
+            # The common case pays no retry machinery: the policy only steps in after a
+            # retryable failure, which it replays as its first attempt.
+            completion = await once()
+        except LMError as error:
+            if isinstance(error, RateLimitError) and error.retry_after and self._limiter is not None:
+                self._limiter.pause(error.retry_after)
+            if not (error.is_retryable and self.max_retries):
+                raise
+            if self._retry is None:
+                from synaplex.lm.resilience import RetryPolicy
+
+                self._retry = RetryPolicy(max_retries=self.max_retries)
+            failures = [error]
+
+            async def replay():
+                if failures:
+                    raise failures.pop()
+                return await once()
+
+            completion = await self._retry.run(replay, on_retry=on_retry)
+        self._price(completion.usage)
+        usage.add(completion.usage)
+        return completion
+
+    def _price(self, usage: Usage) -> None:
+        if usage.cost is not None:
+            return
+        from synaplex.lm import catalogue
+
+        usage.cost = catalogue.price(self.capabilities, usage.input_tokens, usage.output_tokens,
+                                     usage.cached_tokens)
+
+    def _value(self, completion: Completion, request: CompletionRequest):
+        if request.schema is not None:
+            value, errors = self._parse(completion, request.schema)
+            if errors:
+                raise self._structured_error(completion, request.schema, errors)
+            return value
+        return {"role": "assistant", "content": completion.text, "tool_calls": completion.tool_calls}
+
+    def _parse(self, completion: Completion, schema: dict) -> tuple[Any, list[str]]:
         value = completion.parsed
         if value is None:
             try:
                 value = json.loads(completion.text)
             except (json.JSONDecodeError, TypeError) as error:
-                raise StructuredOutputError(
-                    f"{self.model}: the reply is not valid JSON ({error}). Raw reply: {completion.text!r:.300}",
-                    raw_text=completion.text, validation_errors=[str(error)],
-                    provider=self.provider, model=self.model,
-                ) from None
-        errors = validation_errors(value, schema)
+                reason = "the reply was cut at max_tokens" if completion.finish_reason == "length" else str(error)
+                return None, [f"not valid JSON ({reason})"]
+        return value, validation_errors(value, schema)
+
+    async def _validated(self, completion: Completion, request: CompletionRequest, usage: Usage):
+        value, errors = self._parse(completion, request.schema)
+        attempts = getattr(self._adapter, "repair_attempts", 0)
+        while errors and attempts > 0:
+            attempts -= 1
+            usage.repairs += 1
+            repair = CompletionRequest(
+                messages=request.messages + [
+                    {"role": "assistant", "content": completion.text},
+                    {"role": "user", "content": REPAIR_PROMPT.format(errors="; ".join(errors[:5]))}],
+                schema=request.schema, tools=request.tools, params=request.params)
+            completion = await self._attempt(repair, usage)
+            value, errors = self._parse(completion, request.schema)
         if errors:
-            raise StructuredOutputError(
-                f"{self.model}: the reply does not match the schema "
-                f"{schema.get('title', '')!s}: {'; '.join(errors[:5])}. Raw reply: {completion.text!r:.300}",
-                raw_text=completion.text, validation_errors=errors,
-                provider=self.provider, model=self.model,
-            )
-        return value
+            raise self._structured_error(completion, request.schema, errors, usage.repairs)
+        return value, completion
+
+    def _structured_error(self, completion, schema, errors, repairs: int = 0) -> StructuredOutputError:
+        after = f" after {repairs} repair attempt{'s' if repairs != 1 else ''}" if repairs else ""
+        title = schema.get("title", "")
+        return StructuredOutputError(
+            f"{self.model}: the reply does not match the schema {title}{after}: {'; '.join(errors[:5])}. "
+            f"Raw reply: {completion.text!r:.300}",
+            raw_text=completion.text, validation_errors=errors, provider=self.provider, model=self.model)
+
+    def _account(self, usage: Usage) -> None:
+        self.last_usage = usage
+        self.usage.add(usage)
+        usage_lib.record(self.model, usage)
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("%s: %d input + %d output tokens, cost %s, %.3f s%s", self.model, usage.input_tokens,
+                       usage.output_tokens, usage.cost, usage.latency, " (cache hit)" if usage.cache_hits else "")
 
     async def stream(self, messages: Any, tools: list[dict] | None = None, **kwargs: Any) -> AsyncIterator[StreamChunk]:
         """Yield the reply as it is produced: text pieces, tool-call deltas, and a last chunk
         with the usage and the finish reason."""
         request = self._request(messages, None, tools, kwargs)
-        async for piece in self._adapter.stream(request):
-            yield piece
+        started = time.perf_counter()
+        async for chunk in self._adapter.stream(request):
+            if chunk.usage is not None:
+                self._price(chunk.usage)
+                chunk.usage.latency = time.perf_counter() - started
+                self._account(chunk.usage)
+            yield chunk
+
+    # --- serialization -----------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        if self.fallbacks:
+            from synaplex.saving.serialization import serialize_synaplex_object
+
+            config["fallback"] = [serialize_synaplex_object(f) for f in self.fallbacks]
+        for key, default in (("caching", False), ("max_retries", 2), ("requests_per_minute", None),
+                             ("max_concurrency", None)):
+            value = getattr(self, key)
+            if value != default and isinstance(value, (bool, int, float, str)):
+                config[key] = value
+        if self._capability_overrides:
+            config["capabilities"] = self._capability_overrides
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        if config.get("fallback"):
+            from synaplex.saving.serialization import deserialize_synaplex_object
+
+            config["fallback"] = [deserialize_synaplex_object(f) for f in config["fallback"]]
+        return super().from_config(config)

@@ -36,6 +36,9 @@ class ProviderProfile:
     auth_prefix: str = "Bearer "
     extra_headers: tuple[tuple[str, str], ...] = ()
     extra_body: tuple[tuple[str, Any], ...] = ()  # added to every chat request body
+    # merged into the body when a schema or tools are sent (OpenRouter: only route to
+    # backends that support them)
+    structured_extra_body: tuple[tuple[str, Any], ...] = ()
     structured: str = "json_schema_strict"
     schema_transform: str | None = "openai_strict"
     stream_usage: bool = True                     # send stream_options={"include_usage": true}
@@ -48,6 +51,11 @@ class ProviderProfile:
     repair_attempts: int = 1
     tools: bool = True
     aliases: tuple[str, ...] = ()
+    # headers and request defaults read from the environment: ((header, VARIABLE), ...),
+    # ((param, VARIABLE), ...); model_env names the variable holding a default model name.
+    env_headers: tuple[tuple[str, str], ...] = ()
+    env_params: tuple[tuple[str, str], ...] = ()
+    model_env: str | None = None
     # (model-name regex, {field: value}) applied in order: per-model quirks as data.
     model_overrides: tuple[tuple[str, dict], ...] = ()
 
@@ -96,6 +104,10 @@ PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
     _openai_compatible("openrouter", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",),
                        base_url_env=("OPENROUTER_BASE_URL",), embeddings_path="/embeddings",
                        extra_body=(("usage", {"include": True}),),
+                       structured_extra_body=(("provider", {"require_parameters": True}),),
+                       env_headers=(("HTTP-Referer", "OPENROUTER_HTTP_REFERER"),
+                                    ("X-OpenRouter-Title", "OPENROUTER_SITE_NAME")),
+                       env_params=(("max_tokens", "OPENROUTER_MAX_TOKENS"),), model_env="OPENROUTER_MODEL",
                        description="OpenRouter (provider routing, model fallbacks, reasoning, cost)"),
     _openai_compatible("deepseek", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",),
                        structured="json_object_prompt", schema_transform=None, description="DeepSeek"),
@@ -134,3 +146,23 @@ PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
 for _profile in list(PROFILES.values()):
     for _alias in _profile.aliases:
         PROFILES[_alias] = _profile
+
+
+# Model names given without a provider prefix (SynapseKit-style auto-detection).
+AUTODETECT: tuple[tuple[str, str], ...] = (
+    (r"^claude-", "anthropic"),
+    (r"^gemini-|^text-embedding-00\d", "gemini"),
+    (r"^command-|^embed-", "cohere"),
+    (r"^(mistral|open-mistral|codestral|ministral|pixtral)-", "mistral"),
+    (r"^deepseek-", "deepseek"),
+    (r"^(llama|mixtral|gemma)-", "groq"),
+    (r"^grok-", "xai"),
+    (r"^(gpt-|o\d(-|$)|chatgpt-|text-embedding-3|davinci|babbage)", "openai"),
+)
+
+# "vendor/model" names with these vendors (not themselves providers) go to OpenRouter.
+OPENROUTER_VENDORS = frozenset({
+    "meta-llama", "mistralai", "google", "qwen", "x-ai", "microsoft", "nvidia", "amazon", "nousresearch",
+    "moonshotai", "z-ai", "thudm", "01-ai", "ai21", "inflection", "liquid", "minimax", "baidu", "tencent",
+    "allenai", "sao10k", "gryphe", "cognitivecomputations", "neversleep", "openrouter", "arcee-ai",
+})

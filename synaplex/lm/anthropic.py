@@ -1,0 +1,407 @@
+"""The Anthropic Messages API adapter (``model="anthropic/claude-..."``).
+
+Translates the neutral formats of :mod:`synaplex.lm.base` to and from
+``POST {api_base}/messages``:
+
+* system messages are joined into the top-level ``system`` string;
+* an assistant message with ``tool_calls`` becomes ``text`` + ``tool_use`` content blocks;
+* tool messages become ``tool_result`` blocks of a user message (consecutive messages of
+  the same role are merged, as Anthropic requires alternating roles);
+* ``max_tokens`` is required by Anthropic: 4096 unless given (plus the thinking budget when
+  extended thinking is on); ``stop`` becomes
+  ``stop_sequences``; ``seed`` (not supported by Anthropic) is dropped; ``timeout`` is the
+  request timeout; any other parameter (``thinking``, ``metadata``, ``top_k``…) goes into
+  the body as is;
+* structured output (profile strategy ``tool``) is a forced call of one extra tool,
+  ``structured_output``, whose input is the answer. A schema whose top level is not an object
+  is wrapped as ``{"value": <schema>}`` and unwrapped on the way back. With extended
+  thinking enabled (which forbids forcing a tool) the tool is asked for instead;
+* the reply's ``thinking`` blocks become ``Completion.reasoning``; a ``refusal`` stop raises
+  :class:`~synaplex.lm.errors.ContentFilterError`.
+
+All HTTP goes through :class:`~synaplex.lm.http.HttpClient`, which maps statuses, network
+failures and ``event: error`` stream events to typed errors.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator
+
+from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
+from synaplex.lm.errors import ContentFilterError, InvalidRequestError, ProviderInternalError
+from synaplex.lm.http import HttpClient
+
+STRUCTURED_TOOL = "structured_output"
+STRUCTURED_TOOL_DESCRIPTION = "Answer with this tool; its input is the answer."
+DEFAULT_MAX_TOKENS = 4096
+DEFAULT_TIMEOUT = 120.0
+
+_FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# Neutral params the adapter translates itself (everything else goes into the body as is).
+_HANDLED_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "stop", "seed", "timeout", "tool_choice",
+                             "parallel_tool_calls", "stream"})
+
+
+def _is_auth(header: str) -> bool:
+    return header.lower() in ("x-api-key", "authorization", "api-key", "proxy-authorization")
+
+
+def _json_arguments(arguments: Any) -> Any:
+    """Tool-call arguments as a dict (a JSON string, as OpenAI-shaped messages carry, is parsed)."""
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            return {"arguments": arguments}
+    return {} if arguments is None else arguments
+
+
+def _blocks(content: Any) -> list:
+    if isinstance(content, list):
+        return list(content)
+    return [{"type": "text", "text": content}] if content else []
+
+
+def _structured_schema(schema: dict) -> tuple[dict, bool]:
+    """The ``input_schema`` of the structured-output tool, and whether the answer is wrapped
+    in ``{"value": ...}`` (Anthropic requires an object at the top of a tool's input)."""
+    kind = schema.get("type")
+    composite = any(key in schema for key in ("$ref", "anyOf", "oneOf", "allOf", "items", "enum", "const"))
+    if kind == "object" or (kind is None and ("properties" in schema or not composite)):
+        return ({**schema, "type": "object"} if kind is None else schema), False
+    inner = {k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema")}
+    wrapped: dict = {"type": "object", "properties": {"value": inner}, "required": ["value"]}
+    for key in ("$defs", "definitions"):
+        if key in schema:
+            wrapped[key] = schema[key]
+    return wrapped, True
+
+
+class AnthropicAdapter:
+    """Speaks the Anthropic Messages API. Built by the ``LanguageModel`` facade.
+
+    Args:
+        profile: the ``anthropic`` provider profile (auth header, version header…).
+        model_name: e.g. ``claude-3-5-haiku-latest``.
+        api_key: sent as ``x-api-key``; never logged, saved nor put in an error message.
+        api_base: the API root, ``https://api.anthropic.com/v1`` by default.
+        transport: an ``httpx2`` async transport (tests pass ``httpx2.MockTransport``).
+        timeout: seconds for a request (a stream: between two chunks).
+        headers: extra HTTP headers, e.g. ``{"anthropic-beta": "..."}`` (saved in the config,
+            except auth headers).
+    """
+
+    provider = "anthropic"
+
+    def __init__(self, profile, model_name: str, api_key: str | None, api_base: str | None, transport=None,
+                 timeout: float = DEFAULT_TIMEOUT, headers: dict | None = None):
+        self.profile = profile
+        self.model_name = model_name
+        self.timeout = timeout
+        self.repair_attempts = profile.repair_attempts
+        self.extra_headers = dict(headers or {})
+        all_headers = {**dict(profile.extra_headers), **self.extra_headers, "content-type": "application/json"}
+        if api_key:
+            all_headers = {profile.auth_header: profile.auth_prefix + api_key, **all_headers}
+        secrets = tuple(s for s in (api_key, *(v for k, v in self.extra_headers.items() if _is_auth(k))) if s)
+        self._http = HttpClient(base_url=api_base or profile.base_url, headers=all_headers, timeout=timeout,
+                                transport=transport, provider=profile.name, model=model_name, secrets=secrets)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(context_window=200_000 if self.model_name.startswith("claude") else None,
+                            tools=self.profile.tools, vision=False, structured_output=True, streaming=True,
+                            embeddings=False)
+
+    def get_config(self) -> dict:
+        """Options safe to save: never the key nor an auth header."""
+        config: dict = {} if self.timeout == DEFAULT_TIMEOUT else {"timeout": self.timeout}
+        safe = {k: v for k, v in self.extra_headers.items() if not _is_auth(k)}
+        if safe:
+            config["headers"] = safe
+        return config
+
+    # --- request -------------------------------------------------------------------------
+
+    def _messages(self, messages: list[dict]) -> tuple[str | None, list[dict]]:
+        system: list[str] = []
+        out: list[dict] = []
+        for message in messages:
+            role = message.get("role")
+            content = message.get("content")
+            if role == "system":
+                if content:
+                    system.append(content if isinstance(content, str) else
+                                  "".join(b.get("text", "") for b in content if isinstance(b, dict)))
+                continue
+            if role == "tool":
+                wire = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": message.get("tool_call_id"),
+                                                     "content": content if content is not None else ""}]}
+            elif role == "assistant" and message.get("tool_calls"):
+                blocks = _blocks(content)
+                for call in message["tool_calls"]:
+                    function = call.get("function") if isinstance(call.get("function"), dict) else call
+                    blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
+                                   "input": _json_arguments(function.get("arguments"))})
+                wire = {"role": "assistant", "content": blocks}
+            elif role in ("user", "assistant"):
+                wire = {"role": role, "content": content if content is not None else ""}
+            else:
+                raise InvalidRequestError(f"anthropic/{self.model_name}: a message's role must be system, user, "
+                                          f"assistant or tool, got {role!r}.", provider=self.profile.name,
+                                          model=self.model_name)
+            if out and out[-1]["role"] == wire["role"]:
+                # Anthropic wants user and assistant turns to alternate: merge into one turn.
+                out[-1] = {"role": wire["role"], "content": _blocks(out[-1]["content"]) + _blocks(wire["content"])}
+            else:
+                out.append(wire)
+        return ("\n\n".join(system) if system else None), out
+
+    @staticmethod
+    def _tool(tool: dict) -> dict:
+        if isinstance(tool.get("function"), dict):  # an OpenAI-shaped tool
+            tool = tool["function"]
+        schema = tool.get("parameters") or tool.get("input_schema") or {"type": "object", "properties": {}}
+        if "type" not in schema:
+            schema = {"type": "object", **schema}
+        return {"name": tool["name"], "description": tool.get("description") or "", "input_schema": schema}
+
+    @staticmethod
+    def _tool_choice(choice: Any) -> dict | None:
+        if choice is None:
+            return None
+        if isinstance(choice, dict):
+            if "name" in choice:
+                return {"type": "tool", "name": choice["name"]}
+            function = choice.get("function")
+            if isinstance(function, dict) and "name" in function:  # OpenAI-shaped
+                return {"type": "tool", "name": function["name"]}
+            return dict(choice)
+        return {"auto": {"type": "auto"}, "required": {"type": "any"}, "any": {"type": "any"},
+                "none": {"type": "none"}}.get(choice, {"type": str(choice)})
+
+    def _body(self, request: CompletionRequest, stream: bool = False) -> tuple[dict, float | None, bool]:
+        """The request body, the request timeout and whether a structured answer is wrapped."""
+        params = dict(request.params or {})
+        system, messages = self._messages(request.messages)
+        body: dict = {"model": self.model_name}
+        body.update(dict(self.profile.extra_body))
+        if system is not None:
+            body["system"] = system
+        body["messages"] = messages
+        max_tokens = params.get("max_tokens")
+        if max_tokens is None:
+            # Required by Anthropic, and it must leave room beyond an extended-thinking budget.
+            thinking = params.get("thinking")
+            budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+            max_tokens = DEFAULT_MAX_TOKENS + (budget if isinstance(budget, int) else 0)
+        body["max_tokens"] = max_tokens
+        for key in ("temperature", "top_p"):
+            if params.get(key) is not None:
+                body[key] = params[key]
+        stop = params.get("stop")
+        if stop:
+            body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        for key, value in params.items():
+            if key not in _HANDLED_PARAMS and key not in self.profile.rejected_params:
+                body[key] = value
+        for old, new in self.profile.renamed_params:
+            if old in body:
+                body[new] = body.pop(old)
+        for key in self.profile.rejected_params:
+            body.pop(key, None)
+
+        tools = [self._tool(t) for t in request.tools or []]
+        choice = self._tool_choice(params.get("tool_choice"))
+        wrapped = False
+        if request.schema is not None:
+            input_schema, wrapped = _structured_schema(request.schema)
+            tools.append({"name": STRUCTURED_TOOL, "description": STRUCTURED_TOOL_DESCRIPTION,
+                          "input_schema": input_schema})
+            thinking = body.get("thinking")
+            if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+                # Extended thinking does not allow forcing a tool: ask for it instead.
+                choice = {"type": "auto"}
+                instruction = f"Answer by calling the {STRUCTURED_TOOL} tool."
+                body["system"] = f"{body['system']}\n\n{instruction}" if body.get("system") else instruction
+            else:
+                choice = {"type": "tool", "name": STRUCTURED_TOOL}
+        if tools:
+            body["tools"] = tools
+            if params.get("parallel_tool_calls") is False:
+                choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+            if choice is not None:
+                body["tool_choice"] = choice
+        if stream:
+            body["stream"] = True
+        timeout = params.get("timeout")
+        return body, (float(timeout) if timeout else None), wrapped
+
+    # --- response ------------------------------------------------------------------------
+
+    def _usage(self, usage: dict | None) -> Usage:
+        usage = usage or {}
+        cache_read = usage.get("cache_read_input_tokens") or 0
+        cache_write = usage.get("cache_creation_input_tokens") or 0
+        return Usage(calls=1, input_tokens=(usage.get("input_tokens") or 0) + cache_write + cache_read,
+                     output_tokens=usage.get("output_tokens") or 0, cached_tokens=cache_read, cost=None)
+
+    def _refusal(self, text: str) -> ContentFilterError:
+        detail = f" Partial reply: {text!r:.200}" if text else ""
+        return ContentFilterError(f"{self.profile.name}/{self.model_name}: the model refused to answer "
+                                  f"(stop_reason 'refusal').{detail}", provider=self.profile.name,
+                                  model=self.model_name)
+
+    def _unexpected(self, what: str, data: Any) -> ProviderInternalError:
+        return ProviderInternalError(f"{self.profile.name}/{self.model_name}: {what}: {str(data)[:300]}",
+                                     provider=self.profile.name, model=self.model_name, secrets=self._http.secrets)
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        body, timeout, wrapped = self._body(request)
+        data = await self._http.post_json("/messages", body, timeout=timeout)
+        if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+            raise self._unexpected("the reply is not an Anthropic message", data)
+        texts: list[str] = []
+        thinking: list[str] = []
+        tool_calls: list[dict] = []
+        structured: dict | None = None
+        for block in data["content"]:
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "text":
+                texts.append(block.get("text") or "")
+            elif kind == "thinking":
+                thinking.append(block.get("thinking") or "")
+            elif kind == "tool_use":
+                if request.schema is not None and block.get("name") == STRUCTURED_TOOL and structured is None:
+                    structured = block.get("input")
+                    if not isinstance(structured, dict):
+                        structured = {}
+                else:
+                    tool_calls.append({"id": block.get("id"), "name": block.get("name"),
+                                       "arguments": block.get("input") if block.get("input") is not None else {}})
+        text = "".join(texts)
+        stop_reason = data.get("stop_reason")
+        if stop_reason == "refusal":
+            raise self._refusal(text)
+        finish_reason = _FINISH_REASONS.get(stop_reason, stop_reason)
+        completion = Completion(text=text, tool_calls=tool_calls, usage=self._usage(data.get("usage")),
+                                finish_reason=finish_reason)
+        if thinking:
+            completion.reasoning = "\n\n".join(thinking)
+        if structured is not None:
+            if wrapped and "value" in structured:
+                completion.parsed = structured["value"]
+            elif not wrapped:
+                completion.parsed = structured
+            # Wrapped without "value": parsed stays None and the facade reports the raw reply.
+            completion.text = json.dumps(structured["value"] if wrapped and "value" in structured else structured)
+            if finish_reason == "tool_calls" and not tool_calls:
+                completion.finish_reason = "stop"
+        return completion
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+        body, timeout, wrapped = self._body(request, stream=True)
+        input_usage: dict = {}
+        output_tokens = 0
+        stop_reason: str | None = None
+        tool_index: dict[int, int] = {}      # content block index -> tool call index
+        structured_blocks: set[int] = set()
+        structured_json: list[str] = []
+        texts: list[str] = []
+        finished = False
+        async for event in self._http.stream_events("/messages", body, timeout=timeout):
+            try:
+                data = json.loads(event.data)
+            except ValueError:
+                raise self._unexpected("a stream event is not JSON", event.data) from None
+            kind = event.event if event.event and event.event != "message" else data.get("type")
+            if kind == "message_start":
+                input_usage = dict((data.get("message") or {}).get("usage") or {})
+                output_tokens = input_usage.get("output_tokens") or 0
+            elif kind == "content_block_start":
+                block = data.get("content_block") or {}
+                index = data.get("index", 0)
+                if block.get("type") == "tool_use":
+                    if request.schema is not None and block.get("name") == STRUCTURED_TOOL and not structured_blocks:
+                        structured_blocks.add(index)
+                        continue
+                    tool_index[index] = len(tool_index)
+                    initial = block.get("input")
+                    yield StreamChunk(tool_call_deltas=[{"index": tool_index[index], "id": block.get("id"),
+                                                         "name": block.get("name"),
+                                                         "arguments_delta": json.dumps(initial) if initial else ""}])
+                elif block.get("type") == "text" and block.get("text"):
+                    texts.append(block["text"])
+                    yield StreamChunk(text=block["text"])
+            elif kind == "content_block_delta":
+                delta = data.get("delta") or {}
+                index = data.get("index", 0)
+                if delta.get("type") == "text_delta":
+                    if delta.get("text"):
+                        texts.append(delta["text"])
+                        yield StreamChunk(text=delta["text"])
+                elif delta.get("type") == "input_json_delta":
+                    piece = delta.get("partial_json") or ""
+                    if index in structured_blocks:
+                        structured_json.append(piece)
+                        if piece and not wrapped:
+                            yield StreamChunk(text=piece)
+                    elif index in tool_index and piece:
+                        yield StreamChunk(tool_call_deltas=[{"index": tool_index[index], "arguments_delta": piece}])
+                # thinking_delta, signature_delta, citations_delta: not part of the neutral reply
+            elif kind == "content_block_stop":
+                if data.get("index") in structured_blocks and wrapped:
+                    try:
+                        value = json.loads("".join(structured_json) or "{}")
+                    except ValueError:
+                        value = None
+                    text = json.dumps(value.get("value")) if isinstance(value, dict) and "value" in value \
+                        else "".join(structured_json)
+                    yield StreamChunk(text=text)
+            elif kind == "message_delta":
+                stop_reason = (data.get("delta") or {}).get("stop_reason") or stop_reason
+                delta_usage = data.get("usage") or {}
+                if delta_usage.get("output_tokens") is not None:
+                    output_tokens = delta_usage["output_tokens"]
+                for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+                    if delta_usage.get(key) is not None:
+                        input_usage[key] = delta_usage[key]
+            elif kind == "message_stop":
+                finished = True
+                break
+            # "ping" and unknown events are ignored; "error" events raise in HttpClient.
+        if not finished:
+            raise self._unexpected("the stream ended before message_stop", f"stop_reason={stop_reason!r}")
+        if stop_reason == "refusal":
+            raise self._refusal("".join(texts))
+        usage = self._usage({**input_usage, "output_tokens": output_tokens})
+        finish_reason = _FINISH_REASONS.get(stop_reason, stop_reason)
+        if structured_blocks and finish_reason == "tool_calls" and not tool_index:
+            finish_reason = "stop"
+        yield StreamChunk(usage=usage, finish_reason=finish_reason)
+
+    async def list_models(self) -> list[dict]:
+        """Every model the key may use: ``[{"id", "display_name", "provider"}]`` (all pages)."""
+        models: list[dict] = []
+        params: dict = {"limit": 1000}
+        while True:
+            data = await self._http.get_json(self.profile.models_path or "/models", params=params)
+            if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+                raise self._unexpected("the model list is not an Anthropic model list", data)
+            for item in data["data"]:
+                models.append({"id": item.get("id"), "display_name": item.get("display_name") or item.get("id"),
+                               "provider": self.profile.name})
+            if not data.get("has_more") or not data.get("last_id") or not data["data"]:
+                return models
+            params = {"limit": 1000, "after_id": data["last_id"]}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

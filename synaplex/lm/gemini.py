@@ -1,0 +1,612 @@
+"""The Google Gemini ``generateContent`` wire protocol (Generative Language API, v1beta).
+
+``LanguageModel(model="gemini/gemini-2.0-flash")`` and
+``EmbeddingModel(model="gemini/text-embedding-004")``. Structured output is native: the
+JSON schema is turned into Gemini's OpenAPI-subset ``responseSchema`` by
+:func:`to_gemini_schema`; the reply is still validated against the original schema by the
+facade.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from synaplex.backend.errors import InvalidInputError
+from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
+from synaplex.lm.errors import (
+    AuthenticationError,
+    ContentFilterError,
+    InvalidRequestError,
+    ProviderInternalError,
+)
+from synaplex.lm.http import HttpClient
+from synaplex.lm.profiles import ProviderProfile
+
+# --- JSON schema -> Gemini responseSchema ------------------------------------------------
+
+# Keywords copied as they are (after recursion into their sub-schemas where they hold any).
+_KEPT_SCALARS = ("description", "minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength",
+                 "minProperties", "maxProperties")
+# The formats Gemini accepts, per type.
+_FORMATS = {"string": {"date-time", "enum"}, "number": {"float", "double"}, "integer": {"int32", "int64"}}
+_NULL_TYPE = "null"
+
+
+def _is_null(node: Any) -> bool:
+    return isinstance(node, dict) and (node.get("type") == _NULL_TYPE or node == {"const": None}
+                                       or node.get("enum") == [None])
+
+
+class _SchemaConverter:
+    def __init__(self, root: dict):
+        self.root = root
+        self.defs: dict = {}
+        for key in ("$defs", "definitions"):
+            if isinstance(root.get(key), dict):
+                self.defs.update({f"#/{key}/{name}": value for name, value in root[key].items()})
+        self.stack: list[str] = []
+
+    def _resolve(self, ref: str) -> tuple[str, dict]:
+        if ref == "#":
+            return str(self.root.get("title") or "(the root schema)"), self.root
+        target = self.defs.get(ref)
+        if target is None and ref.startswith("#/"):
+            node: Any = self.root
+            for part in ref[2:].split("/"):
+                part = part.replace("~1", "/").replace("~0", "~")
+                node = node.get(part) if isinstance(node, dict) else None
+            target = node
+        if not isinstance(target, dict):
+            raise InvalidInputError(f"The schema refers to {ref!r}, which it does not define; Gemini needs "
+                                    "every $ref resolvable to inline it.")
+        return ref.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~"), target
+
+    def convert(self, node: Any) -> dict:
+        if not isinstance(node, dict):
+            return {}
+        if "$ref" in node:
+            name, target = self._resolve(node["$ref"])
+            if node["$ref"] in self.stack:
+                raise InvalidInputError(
+                    f"The schema's definition {name!r} is recursive (it contains itself); Gemini's "
+                    "responseSchema cannot express recursive types. Bound the nesting (e.g. a fixed "
+                    "number of levels) or flatten the data model.")
+            self.stack.append(node["$ref"])
+            try:
+                inlined = self.convert(target)
+            finally:
+                self.stack.pop()
+            # Keywords beside $ref (pydantic puts description/default there) win over the target's.
+            siblings = self.convert({k: v for k, v in node.items() if k != "$ref"})
+            return {**inlined, **siblings}
+        if isinstance(node.get("allOf"), list) and len(node["allOf"]) == 1:
+            merged = self.convert(node["allOf"][0])
+            merged.update(self.convert({k: v for k, v in node.items() if k != "allOf"}))
+            return merged
+
+        out: dict[str, Any] = {}
+        nullable = False
+        type_ = node.get("type")
+        if isinstance(type_, list):
+            nullable = _NULL_TYPE in type_
+            kinds = [t for t in type_ if t != _NULL_TYPE]
+            if len(kinds) == 1:
+                out["type"] = kinds[0]
+            elif kinds:
+                out["anyOf"] = [self.convert({**node, "type": kind}) for kind in kinds]
+        elif isinstance(type_, str) and type_ != _NULL_TYPE:
+            out["type"] = type_
+        elif type_ == _NULL_TYPE:
+            nullable = True
+
+        options = node.get("anyOf", node.get("oneOf"))
+        if isinstance(options, list):
+            non_null = [o for o in options if not _is_null(o)]
+            nullable = nullable or len(non_null) < len(options)
+            if len(non_null) == 1:
+                out.update(self.convert(non_null[0]))
+            elif non_null:
+                out["anyOf"] = [self.convert(o) for o in non_null]
+
+        for key in _KEPT_SCALARS:
+            if key in node:
+                out[key] = node[key]   # beside anyOf, the outer (field-level) keyword wins
+        values = None
+        if "const" in node:
+            values = [node["const"]]
+        elif isinstance(node.get("enum"), list):
+            values = list(node["enum"])
+        if values is not None:
+            if None in values:
+                nullable = True
+                values = [v for v in values if v is not None]
+            if values and all(isinstance(v, str) for v in values):
+                out["type"] = "string"
+                out["enum"] = values
+            elif values:
+                # Gemini's enum holds strings only: keep the type, say the values in words
+                # (the facade validates the reply against the original schema).
+                listed = ", ".join(json.dumps(v) for v in values)
+                description = out.get("description")
+                out["description"] = (f"{description} " if description else "") + f"(one of: {listed})"
+                if "type" not in out:
+                    kinds = {"boolean" if isinstance(v, bool) else "integer" if isinstance(v, int)
+                             else "number" if isinstance(v, float) else "object" if isinstance(v, dict)
+                             else "array" for v in values}
+                    if len(kinds) == 1:
+                        out["type"] = kinds.pop()
+
+        if isinstance(node.get("format"), str) and node["format"] in _FORMATS.get(out.get("type"), ()):
+            out["format"] = node["format"]
+        for key, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+            value = node.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and bound not in out:
+                # No exclusive bounds in Gemini's subset: the closest inclusive one (the facade
+                # still checks the exact bound).
+                if out.get("type") == "integer" and isinstance(value, int):
+                    value = value + 1 if key == "exclusiveMinimum" else value - 1
+                out[bound] = value
+
+        if isinstance(node.get("properties"), dict):
+            properties = {name: self.convert(sub) for name, sub in node["properties"].items()}
+            out.setdefault("type", "object")
+            out["properties"] = properties
+            if properties:
+                out["propertyOrdering"] = list(properties)
+            required = [name for name in node.get("required", []) if name in properties]
+            if required:
+                out["required"] = required
+        if isinstance(node.get("items"), dict):
+            out.setdefault("type", "array")
+            out["items"] = self.convert(node["items"])
+        elif isinstance(node.get("prefixItems"), list) and node["prefixItems"]:
+            out.setdefault("type", "array")
+            items = [self.convert(item) for item in node["prefixItems"]]
+            out["items"] = items[0] if all(item == items[0] for item in items) else {"anyOf": items}
+        if nullable:
+            out["nullable"] = True
+        return out
+
+
+def to_gemini_schema(schema: dict) -> dict:
+    """Turn a (pydantic-style) JSON schema into Gemini's ``responseSchema`` subset.
+
+    Every ``$ref`` is inlined (a recursive definition raises ``InvalidInputError``),
+    ``anyOf [X, null]`` becomes ``X`` with ``nullable``, ``const`` an enum of one value,
+    keywords Gemini rejects (``title``, ``default``, ``additionalProperties``, ``$schema``,
+    ``examples``…) are dropped, and every object gets ``propertyOrdering`` so that the
+    fields come in their declaration order.
+    """
+    if not isinstance(schema, dict):
+        raise InvalidInputError(f"A schema must be a JSON schema dict, got {type(schema).__name__}.")
+    return _SchemaConverter(schema).convert(schema)
+
+
+# --- the adapter ---------------------------------------------------------------------
+
+# finishReason values that mean the provider's filters stopped the reply.
+_FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
+                       "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"})
+_FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
+_TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "any": "ANY"}
+_NEUTRAL_GENERATION = {"temperature": "temperature", "top_p": "topP", "max_tokens": "maxOutputTokens",
+                       "stop": "stopSequences", "seed": "seed"}
+# Fields of Gemini's GenerationConfig: such params go there, every other one to the body.
+_GENERATION_FIELDS = frozenset({
+    "candidateCount", "stopSequences", "maxOutputTokens", "temperature", "topP", "topK", "seed",
+    "presencePenalty", "frequencyPenalty", "responseLogprobs", "logprobs", "enableEnhancedCivicAnswers",
+    "speechConfig", "thinkingConfig", "imageConfig", "mediaResolution", "responseModalities",
+    "responseMimeType", "responseSchema", "responseJsonSchema", "audioTimestamp",
+})
+_BODY_FIELDS = frozenset({"safetySettings", "cachedContent", "labels", "tools", "toolConfig",
+                          "systemInstruction"})
+_API_KEY_REJECTED = re.compile(r"API key not valid|API_KEY_INVALID|API key expired|invalid api key",
+                               re.IGNORECASE)
+
+
+def _retyped(error: InvalidRequestError, http: HttpClient) -> Exception:
+    """Gemini answers a bad key with 400 INVALID_ARGUMENT, not 401: an AuthenticationError."""
+    if _API_KEY_REJECTED.search(str(error)):
+        return AuthenticationError(
+            str(error).replace("InvalidRequestError", "AuthenticationError"), provider=http.provider,
+            model=http.model, status_code=error.status_code, secrets=http.secrets)
+    return error
+
+
+async def _call(coroutine, http: HttpClient):
+    try:
+        return await coroutine
+    except InvalidRequestError as error:
+        raise _retyped(error, http) from None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _model_path(model_name: str) -> str:
+    # "gemini-2.0-flash" -> models/gemini-2.0-flash; "tunedModels/x" and "models/x" as given.
+    return model_name if "/" in model_name else f"models/{model_name}"
+
+
+def _arguments(arguments: Any) -> dict:
+    if isinstance(arguments, str):   # a JSON string, as some callers keep them
+        try:
+            arguments = json.loads(arguments or "{}")
+        except ValueError:
+            raise InvalidInputError(f"A tool call's arguments are not valid JSON: {arguments[:200]!r}.") from None
+    return arguments or {}
+
+
+def _signature_key(call_id: str, name: str, arguments: Any) -> tuple[str, str, str]:
+    # Generated ids (call_0…) repeat from turn to turn: the call itself tells them apart.
+    return call_id, name, json.dumps(arguments, sort_keys=True, default=str)
+
+
+def _tool_response(content: Any) -> dict:
+    if isinstance(content, str):
+        try:
+            return {"content": json.loads(content)}
+        except ValueError:
+            return {"content": {"result": content}}
+    return {"content": content}
+
+
+class GeminiAdapter:
+    """Gemini's ``generateContent`` / ``streamGenerateContent`` for one model."""
+
+    def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None, api_base: str | None,
+                 transport: Any = None, timeout: float = 120.0):
+        self.profile = profile
+        self.provider = profile.name
+        self.model_name = model_name
+        self.repair_attempts = profile.repair_attempts
+        self.timeout = timeout
+        headers = {"content-type": "application/json"}
+        if api_key:
+            headers[profile.auth_header] = profile.auth_prefix + api_key
+        self.http = HttpClient(api_base or profile.base_url, headers, timeout=timeout, transport=transport,
+                               provider=profile.name, model=model_name, secrets=(api_key or "",))
+        # Gemini 3 wants the thoughtSignature of each functionCall part sent back with it;
+        # the neutral tool call has no room for it, so it is remembered here by call id.
+        self._signatures: dict[tuple, str] = {}
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(tools=True, vision=True, structured_output=True, streaming=True)
+
+    # --- requests -----------------------------------------------------------------------
+
+    def _error(self, cls: type, message: str) -> Exception:
+        return cls(f"{self.provider}/{self.model_name}: {message}", provider=self.provider,
+                   model=self.model_name, secrets=self.http.secrets)
+
+    def _contents(self, messages: list[dict]) -> tuple[list[str], list[dict]]:
+        system: list[str] = []
+        contents: list[dict] = []
+        names: dict[str, str] = {}   # tool call id -> tool name, from the assistant turns so far
+        for message in messages:
+            role = message.get("role")
+            content = message.get("content") or ""
+            if not isinstance(content, str):
+                content = json.dumps(content)
+            if role == "system":
+                system.append(content)
+            elif role == "user":
+                contents.append({"role": "user", "parts": [{"text": content}]})
+            elif role == "assistant":
+                parts: list[dict] = [{"text": content}] if content else []
+                for call in message.get("tool_calls") or []:
+                    call_id = call.get("id") or ""
+                    names[call_id] = call["name"]
+                    arguments = _arguments(call.get("arguments"))
+                    part: dict[str, Any] = {"functionCall": {"name": call["name"], "args": arguments}}
+                    signature = self._signatures.get(_signature_key(call_id, call["name"], arguments))
+                    if signature:
+                        part["thoughtSignature"] = signature
+                    parts.append(part)
+                contents.append({"role": "model", "parts": parts or [{"text": ""}]})
+            elif role == "tool":
+                call_id = message.get("tool_call_id") or ""
+                name = names.get(call_id)
+                if name is None:
+                    raise InvalidInputError(
+                        f"A tool message answers tool call {call_id!r}, but no earlier assistant message "
+                        "made a tool call with that id; Gemini needs the tool's name, found from that call.")
+                part = {"functionResponse": {"name": name, "response": _tool_response(content)}}
+                previous = contents[-1] if contents else None
+                if previous and previous["role"] == "user" and all("functionResponse" in p
+                                                                    for p in previous["parts"]):
+                    # The answers to parallel calls go together in one turn.
+                    previous["parts"].append(part)
+                else:
+                    contents.append({"role": "user", "parts": [part]})
+            else:
+                raise InvalidInputError(f"Unknown message role {role!r}.")
+        return system, contents
+
+    def body(self, request: CompletionRequest) -> dict:
+        system, contents = self._contents(request.messages)
+        body: dict[str, Any] = {"contents": contents}
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
+        generation: dict[str, Any] = {}
+        for key, value in request.params.items():
+            if key in ("timeout", "tool_choice") or value is None:
+                continue
+            if key in _NEUTRAL_GENERATION:
+                if key == "stop" and isinstance(value, str):
+                    value = [value]
+                generation[_NEUTRAL_GENERATION[key]] = value
+            elif _camel(key) in _GENERATION_FIELDS:
+                generation[_camel(key)] = value
+            elif key == "generationConfig" and isinstance(value, dict):
+                generation.update(value)
+            elif _camel(key) in _BODY_FIELDS:
+                body[_camel(key)] = value
+            else:
+                body[key] = value
+        if request.schema is not None:
+            generation["responseMimeType"] = "application/json"
+            generation["responseSchema"] = to_gemini_schema(request.schema)
+        if generation:
+            body["generationConfig"] = generation
+        if request.tools:
+            body["tools"] = [{"functionDeclarations": [self._declaration(t) for t in request.tools]}]
+        choice = request.params.get("tool_choice")
+        if choice is not None:
+            body["toolConfig"] = {"functionCallingConfig": self._calling_config(choice)}
+        return body
+
+    @staticmethod
+    def _declaration(tool: dict) -> dict:
+        if "function" in tool and "name" not in tool:   # OpenAI's {"type": "function", "function": {...}}
+            tool = tool["function"]
+        out = {"name": tool["name"], "description": tool.get("description") or ""}
+        parameters = tool.get("parameters")
+        if isinstance(parameters, dict) and parameters.get("properties"):
+            # A tool without parameters has none declared: Gemini rejects an empty object.
+            out["parameters"] = to_gemini_schema(parameters)
+        return out
+
+    @staticmethod
+    def _calling_config(choice: Any) -> dict:
+        if isinstance(choice, str) and choice.lower() in _TOOL_MODES:
+            return {"mode": _TOOL_MODES[choice.lower()]}
+        if isinstance(choice, dict):
+            name = choice.get("name") or (choice.get("function") or {}).get("name")
+            if name:
+                return {"mode": "ANY", "allowedFunctionNames": [name]}
+        raise InvalidInputError(
+            f"tool_choice must be 'auto', 'none', 'required' or {{'name': tool_name}}, got {choice!r}.")
+
+    def _path(self, method: str) -> str:
+        return f"/{_model_path(self.model_name)}:{method}"
+
+    def _retyped(self, error: InvalidRequestError) -> Exception:
+        return _retyped(error, self.http)
+
+    async def _call(self, coroutine):
+        return await _call(coroutine, self.http)
+
+    # --- replies ------------------------------------------------------------------------
+
+    def _usage(self, metadata: Any) -> Usage:
+        metadata = metadata if isinstance(metadata, dict) else {}
+        thoughts = int(metadata.get("thoughtsTokenCount") or 0)
+        return Usage(
+            calls=1,
+            input_tokens=int(metadata.get("promptTokenCount") or 0)
+            + int(metadata.get("toolUsePromptTokenCount") or 0),
+            # Thinking is billed as output: like OpenAI's completion_tokens, output includes it.
+            output_tokens=int(metadata.get("candidatesTokenCount") or 0) + thoughts,
+            cached_tokens=int(metadata.get("cachedContentTokenCount") or 0),
+            reasoning_tokens=thoughts,
+            cost=None,
+        )
+
+    def _check_blocked(self, data: dict) -> dict | None:
+        """The first candidate, or a ContentFilterError when the prompt or reply was blocked."""
+        candidates = data.get("candidates") or []
+        if not candidates:
+            feedback = data.get("promptFeedback") or {}
+            reason = feedback.get("blockReason")
+            if reason:
+                raise self._error(ContentFilterError,
+                                  f"Gemini blocked the prompt ({reason}); nothing was generated.")
+            return None
+        candidate = candidates[0]
+        reason = candidate.get("finishReason")
+        if reason in _FILTERED:
+            raise self._error(ContentFilterError, f"Gemini's filters stopped the reply (finishReason {reason}).")
+        return candidate
+
+    def _finish(self, reason: str | None, has_calls: bool) -> str | None:
+        if has_calls:
+            return "tool_calls"
+        if reason is None:
+            return None
+        return _FINISH.get(reason, reason.lower())
+
+    def _read_parts(self, parts: list, first_index: int) -> tuple[str, list[dict], str]:
+        """The text, the tool calls and the thought summaries of a candidate's parts."""
+        text: list[str] = []
+        calls: list[dict] = []
+        thoughts: list[str] = []
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            if part.get("thought"):
+                if isinstance(part.get("text"), str):
+                    thoughts.append(part["text"])
+                continue
+            if isinstance(part.get("text"), str):
+                text.append(part["text"])
+            call = part.get("functionCall")
+            if isinstance(call, dict):
+                call_id = call.get("id") or f"call_{first_index + len(calls)}"
+                name, arguments = call.get("name") or "", call.get("args") or {}
+                if part.get("thoughtSignature"):
+                    if len(self._signatures) > 1024:
+                        self._signatures.clear()
+                    self._signatures[_signature_key(call_id, name, arguments)] = part["thoughtSignature"]
+                calls.append({"id": call_id, "name": name, "arguments": arguments})
+        return "".join(text), calls, "".join(thoughts)
+
+    def _completion(self, data: Any) -> Completion:
+        if not isinstance(data, dict):
+            raise self._error(ProviderInternalError, f"the reply is not a JSON object: {str(data)[:300]}")
+        try:
+            candidate = self._check_blocked(data)
+            if candidate is None:
+                raise self._error(ProviderInternalError, f"the reply has no candidates: {str(data)[:300]}")
+            text, calls, thoughts = self._read_parts((candidate.get("content") or {}).get("parts") or [], 0)
+        except (AttributeError, TypeError, KeyError) as error:
+            raise self._error(ProviderInternalError,
+                              f"the reply does not have the generateContent shape ({error}): "
+                              f"{str(data)[:300]}") from None
+        completion = Completion(text=text, tool_calls=calls, usage=self._usage(data.get("usageMetadata")),
+                                finish_reason=self._finish(candidate.get("finishReason"), bool(calls)))
+        if thoughts:
+            completion.reasoning = thoughts   # the thought summaries (includeThoughts)
+        return completion
+
+    # --- calls --------------------------------------------------------------------------
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        data = await self._call(self.http.post_json(self._path("generateContent"), self.body(request),
+                                                    timeout=request.params.get("timeout")))
+        return self._completion(data)
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+        body = self.body(request)
+        usage: Usage | None = None
+        reason: str | None = None
+        calls = 0
+        events = self.http.stream_events(self._path("streamGenerateContent"), body, params={"alt": "sse"},
+                                         timeout=request.params.get("timeout"))
+        try:
+            async for event in events:
+                try:
+                    data = json.loads(event.data)
+                except ValueError:
+                    raise self._error(ProviderInternalError,
+                                      f"a stream event is not JSON: {event.data[:200]!r}") from None
+                if not isinstance(data, dict):
+                    raise self._error(ProviderInternalError, f"a stream event is not an object: {event.data[:200]!r}")
+                if data.get("usageMetadata"):
+                    usage = self._usage(data["usageMetadata"])   # cumulative: the last one is the total
+                try:
+                    candidate = self._check_blocked(data)
+                    if candidate is None:
+                        continue
+                    parts = (candidate.get("content") or {}).get("parts") or []
+                    text, tool_calls, _thoughts = self._read_parts(parts, calls)
+                except (AttributeError, TypeError, KeyError) as error:
+                    raise self._error(ProviderInternalError,
+                                      f"a stream event does not have the generateContent shape ({error}): "
+                                      f"{event.data[:200]!r}") from None
+                if candidate.get("finishReason"):
+                    reason = candidate["finishReason"]
+                deltas = [{"index": calls + i, "id": call["id"], "name": call["name"],
+                           "arguments_delta": json.dumps(call["arguments"])} for i, call in enumerate(tool_calls)]
+                calls += len(tool_calls)
+                if text or deltas:
+                    yield StreamChunk(text=text, tool_call_deltas=deltas)
+        except InvalidRequestError as error:
+            raise self._retyped(error) from None
+        yield StreamChunk(usage=usage or Usage(calls=1, cost=None), finish_reason=self._finish(reason, calls > 0))
+
+    async def list_models(self) -> list[dict]:
+        models: list[dict] = []
+        params: dict[str, Any] = {"pageSize": 1000}
+        while True:
+            data = await self._call(self.http.get_json("/models", params=params))
+            if not isinstance(data, dict):
+                raise self._error(ProviderInternalError, f"the model list is not a JSON object: {str(data)[:300]}")
+            for item in data.get("models") or []:
+                if not isinstance(item, dict):
+                    continue
+                name = str(item.get("name") or "")
+                models.append({
+                    "id": name.removeprefix("models/"),
+                    "display_name": item.get("displayName"),
+                    "input_token_limit": item.get("inputTokenLimit"),
+                    "output_token_limit": item.get("outputTokenLimit"),
+                    "provider": self.provider,
+                })
+            token = data.get("nextPageToken")
+            if not token:
+                return models
+            params = {"pageSize": 1000, "pageToken": token}
+
+    def get_config(self) -> dict:
+        return {"timeout": self.timeout} if self.timeout != 120.0 else {}
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class GeminiEmbeddingAdapter:
+    """``batchEmbedContents``: up to 100 texts a request, as many requests as needed.
+
+    ``task_type`` (e.g. ``"RETRIEVAL_DOCUMENT"``) and ``output_dimensionality`` are sent with
+    every text when given.
+    """
+
+    batch_size = 100
+
+    def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None, api_base: str | None,
+                 transport: Any = None, timeout: float = 120.0, task_type: str | None = None,
+                 output_dimensionality: int | None = None):
+        self.profile = profile
+        self.provider = profile.name
+        self.model_name = model_name
+        self.timeout = timeout
+        self.task_type = task_type
+        self.output_dimensionality = output_dimensionality
+        headers = {"content-type": "application/json"}
+        if api_key:
+            headers[profile.auth_header] = profile.auth_prefix + api_key
+        self.http = HttpClient(api_base or profile.base_url, headers, timeout=timeout, transport=transport,
+                               provider=profile.name, model=model_name, secrets=(api_key or "",))
+
+    def _request(self, text: str) -> dict:
+        out: dict[str, Any] = {"model": _model_path(self.model_name), "content": {"parts": [{"text": text}]}}
+        if self.task_type:
+            out["taskType"] = self.task_type
+        if self.output_dimensionality:
+            out["outputDimensionality"] = self.output_dimensionality
+        return out
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        path = f"/{_model_path(self.model_name)}{self.profile.embeddings_path or ':batchEmbedContents'}"
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start:start + self.batch_size]
+            data = await _call(self.http.post_json(path, {"requests": [self._request(t) for t in batch]}), self.http)
+            items = data.get("embeddings") if isinstance(data, dict) else None
+            if (not isinstance(items, list) or len(items) != len(batch)
+                    or not all(isinstance(i, dict) and isinstance(i.get("values"), list) for i in items)):
+                raise ProviderInternalError(
+                    f"{self.provider}/{self.model_name}: expected {len(batch)} embeddings, got {str(data)[:200]}",
+                    provider=self.provider, model=self.model_name, secrets=self.http.secrets)
+            vectors.extend(item["values"] for item in items)
+        return vectors
+
+    def get_config(self) -> dict:
+        config: dict[str, Any] = {}
+        if self.timeout != 120.0:
+            config["timeout"] = self.timeout
+        if self.task_type:
+            config["task_type"] = self.task_type
+        if self.output_dimensionality:
+            config["output_dimensionality"] = self.output_dimensionality
+        return config
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,301 @@
+"""The OpenAI Chat Completions wire protocol: OpenAI and every compatible provider or server.
+
+One adapter, configured by the provider's profile (see :mod:`synaplex.lm.profiles`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from typing import Any, AsyncIterator
+
+from synaplex.lm.base import Completion, CompletionRequest, StreamChunk, Usage
+from synaplex.lm.errors import ContentFilterError, ProviderInternalError
+from synaplex.lm.http import HttpClient
+from synaplex.lm.profiles import ProviderProfile
+from synaplex.lm.schemas import schema_name, transform
+
+_log = logging.getLogger("synaplex.lm")
+
+_TOOL_CHOICES = {"auto": "auto", "none": "none", "required": "required"}
+JSON_PROMPT = ("Respond with a single JSON object, and nothing else, that follows this JSON schema:\n{schema}")
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """Deep-merge ``extra`` under ``base``: the user's values (in base) win."""
+    out = copy.deepcopy(extra)
+    for key, value in base.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(value, out[key])
+        else:
+            out[key] = value
+    return out
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, list):  # content parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content)
+
+
+def _parse_arguments(raw: Any) -> tuple[dict, str | None]:
+    if isinstance(raw, dict):
+        return raw, None
+    try:
+        value = json.loads(raw or "{}")
+    except (TypeError, ValueError) as error:
+        return {}, f"arguments are not valid JSON ({error}): {str(raw)[:200]}"
+    if not isinstance(value, dict):
+        return {}, f"arguments must be a JSON object, got {str(raw)[:200]}"
+    return value, None
+
+
+def _tool_call_out(call: dict) -> dict:
+    arguments, problem = _parse_arguments(call.get("function", {}).get("arguments"))
+    out = {"id": call.get("id") or "", "name": call.get("function", {}).get("name", ""), "arguments": arguments}
+    if problem:
+        out["arguments_error"] = problem
+    return out
+
+
+def _usage(data: dict | None) -> Usage:
+    data = data or {}
+    prompt_details = data.get("prompt_tokens_details") or {}
+    completion_details = data.get("completion_tokens_details") or {}
+    cost = data.get("cost")
+    return Usage(
+        calls=1,
+        input_tokens=int(data.get("prompt_tokens") or 0),
+        output_tokens=int(data.get("completion_tokens") or 0),
+        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        cost=float(cost) if isinstance(cost, (int, float)) else None,
+    )
+
+
+class OpenAICompatibleAdapter:
+    """Chat Completions over HTTP for the provider described by ``profile``."""
+
+    def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None, api_base: str,
+                 transport: Any = None, timeout: float = 120.0, headers: dict | None = None,
+                 api_version: str | None = None):
+        self.profile = profile
+        self.model_name = model_name
+        self.repair_attempts = profile.repair_attempts
+        self.timeout = timeout
+        self.extra_headers = dict(headers or {})
+        all_headers = {"content-type": "application/json", **dict(profile.extra_headers), **self.extra_headers}
+        if api_key:
+            all_headers[profile.auth_header] = profile.auth_prefix + api_key
+        self.query = dict(profile.query_params)
+        if api_version:
+            self.query["api-version"] = api_version
+        self.api_version = api_version
+        self.http = HttpClient(api_base, all_headers, timeout=timeout, transport=transport,
+                               provider=profile.name, model=model_name, secrets=(api_key or "",))
+
+    # --- requests ---------------------------------------------------------------------
+
+    def _path(self, template: str) -> str:
+        return template.format(model=self.model_name)
+
+    def _wire_message(self, message: dict) -> dict:
+        out = {"role": message["role"], "content": message.get("content") or ""}
+        if message.get("tool_calls"):
+            out["tool_calls"] = [
+                {"id": c["id"], "type": "function",
+                 "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
+                for c in message["tool_calls"]
+            ]
+            if not message.get("content"):
+                out["content"] = None
+        if message["role"] == "tool":
+            out["tool_call_id"] = message.get("tool_call_id") or ""
+        return out
+
+    def body(self, request: CompletionRequest, stream: bool = False) -> dict:
+        profile = self.profile
+        messages = [self._wire_message(m) for m in request.messages]
+        body: dict[str, Any] = {"model": self.model_name, "messages": messages}
+        for key, value in profile.extra_body:
+            body[key] = copy.deepcopy(value)
+        renamed = dict(profile.renamed_params)
+        for key, value in request.params.items():
+            if key in ("timeout", "tool_choice") or value is None:
+                continue
+            if key in profile.rejected_params:
+                _log.debug("%s/%s does not take %r: not sent", profile.name, self.model_name, key)
+                continue
+            body[renamed.get(key, key)] = value
+        if request.tools:
+            body["tools"] = [{"type": "function", "function": {
+                "name": t["name"], "description": t.get("description", ""), "parameters": t["parameters"]}}
+                for t in request.tools]
+            choice = request.params.get("tool_choice")
+            if isinstance(choice, dict):
+                body["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+            elif choice in _TOOL_CHOICES:
+                body["tool_choice"] = _TOOL_CHOICES[choice]
+        if request.schema is not None:
+            self._structured(body, request.schema)
+        if request.schema is not None or request.tools:
+            for key, value in profile.structured_extra_body:
+                if isinstance(body.get(key), dict) and isinstance(value, dict):
+                    body[key] = _merge(body[key], value)
+                elif key not in body:
+                    body[key] = copy.deepcopy(value)
+        if stream:
+            body["stream"] = True
+            if profile.stream_usage:
+                body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _structured(self, body: dict, schema: dict) -> None:
+        strategy = self.profile.structured
+        if not schema.get("properties") and strategy in ("json_schema_strict", "json_schema"):
+            strategy = "json_object_prompt"  # a free-form object cannot be described strictly
+        if strategy == "json_schema_strict":
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": schema_name(schema), "schema": transform(self.profile.schema_transform, schema),
+                "strict": True}}
+        elif strategy == "json_schema":
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": schema_name(schema), "schema": transform(self.profile.schema_transform, schema),
+                "strict": False}}
+        elif strategy == "json_object_schema":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        elif strategy == "json_object_prompt":
+            body["response_format"] = {"type": "json_object"}
+            instruction = JSON_PROMPT.format(schema=json.dumps(schema))
+            messages = body["messages"]
+            if messages and messages[0]["role"] == "system":
+                messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{instruction}"}
+            else:
+                messages.insert(0, {"role": "system", "content": instruction})
+        else:
+            raise ProviderInternalError(f"{self.profile.name}: unknown structured-output strategy {strategy!r}",
+                                        provider=self.profile.name, model=self.model_name)
+
+    # --- calls --------------------------------------------------------------------------
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        data = await self.http.post_json(self._path(self.profile.chat_path), self.body(request),
+                                         params=self.query or None, timeout=request.params.get("timeout"))
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not choices:
+            raise ProviderInternalError(
+                f"{self.profile.name}/{self.model_name}: the reply has no choices: {str(data)[:300]}",
+                provider=self.profile.name, model=self.model_name)
+        choice = choices[0]
+        message = choice.get("message") or {}
+        finish = choice.get("finish_reason")
+        if finish == "content_filter":
+            raise ContentFilterError(
+                f"{self.profile.name}/{self.model_name}: the provider's content filter stopped the reply.",
+                provider=self.profile.name, model=self.model_name)
+        completion = Completion(
+            text=_content_text(message.get("content")),
+            tool_calls=[_tool_call_out(c) for c in message.get("tool_calls") or []],
+            usage=_usage(data.get("usage")),
+            finish_reason=finish,
+        )
+        reasoning = message.get("reasoning") or message.get("reasoning_content")
+        if reasoning:
+            completion.reasoning = reasoning
+        return completion
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+        usage: Usage | None = None
+        finish: str | None = None
+        async for event in self.http.stream_events(self._path(self.profile.chat_path),
+                                                   self.body(request, stream=True), params=self.query or None,
+                                                   timeout=request.params.get("timeout")):
+            try:
+                data = json.loads(event.data)
+            except ValueError:
+                raise ProviderInternalError(
+                    f"{self.profile.name}/{self.model_name}: a stream event is not JSON: {event.data[:200]!r}",
+                    provider=self.profile.name, model=self.model_name) from None
+            if data.get("usage"):
+                usage = _usage(data["usage"])
+            for choice in data.get("choices") or []:
+                delta = choice.get("delta") or {}
+                chunk = StreamChunk(text=_content_text(delta.get("content")))
+                for call in delta.get("tool_calls") or []:
+                    function = call.get("function") or {}
+                    chunk.tool_call_deltas.append({
+                        "index": call.get("index", 0), "id": call.get("id"), "name": function.get("name"),
+                        "arguments_delta": function.get("arguments") or ""})
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+                if chunk.text or chunk.tool_call_deltas:
+                    yield chunk
+        if finish == "content_filter":
+            raise ContentFilterError(f"{self.profile.name}/{self.model_name}: the content filter stopped the reply.",
+                                     provider=self.profile.name, model=self.model_name)
+        yield StreamChunk(usage=usage or Usage(calls=1, cost=None), finish_reason=finish)
+
+    async def list_models(self) -> list[dict]:
+        if not self.profile.models_path:
+            raise ProviderInternalError(
+                f"{self.profile.name} has no endpoint that lists models; see the provider's documentation.",
+                provider=self.profile.name, model=self.model_name)
+        data = await self.http.get_json(self.profile.models_path, params=self.query or None)
+        items = data.get("data", data.get("models", [])) if isinstance(data, dict) else data
+        return [{**item, "id": item.get("id") or item.get("name"), "provider": self.profile.name}
+                for item in items if isinstance(item, dict)]
+
+    def get_config(self) -> dict:
+        config: dict[str, Any] = {}
+        if self.timeout != 120.0:
+            config["timeout"] = self.timeout
+        if self.api_version:
+            config["api_version"] = self.api_version
+        safe = {k: v for k, v in self.extra_headers.items()
+                if k.lower() not in ("authorization", "api-key", "x-api-key")}
+        if safe:
+            config["headers"] = safe
+        return config
+
+
+class OpenAICompatibleEmbeddingAdapter:
+    """``POST /embeddings`` of an OpenAI-compatible provider. Extra keyword arguments
+    (``dimensions``, OpenRouter's ``provider`` routing…) go into every request body."""
+
+    def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None, api_base: str,
+                 transport: Any = None, timeout: float = 120.0, api_version: str | None = None,
+                 **body_params: Any):
+        self.profile = profile
+        self.model_name = model_name
+        self.timeout = timeout
+        self.body_params = body_params
+        headers = {"content-type": "application/json", **dict(profile.extra_headers)}
+        if api_key:
+            headers[profile.auth_header] = profile.auth_prefix + api_key
+        self.query = dict(profile.query_params)
+        if api_version:
+            self.query["api-version"] = api_version
+        self.http = HttpClient(api_base, headers, timeout=timeout, transport=transport,
+                               provider=profile.name, model=model_name, secrets=(api_key or "",))
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        body = {"model": self.model_name, "input": texts, "encoding_format": "float", **self.body_params}
+        data = await self.http.post_json(self.profile.embeddings_path.format(model=self.model_name), body,
+                                         params=self.query or None)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list) or len(items) != len(texts):
+            raise ProviderInternalError(
+                f"{self.profile.name}/{self.model_name}: expected {len(texts)} embeddings, got "
+                f"{str(data)[:200]}", provider=self.profile.name, model=self.model_name)
+        items = sorted(items, key=lambda item: item.get("index", 0))
+        self.last_usage = data.get("usage") or {}
+        return [item["embedding"] for item in items]
+
+    def get_config(self) -> dict:
+        config = dict(self.body_params)
+        if self.timeout != 120.0:
+            config["timeout"] = self.timeout
+        return config
