@@ -139,8 +139,12 @@ class LanguageModel(ModelFacade):
             from synaplex.lm import catalogue
 
             name = self.model.partition("/")[2]
-            found = catalogue.lookup(self.provider, name) or getattr(self._adapter, "capabilities", None) \
-                or Capabilities(structured_output=True, input_price_per_token=None, output_price_per_token=None)
+            own = getattr(self._adapter, "capabilities", None)
+            if self.provider in catalogue.LOCAL_PROVIDERS and own is not None:
+                found = own  # the in-process/scripted adapter knows itself best
+            else:
+                found = catalogue.lookup(self.provider, name) or own or Capabilities(
+                    structured_output=True, input_price_per_token=None, output_price_per_token=None)
             if self._capability_overrides:
                 try:
                     found = dataclasses.replace(found, **self._capability_overrides)
