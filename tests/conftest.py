@@ -28,6 +28,16 @@ class MixedQA(synaplex.Program):
         super().__init__(inputs=inputs, outputs=outputs)
 
 
+@pytest.fixture(scope="session")
+def llama_server():
+    """The real OpenAI-compatible server (llama_cpp.server + the embedded model) on loopback."""
+    from tests.servers import LlamaServer
+
+    server = LlamaServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_session():
     synaplex.clear_session()

@@ -153,6 +153,8 @@ _STATUS_ERRORS: dict[int, type[LMError]] = {
 # Phrases providers use in 400 bodies for errors that deserve their own type.
 _MESSAGE_ERRORS: list[tuple[re.Pattern, type[LMError]]] = [
     (re.compile(r"API key not valid|API_KEY_INVALID|invalid api key|incorrect api key", re.I), AuthenticationError),
+    # servers that report their own request validation as a 500 (llama_cpp.server does)
+    (re.compile(r"validation error|literal_error|Input should be", re.I), InvalidRequestError),
     (re.compile(r"context[_ ]length|context window|maximum context|too many tokens|prompt is too long|"
                 r"exceeds the (?:model'?s )?(?:maximum|context)|requested \d+ tokens|n_ctx", re.I),
      ContextWindowExceededError),

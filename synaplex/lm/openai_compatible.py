@@ -282,6 +282,13 @@ class OpenAICompatibleEmbeddingAdapter:
                                provider=profile.name, model=model_name, secrets=(api_key or "",))
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
+        size = self.profile.embedding_batch_size or len(texts)
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), size):
+            vectors.extend(await self._embed_batch(texts[start:start + size]))
+        return vectors
+
+    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         body = {"model": self.model_name, "input": texts, "encoding_format": "float", **self.body_params}
         data = await self.http.post_json(self.profile.embeddings_path.format(model=self.model_name), body,
                                          params=self.query or None)
@@ -292,7 +299,19 @@ class OpenAICompatibleEmbeddingAdapter:
                 f"{str(data)[:200]}", provider=self.profile.name, model=self.model_name)
         items = sorted(items, key=lambda item: item.get("index", 0))
         self.last_usage = data.get("usage") or {}
-        return [item["embedding"] for item in items]
+        return [self._vector(item["embedding"]) for item in items]
+
+    def _vector(self, embedding: list) -> list[float]:
+        if embedding and isinstance(embedding[0], list):
+            # Some servers return one vector per token for models without a pooling layer.
+            if self.profile.embedding_pooling != "mean":
+                raise ProviderInternalError(
+                    f"{self.profile.name}/{self.model_name}: the server returned per-token embeddings; use "
+                    "an embedding model, or the 'llamacpp' provider, which mean-pools them.",
+                    provider=self.profile.name, model=self.model_name)
+            count = len(embedding)
+            return [sum(column) / count for column in zip(*embedding)]
+        return embedding
 
     def get_config(self) -> dict:
         config = dict(self.body_params)

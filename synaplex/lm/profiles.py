@@ -46,6 +46,8 @@ class ProviderProfile:
     renamed_params: tuple[tuple[str, str], ...] = ()
     chat_path: str = "/chat/completions"
     embeddings_path: str | None = None            # None: no embeddings
+    embedding_pooling: str | None = None          # "mean": pool per-token vectors (llama.cpp servers)
+    embedding_batch_size: int | None = None       # texts per request (None: all at once)
     models_path: str | None = "/models"
     query_params: tuple[tuple[str, str], ...] = ()
     repair_attempts: int = 1
@@ -138,7 +140,9 @@ PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
                        **_LOCAL_SERVER),
     _openai_compatible("llamacpp", "http://localhost:8080/v1", ("LLAMACPP_API_KEY",),
                        base_url_env=("LLAMACPP_API_BASE",), structured="json_object_schema",
-                       schema_transform=None, stream_usage=False,
+                       schema_transform=None, stream_usage=False, embedding_pooling="mean",
+                       # llama_cpp.server misaligns per-token vectors of several inputs in one request
+                       embedding_batch_size=1,
                        description="llama.cpp servers (llama-server, python -m llama_cpp.server)",
                        **_LOCAL_SERVER),
 ]}
