@@ -48,6 +48,8 @@ _EXPORTS = {
     "EmbeddingModel": "synaplex.lm.embedding_model:EmbeddingModel",
     "Usage": "synaplex.lm.base:Usage",
     "track_usage": "synaplex.lm.usage:track_usage",
+    "create_language_model": "synaplex.lm.chat:create_language_model",
+    "Router": "synaplex.lm.router:Router",
     # session and configuration
     "clear_session": "synaplex.backend.naming:clear_session",
     "enable_logging": "synaplex.backend.config:enable_logging",

@@ -108,12 +108,8 @@ class AnthropicAdapter:
         self.timeout = timeout
         self.repair_attempts = profile.repair_attempts
         self.extra_headers = dict(headers or {})
-        all_headers = {**dict(profile.extra_headers), **self.extra_headers, "content-type": "application/json"}
-        if api_key:
-            all_headers = {profile.auth_header: profile.auth_prefix + api_key, **all_headers}
-        secrets = tuple(s for s in (api_key, *(v for k, v in self.extra_headers.items() if _is_auth(k))) if s)
-        self._http = HttpClient(base_url=api_base or profile.base_url, headers=all_headers, timeout=timeout,
-                                transport=transport, provider=profile.name, model=model_name, secrets=secrets)
+        self._http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
+                                            transport=transport, headers=self.extra_headers)
 
     @property
     def capabilities(self) -> Capabilities:

@@ -266,11 +266,8 @@ class GeminiAdapter:
         self.model_name = model_name
         self.repair_attempts = profile.repair_attempts
         self.timeout = timeout
-        headers = {"content-type": "application/json"}
-        if api_key:
-            headers[profile.auth_header] = profile.auth_prefix + api_key
-        self.http = HttpClient(api_base or profile.base_url, headers, timeout=timeout, transport=transport,
-                               provider=profile.name, model=model_name, secrets=(api_key or "",))
+        self.http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
+                                           transport=transport)
         # Gemini 3 wants the thoughtSignature of each functionCall part sent back with it;
         # the neutral tool call has no room for it, so it is remembered here by call id.
         self._signatures: dict[tuple, str] = {}
@@ -569,11 +566,8 @@ class GeminiEmbeddingAdapter:
         self.timeout = timeout
         self.task_type = task_type
         self.output_dimensionality = output_dimensionality
-        headers = {"content-type": "application/json"}
-        if api_key:
-            headers[profile.auth_header] = profile.auth_prefix + api_key
-        self.http = HttpClient(api_base or profile.base_url, headers, timeout=timeout, transport=transport,
-                               provider=profile.name, model=model_name, secrets=(api_key or "",))
+        self.http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
+                                           transport=transport)
 
     def _request(self, text: str) -> dict:
         out: dict[str, Any] = {"model": _model_path(self.model_name), "content": {"parts": [{"text": text}]}}

@@ -47,6 +47,19 @@ class HttpClient:
         self.secrets = tuple(s for s in secrets if s)
         self._clients: dict[int, httpx2.AsyncClient] = {}
 
+    @classmethod
+    def for_profile(cls, profile, model_name: str, api_key: str | None, api_base: str | None, *,
+                    timeout: float = 120.0, transport: Any = None, headers: dict | None = None) -> "HttpClient":
+        """A client for one provider: its auth header (when there is a key), its fixed
+        headers, then the user's ``headers``; the key and any auth-like header are secrets."""
+        all_headers = {"content-type": "application/json", **dict(profile.extra_headers), **(headers or {})}
+        if api_key:
+            all_headers[profile.auth_header] = profile.auth_prefix + api_key
+        secrets = tuple(v for k, v in (headers or {}).items()
+                        if k.lower() in ("authorization", "api-key", "x-api-key", "x-goog-api-key"))
+        return cls(api_base or profile.base_url, all_headers, timeout=timeout, transport=transport,
+                   provider=profile.name, model=model_name, secrets=(api_key or "", *secrets))
+
     def _client(self) -> httpx2.AsyncClient:
         loop = asyncio.get_running_loop()
         client = self._clients.get(id(loop))

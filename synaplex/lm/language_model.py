@@ -161,6 +161,20 @@ class LanguageModel(ModelFacade):
     def last_call_cost(self) -> float | None:
         return None if self.last_usage is None else self.last_usage.cost
 
+    default_schema: dict | None = None
+
+    def chat_complete(self, messages: Any, stream: bool = False, schema: dict | None = None, **kwargs):
+        """Blocking chat for scripts: a ChatResponse, or an iterator of StreamChunks."""
+        from synaplex.lm.chat import chat_complete
+
+        return chat_complete(self, messages, stream=stream, schema=schema, **kwargs)
+
+    async def achat_complete(self, messages: Any, stream: bool = False, schema: dict | None = None, **kwargs):
+        """Async chat: a ChatResponse, or an async iterator of StreamChunks."""
+        from synaplex.lm.chat import achat_complete
+
+        return await achat_complete(self, messages, stream=stream, schema=schema, **kwargs)
+
     async def list_models(self) -> list[dict]:
         """The models the provider serves (its models endpoint), as dicts with an ``id``."""
         return await self._adapter.list_models()

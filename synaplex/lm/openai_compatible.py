@@ -87,15 +87,12 @@ class OpenAICompatibleAdapter:
         self.repair_attempts = profile.repair_attempts
         self.timeout = timeout
         self.extra_headers = dict(headers or {})
-        all_headers = {"content-type": "application/json", **dict(profile.extra_headers), **self.extra_headers}
-        if api_key:
-            all_headers[profile.auth_header] = profile.auth_prefix + api_key
         self.query = dict(profile.query_params)
         if api_version:
             self.query["api-version"] = api_version
         self.api_version = api_version
-        self.http = HttpClient(api_base, all_headers, timeout=timeout, transport=transport,
-                               provider=profile.name, model=model_name, secrets=(api_key or "",))
+        self.http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
+                                           transport=transport, headers=self.extra_headers)
 
     # --- requests ---------------------------------------------------------------------
 
@@ -272,14 +269,11 @@ class OpenAICompatibleEmbeddingAdapter:
         self.model_name = model_name
         self.timeout = timeout
         self.body_params = body_params
-        headers = {"content-type": "application/json", **dict(profile.extra_headers)}
-        if api_key:
-            headers[profile.auth_header] = profile.auth_prefix + api_key
         self.query = dict(profile.query_params)
         if api_version:
             self.query["api-version"] = api_version
-        self.http = HttpClient(api_base, headers, timeout=timeout, transport=transport,
-                               provider=profile.name, model=model_name, secrets=(api_key or "",))
+        self.http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
+                                           transport=transport)
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         size = self.profile.embedding_batch_size or len(texts)
