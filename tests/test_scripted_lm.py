@@ -155,3 +155,9 @@ def test_usage_add_sums_every_counter_and_keeps_unknown_cost_unknown():
     assert total.cost is None
     total.add(Usage(calls=1, cost=1.0))
     assert total.cost is None and total.calls == 4
+
+
+async def test_scripted_model_list_and_capabilities():
+    lm = synaplex.LanguageModel(model="scripted/tiny", responses=[])
+    assert await lm.list_models() == [{"id": "tiny", "provider": "scripted"}]
+    assert lm.capabilities.tools and lm.capabilities.input_price_per_token == 0.0
