@@ -3,6 +3,7 @@
 from synaplex.backend.errors import (  # noqa: F401
     DataModelTypeError,
     InvalidInputError,
+    MissingDependencyError,
     ModuleLookupError,
     PredictionError,
     ProgramBuildError,

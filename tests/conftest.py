@@ -38,8 +38,16 @@ def llama_server():
     server.stop()
 
 
+PROVIDER_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENROUTER_API_KEY",
+                 "MISTRAL_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY", "SYNAPLEX_DEFAULT_MODEL",
+                 "SYNAPLEX_DEFAULT_EMBEDDING_MODEL", "OPENROUTER_MODEL")
+
+
 @pytest.fixture(autouse=True)
-def _fresh_session():
+def _fresh_session(monkeypatch):
+    # Tests never depend on the keys of whoever runs them.
+    for variable in PROVIDER_KEYS:
+        monkeypatch.delenv(variable, raising=False)
     synaplex.clear_session()
     yield
     synaplex.config.set_default_language_model(None)

@@ -322,8 +322,13 @@ async def test_sqlite_cache_runs_off_the_event_loop(sqlite_cache, monkeypatch):
 
     monkeypatch.setattr(asyncio, "to_thread", spy)
     await sqlite_cache.set("k", {"a": 1})
-    await sqlite_cache.get("k")
-    assert len(calls) == 2
+    assert len(calls) == 1  # the write goes to a worker thread
+    assert await sqlite_cache.get("k") == {"a": 1}
+    assert len(calls) == 1  # a hot key is served from the in-memory front, no thread hop
+    fresh = SQLiteCache(sqlite_cache.path)
+    assert await fresh.get("k") == {"a": 1}
+    assert len(calls) == 2  # a cold read goes to a worker thread
+    fresh.close()
 
 
 def test_a_corrupt_file_raises_saving_error_saying_to_delete_it(tmp_path):

@@ -21,6 +21,10 @@ class DataModelTypeError(SynaplexError, TypeError):
     """An object of the wrong type was used where a DataModel was expected."""
 
 
+class MissingDependencyError(SynaplexError, ImportError):
+    """An optional feature's package is not installed; the message gives the install command."""
+
+
 class ProgramBuildError(SynaplexError, ValueError):
     """A program's graph cannot be built (cycle, disconnected output, missing spec)."""
 

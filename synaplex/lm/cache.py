@@ -256,6 +256,11 @@ class SQLiteCache:
         self.misses = 0
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        # Recently read or written entries, so a hot key does not pay a thread hop per hit
+        # (the hop costs ~10x the query). Entries for a key never change meaning: same key,
+        # same request.
+        self._front: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._front_size = 256
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -304,12 +309,24 @@ class SQLiteCache:
     async def get(self, key: str) -> dict | None:
         """The reply stored under ``key`` (a fresh dict), or ``None``."""
         _check_key(key, "SQLiteCache.get")
-        rows = await asyncio.to_thread(self._run, "SELECT value FROM lm_cache WHERE key = ?", (key,))
-        if not rows:
-            self.misses += 1
-            return None
+        text = self._front.get(key)
+        if text is None:
+            rows = await asyncio.to_thread(self._run, "SELECT value FROM lm_cache WHERE key = ?", (key,))
+            if not rows:
+                self.misses += 1
+                return None
+            text = rows[0][0]
+            self._remember(key, text)
+        else:
+            self._front.move_to_end(key)
         self.hits += 1
-        return json.loads(rows[0][0])
+        return json.loads(text)
+
+    def _remember(self, key: str, text: str) -> None:
+        self._front[key] = text
+        self._front.move_to_end(key)
+        while len(self._front) > self._front_size:
+            self._front.popitem(last=False)
 
     async def set(self, key: str, value: dict) -> None:
         """Store ``value`` (a JSON dict) under ``key``, replacing any older entry."""
@@ -320,10 +337,12 @@ class SQLiteCache:
             "INSERT OR REPLACE INTO lm_cache (key, value, created) VALUES (?, ?, ?)",
             (key, text, time.time()),
         )
+        self._remember(key, text)
 
     def clear(self) -> None:
         """Delete every entry from the file (the hit and miss counts stay)."""
         self._run("DELETE FROM lm_cache")
+        self._front.clear()
 
     def __len__(self) -> int:
         return self._run("SELECT COUNT(*) FROM lm_cache")[0][0]

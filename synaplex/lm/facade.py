@@ -13,6 +13,36 @@ from synaplex.lm.profiles import ProviderProfile
 from synaplex.lm.providers import load_adapter, parse_model
 
 
+# With no model configured: the first provider whose key is set, else the embedded model.
+DEFAULT_MODELS: tuple[tuple[str, str, str | None], ...] = (
+    ("OPENAI_API_KEY", "openai/gpt-4o-mini", "openai/text-embedding-3-small"),
+    ("ANTHROPIC_API_KEY", "anthropic/claude-3-5-haiku-latest", None),
+    ("GEMINI_API_KEY", "gemini/gemini-2.0-flash", "gemini/text-embedding-004"),
+    ("GOOGLE_API_KEY", "gemini/gemini-2.0-flash", "gemini/text-embedding-004"),
+    ("OPENROUTER_API_KEY", "openrouter/openai/gpt-4o-mini", "openrouter/openai/text-embedding-3-small"),
+    ("MISTRAL_API_KEY", "mistral/mistral-small-latest", "mistral/mistral-embed"),
+    ("GROQ_API_KEY", "groq/llama-3.1-8b-instant", None),
+    ("DEEPSEEK_API_KEY", "deepseek/deepseek-chat", None),
+)
+
+
+def default_model(embedding: bool = False) -> str:
+    """The model used when none is given: ``synaplex.config``'s default, then
+    ``SYNAPLEX_DEFAULT_MODEL`` (``SYNAPLEX_DEFAULT_EMBEDDING_MODEL``), then a cheap model of the
+    first provider whose key is set, else ``"local"``: the embedded model, no key, no network."""
+    configured = config.get_default_embedding_model() if embedding else config.get_default_language_model()
+    if configured is not None:
+        return configured if isinstance(configured, str) else configured.model
+    variable = "SYNAPLEX_DEFAULT_EMBEDDING_MODEL" if embedding else "SYNAPLEX_DEFAULT_MODEL"
+    if os.environ.get(variable):
+        return os.environ[variable]
+    for key, chat, embed in DEFAULT_MODELS:
+        choice = embed if embedding else chat
+        if choice and os.environ.get(key):
+            return choice
+    return "local"
+
+
 def resolve_endpoint(profile: ProviderProfile, api_key: str | None, api_base: str | None) -> tuple[str | None, str | None]:
     """The API key and base URL to use: arguments first, then the environment, then defaults.
 
@@ -70,15 +100,7 @@ class ModelFacade:
     def __init__(self, model: str | None = None, api_key: str | None = None, api_base: str | None = None,
                  **kwargs: Any):
         if model is None:
-            default = (config.get_default_embedding_model() if self._embedding
-                       else config.get_default_language_model())
-            if default is None:
-                setter = "set_default_embedding_model" if self._embedding else "set_default_language_model"
-                raise InvalidInputError(
-                    f"No {self._kind} given and none configured. Pass model='provider/model-name' "
-                    f"(e.g. 'scripted' in tests) or call synaplex.config.{setter}(...)."
-                )
-            model = default if isinstance(default, str) else default.model
+            model = default_model(self._embedding)
         profile, model_name = parse_model(model)
         if not model_name and profile.model_env and os.environ.get(profile.model_env):
             model_name = os.environ[profile.model_env]

@@ -93,6 +93,7 @@ class OpenAICompatibleAdapter:
         self.api_version = api_version
         self.http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
                                            transport=transport, headers=self.extra_headers)
+        self._schemas: dict[int, tuple[dict, dict]] = {}
 
     # --- requests ---------------------------------------------------------------------
 
@@ -150,18 +151,24 @@ class OpenAICompatibleAdapter:
                 body["stream_options"] = {"include_usage": True}
         return body
 
+    def _transformed(self, schema: dict) -> dict:
+        """The provider's form of ``schema``, computed once per schema object."""
+        entry = self._schemas.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            entry = (schema, transform(self.profile.schema_transform, schema))
+            self._schemas[id(schema)] = entry
+        return entry[1]
+
     def _structured(self, body: dict, schema: dict) -> None:
         strategy = self.profile.structured
         if not schema.get("properties") and strategy in ("json_schema_strict", "json_schema"):
             strategy = "json_object_prompt"  # a free-form object cannot be described strictly
         if strategy == "json_schema_strict":
             body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": schema_name(schema), "schema": transform(self.profile.schema_transform, schema),
-                "strict": True}}
+                "name": schema_name(schema), "schema": self._transformed(schema), "strict": True}}
         elif strategy == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": schema_name(schema), "schema": transform(self.profile.schema_transform, schema),
-                "strict": False}}
+                "name": schema_name(schema), "schema": self._transformed(schema), "strict": False}}
         elif strategy == "json_object_schema":
             body["response_format"] = {"type": "json_object", "schema": schema}
         elif strategy == "json_object_prompt":

@@ -76,6 +76,9 @@ def _openai_compatible(name: str, base_url: str | None, key_env: tuple[str, ...]
 _LOCAL_SERVER = dict(key_required=False, embeddings_path="/embeddings")
 
 PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
+    ProviderProfile(name="local", adapter="local", description="the embedded model (llama.cpp, in-process)",
+                    key_required=False, structured="native", schema_transform=None, models_path=None,
+                    embeddings_path="(in-process)"),
     ProviderProfile(name="scripted", adapter="scripted", description="deterministic scripted replies, for tests",
                     key_required=False, structured="native", repair_attempts=0, models_path=None),
     _openai_compatible("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),

