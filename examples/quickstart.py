@@ -1,10 +1,17 @@
-"""The Quick Start of synaplex: a typed Q&A program, a parallel program, summary, save and load.
+"""The synaplex demo, on the embedded model: no key, no network.
 
-Run it with ``python examples/quickstart.py``. It runs on the scripted LanguageModel (no key,
-no network) until the embedded local model lands; swap ``lm`` for any
-``synaplex.LanguageModel(model="provider/model")`` to run it on a real model.
+    python -m pip install -e ".[local]" && python examples/quickstart.py
+
+1. the seed's Quick Start: a typed Query -> Answer program;
+2. two Generators run in parallel and merged with '&', shown with summary();
+3. a batch prediction, with the tokens and time spent;
+4. save the program to JSON, load it back, and run it.
+
+SmolLM2-135M is tiny: its answers show the plumbing, not wisdom. Pass --model to use
+another model (e.g. --model openai/gpt-4o-mini with OPENAI_API_KEY set).
 """
 
+import argparse
 import asyncio
 import os
 import tempfile
@@ -18,56 +25,64 @@ class Query(synaplex.DataModel):
 
 
 class Answer(synaplex.DataModel):
-    answer: str = synaplex.Field(description="The answer")
+    answer: str = synaplex.Field(description="The answer, in one short sentence")
 
 
-CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Italy": "Rome"}
+def step(text):
+    print(f"\n\033[1m{text}\033[0m", flush=True)
 
 
-def reply(messages, schema):
-    """A stand-in for a real model: looks the country up in the user's question."""
-    question = messages[-1]["content"]
-    country = next((c for c in CAPITALS if c in question), None)
-    return {"answer": CAPITALS.get(country, "I don't know")}
-
-
-async def main():
-    lm = synaplex.LanguageModel(model="scripted", responses=reply)
-
-    print("1. Quick Start: a functional program Query -> Answer")
-    inputs = synaplex.Input(data_model=Query)
-    outputs = await synaplex.Generator(data_model=Answer, language_model=lm)(inputs)
-    program = synaplex.Program(inputs=inputs, outputs=outputs, name="simple_qa",
-                               description="A simple Q&A program")
-    result = await program(Query(query="What is the capital of France?"))
-    print(result.prettify_json())
-
-    print("\n2. Two Generators run in parallel, merged with '&'")
-    synaplex.clear_session()
-    inputs = synaplex.Input(data_model=Query)
-    first = await synaplex.Generator(data_model=Answer, language_model=lm, instructions="Answer briefly.")(inputs)
-    second = await synaplex.Generator(data_model=Answer, language_model=lm, instructions="Answer carefully.")(inputs)
-    parallel = synaplex.Program(inputs=inputs, outputs=inputs & first & second, name="parallel_qa")
-    parallel.summary()
-
-    print("\n3. Batch prediction (results in input order)")
+async def main(model: str):
     started = time.perf_counter()
-    questions = [Query(query=f"What is the capital of {c}?") for c in CAPITALS]
-    for prediction in await parallel.predict(questions, batch_size=8):
-        print(" ", prediction.get_json())
-    elapsed = time.perf_counter() - started
-    print(f"  {lm.usage.calls} LM calls, {lm.usage.total_tokens} tokens (estimated), "
-          f"cost ${lm.usage.cost:.4f}, {elapsed * 1000:.1f} ms")
+    step(f"Loading {model!r} (the embedded SmolLM2-135M when 'local')…")
+    # A 135M model repeats itself: on the embedded model, penalize repeats and keep strings short.
+    tuning = {"repeat_penalty": 1.3, "max_string_length": 160} if model.startswith("local") else {}
+    lm = synaplex.LanguageModel(model=model, **tuning)
 
-    print("\n4. Save, load, and run the loaded program")
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "parallel_qa.json")
-        parallel.save(path)
-        loaded = synaplex.Program.load(path)
-        print(f"  saved {os.path.getsize(path)} bytes; loaded {loaded.name!r} with "
-              f"{len(loaded.trainable_variables)} trainable variables")
-        print(" ", (await loaded(Query(query="What is the capital of Japan?"))).get_json())
+    with synaplex.track_usage() as usage:
+        step("1. Quick Start: a functional program Query -> Answer")
+        inputs = synaplex.Input(data_model=Query)
+        outputs = await synaplex.Generator(data_model=Answer, language_model=lm)(inputs)
+        program = synaplex.Program(inputs=inputs, outputs=outputs, name="simple_qa",
+                                   description="A simple Q&A program")
+        result = await program(Query(query="What is the capital of France?"))
+        print(result.prettify_json())
+
+        step("2. Two Generators in parallel, merged with '&'")
+        synaplex.clear_session()
+        inputs = synaplex.Input(data_model=Query)
+        brief = await synaplex.Generator(data_model=Answer, language_model=lm,
+                                         instructions="Answer in five words or fewer.")(inputs)
+        careful = await synaplex.Generator(data_model=Answer, language_model=lm,
+                                           instructions="Answer carefully, with one reason.")(inputs)
+        parallel = synaplex.Program(inputs=inputs, outputs=inputs & brief & careful, name="parallel_qa")
+        parallel.summary()
+
+        step("3. Batch prediction (up to 4 examples at once; results in input order)")
+        questions = [Query(query=q) for q in ("What is the capital of Japan?", "What color is the sky?",
+                                              "How many legs does a spider have?")]
+        batch_started = time.perf_counter()
+        for prediction in await parallel.predict(questions, batch_size=4):
+            print(" ", prediction.get_json())
+        print(f"  {time.perf_counter() - batch_started:.1f} s for {len(questions)} questions")
+
+        step("4. Save, load, and run the loaded program")
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "parallel_qa.json")
+            parallel.save(path)
+            loaded = synaplex.Program.load(path)
+            print(f"  saved {os.path.getsize(path)} bytes; loaded {loaded.name!r} with "
+                  f"{len(loaded.trainable_variables)} trainable variables")
+            print(" ", (await loaded(Query(query="What is the capital of Italy?"))).get_json())
+
+    total = usage.total
+    cost = "unknown" if total.cost is None else f"${total.cost:.4f}"
+    step("Spent")
+    print(f"  {total.calls} LM calls, {total.input_tokens} input + {total.output_tokens} output tokens, "
+          f"cost {cost}, {time.perf_counter() - started:.1f} s in all")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="local", help="a synaplex model string (default: local)")
+    asyncio.run(main(parser.parse_args().model))
