@@ -12,5 +12,15 @@ if ! command -v dot >/dev/null 2>&1; then
     $SUDO apt-get install -y -qq graphviz >/dev/null
 fi
 
-python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# llama-cpp-python has no Linux wheel on PyPI: it compiles (5-10 minutes on 2 cores). Build
+# it once into a wheelhouse that later runs reuse, even where pip's own cache is off.
+WHEELHOUSE="${SYNAPLEX_WHEELHOUSE:-$HOME/.cache/synaplex/wheels}"
+mkdir -p "$WHEELHOUSE"
+if ! ls "$WHEELHOUSE"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    echo "Building llama-cpp-python once into $WHEELHOUSE (several minutes)…"
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python -m pip wheel --quiet --disable-pip-version-check \
+        --no-deps -w "$WHEELHOUSE" "llama-cpp-python>=0.3.8"
+fi
+
+python -m pip install --quiet --disable-pip-version-check --find-links "$WHEELHOUSE" -e ".[test]"
 python -m pytest -q "$@"
