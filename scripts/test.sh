@@ -22,5 +22,5 @@ if ! ls "$WHEELHOUSE"/llama_cpp_python-*.whl >/dev/null 2>&1; then
         --no-deps -w "$WHEELHOUSE" "llama-cpp-python>=0.3.8"
 fi
 
-python -m pip install --quiet --disable-pip-version-check --find-links "$WHEELHOUSE" -e ".[test]"
+python -m pip install --quiet --disable-pip-version-check --prefer-binary --find-links "$WHEELHOUSE" -e ".[test]"
 python -m pytest -q "$@"
