@@ -12,9 +12,11 @@ and are left out, with the reason, when it is missing.
 
 What it measures: tokens per second of generation, i.e. completion tokens / wall seconds of
 one whole call (prompt evaluation, sampling, grammar and, for synaplex, the facade: request
-building, validation, accounting), median over ``--repeats`` calls after one warm-up call
-per row. Every row uses the same model settings: n_ctx 4096, n_threads 2, seed 0,
-temperature 0 (greedy, so every repeat generates the same tokens). The rows:
+building, validation, accounting), median over ``--repeats`` calls after a warm-up (one call
+of rows 1, 6 and 7: it pages in both model instances and runs once every code path the other
+rows use: free and grammar sampling, synaplex's facade and validator, the llguidance matcher).
+Every row uses the same model settings: n_ctx 4096, n_threads 2, seed 0, temperature 0 (greedy,
+so every repeat generates the same tokens). The rows:
 
 1. direct llama-cpp-python, free text: ``Llama.create_chat_completion(messages, max_tokens=128,
    temperature=0)`` with a prompt that runs past 128 tokens (the completion token counts are
@@ -49,8 +51,9 @@ Method: one model instance for the direct rows and the one synaplex loads (share
 LanguageModel of the same file and options); before every call its KV cache is reset
 (``Llama.reset()``), so that each call evaluates its whole prompt instead of reusing the
 previous call's prefix. Rounds run every row once, in an order that rotates from round to
-round. On a busy machine the rounds stop early when ``--budget`` seconds are spent: the
-``n`` column says how many timed calls each row got.
+round. On a busy machine the rounds stop early: no round starts that would end, judging by
+the last one, past ``--budget`` seconds (default 230, so the script ends within 4 minutes);
+the ``n`` column says how many timed calls each row got.
 """
 
 from __future__ import annotations
@@ -272,11 +275,11 @@ def ratio_cell(num: Row, den: Row, target: float) -> tuple[str, str, str]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=220.0,
-                        help="seconds after which no new round starts (default 220)")
+    parser.add_argument("--budget", type=float, default=230.0,
+                        help="seconds after which no new round would end (default 230)")
     parser.add_argument("--no-llguidance", action="store_true")
     args = parser.parse_args()
-    console = Console(width=150)
+    console = Console(width=170)
     header(console, args)
     started = time.perf_counter()
 
@@ -304,15 +307,15 @@ async def main() -> None:
     syn_kwargs.pop("temperature", None)
 
     rows = [
-        Row("direct_free", "1 direct, free", direct_call(llm, FREE_MESSAGES, max_tokens=MAX_TOKENS), llm),
-        Row("syn_free", "2 synaplex, free", synaplex_call(lm, FREE_MESSAGES, max_tokens=MAX_TOKENS), shared),
-        Row("direct_json", "3 direct, JSON grammar",
+        Row("direct_free", "1 direct free", direct_call(llm, FREE_MESSAGES, max_tokens=MAX_TOKENS), llm),
+        Row("syn_free", "2 synaplex free", synaplex_call(lm, FREE_MESSAGES, max_tokens=MAX_TOKENS), shared),
+        Row("direct_json", "3 direct JSON grammar",
             direct_call(llm, JSON_MESSAGES, max_tokens=JSON_MAX_TOKENS, grammar=plain_grammar), llm),
-        Row("direct_json_synmsg", "4 direct, JSON grammar, synaplex's messages",
+        Row("direct_json_synmsg", "4 direct JSON grammar, syn. messages",
             direct_call(llm, syn_messages, max_tokens=JSON_MAX_TOKENS, grammar=plain_grammar), llm),
-        Row("direct_syn_call", "5 direct, synaplex's exact messages+kwargs",
+        Row("direct_syn_call", "5 direct = synaplex's exact call",
             direct_call(llm, syn_messages, **syn_kwargs), llm),
-        Row("syn_json", "6 synaplex, structured", synaplex_call(lm, JSON_MESSAGES, schema=SCHEMA), shared),
+        Row("syn_json", "6 synaplex structured", synaplex_call(lm, JSON_MESSAGES, schema=SCHEMA), shared),
     ]
     llg_note, llg_stats = None, []
     if args.no_llguidance:
@@ -324,11 +327,12 @@ async def main() -> None:
         else:
             tokenizer, grammar, built = setup
             one_off.append(("llguidance tokenizer from the llama.cpp vocab (once per model)", built))
-            rows.append(Row("llg_json", "7 llguidance, JSON schema (logits processor)",
+            rows.append(Row("llg_json", "7 llguidance JSON (logits processor)",
                             llguidance_call(llm, tokenizer, grammar, JSON_MESSAGES, llg_stats), llm))
 
     for row in rows:  # warm-up
-        await row.once(None)
+        if row.key in ("direct_free", "syn_json", "llg_json"):
+            await row.once(None)
     warmup = time.perf_counter() - started
     rounds_done = 0
     round_seconds = 0.0
@@ -384,6 +388,16 @@ async def main() -> None:
     for label, num, den, target in pairs:
         if num in by_key and den in by_key:
             ratios.add_row(label, *ratio_cell(by_key[num], by_key[den], target))
+    # Rows 2 and 6 hand llama.cpp exactly the arguments rows 1 and 5 do, so what synaplex costs
+    # is its time outside create_chat_completion: a ratio the machine's noise cannot move.
+    for label, key in (("synaplex/direct, free, from synaplex's own time (1 - outside/wall of 2)", "syn_free"),
+                       ("synaplex/direct, structured, from synaplex's own time (same, of 6)", "syn_json")):
+        row = by_key[key]
+        own = [1 - o / w for o, w in zip(row.outside, row.walls)]
+        of_medians = 1 - statistics.median(row.outside) / statistics.median(row.walls)
+        verdict = "[green]ok[/green]" if statistics.median(own) >= SAME_TARGET else "[red]missed[/red]"
+        ratios.add_row(label, f"{of_medians:.4f}", f"{statistics.median(own):.4f} (per call)",
+                       f">= {SAME_TARGET:.2f} {verdict}")
     console.print(ratios)
 
     costs = Table(title="One-off costs")
