@@ -33,7 +33,7 @@ TOOLS_PROMPT = ("You can call one of these tools. To call one, answer {{\"tool\"
 
 # llama.cpp's schema-to-grammar converter reports problems as free text: name the keyword.
 _GRAMMAR_KEYWORDS = [
-    (re.compile(r"pattern", re.I), "pattern"),
+    (re.compile(r"pattern|regex|look-?ahead|look-?behind", re.I), "pattern"),
     (re.compile(r"resolving ref|\$ref", re.I), "$ref"),
     (re.compile(r"format", re.I), "format"),
     (re.compile(r"additionalProperties|patternProperties", re.I), "patternProperties"),
@@ -87,6 +87,16 @@ class _Shared:
     def __init__(self, llama):
         self.llama = llama
         self.lock = threading.Lock()
+        self._llg_tokenizer = None
+
+    def llg_tokenizer(self):
+        """llguidance's view of this model's vocabulary (built once: ~0.3 s)."""
+        if self._llg_tokenizer is None:
+            import llguidance.llamacpp
+
+            vocab = _llama_cpp().llama_model_get_vocab(self.llama.model)
+            self._llg_tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(vocab)
+        return self._llg_tokenizer
 
 
 _MODELS: dict[tuple, _Shared] = {}
@@ -126,9 +136,10 @@ _JSON_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
 
 
 def bounded(schema: dict, max_string_length: int, max_items: int) -> dict:
-    """A copy of ``schema`` whose strings and arrays have an upper bound, so that constrained
-    generation always ends (a small model may otherwise ramble inside a string until
-    max_tokens cuts the JSON). Only stricter: replies still validate against the original."""
+    """A copy of ``schema`` whose strings and arrays have an upper bound and whose objects are
+    closed, so that constrained generation always ends (a small model may otherwise ramble
+    inside a string, or invent fields, until max_tokens cuts the JSON). Only stricter: replies
+    still validate against the original."""
 
     def walk(node):
         if isinstance(node, list):
@@ -142,6 +153,8 @@ def bounded(schema: dict, max_string_length: int, max_items: int) -> dict:
             out["maxLength"] = max_string_length
         if "array" in types and "maxItems" not in out:
             out["maxItems"] = max(max_items, out.get("minItems", 0))
+        if "properties" in out and "additionalProperties" not in out:
+            out["additionalProperties"] = False  # the model must not invent fields
         return out
 
     return walk(copy.deepcopy(schema))
@@ -167,6 +180,72 @@ def grammar_for(schema: dict):
         raise InvalidInputError(
             f"The local model cannot turn this schema into a grammar{named}: {error}. Simplify the schema "
             "or use a remote provider.") from None
+
+
+def llguidance_available() -> bool:
+    try:
+        import llguidance  # noqa: F401
+        import llguidance.llamacpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _LLGuidanceProcessor:
+    """A llama-cpp-python logits processor that masks every token the JSON schema forbids.
+
+    llguidance computes the mask from the tokens sampled so far; it is measured 1.2-1.6x
+    faster than llama.cpp's grammar sampler on this model (bench/local_model.py).
+    """
+
+    def __init__(self, tokenizer, grammar: str):
+        import llguidance
+        import numpy
+
+        self.numpy = numpy
+        self.matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=1)
+        if self.matcher.is_error():
+            raise InvalidInputError(f"The local model cannot constrain this schema: {self.matcher.get_error()}")
+        self.seen: int | None = None
+        self.mask = numpy.zeros((tokenizer.vocab_size + 31) // 32, dtype=numpy.int32)
+
+    def __call__(self, input_ids, scores):
+        np = self.numpy
+        if self.seen is None:
+            self.seen = len(input_ids)  # the first call sees the prompt only
+        elif len(input_ids) > self.seen:
+            if not self.matcher.consume_tokens([int(t) for t in input_ids[self.seen:]]):
+                raise ProviderInternalError(f"llguidance rejected a sampled token: {self.matcher.get_error()}",
+                                            provider="local")
+            self.seen = len(input_ids)
+        self.matcher.unsafe_compute_mask_ptr(self.mask.ctypes.data, self.mask.nbytes)
+        allowed = np.unpackbits(self.mask.view(np.uint8), bitorder="little")[:scores.shape[0]].astype(bool)
+        return np.where(allowed, scores, np.float32(-np.inf)).astype(np.float32, copy=False)
+
+
+def llguidance_grammar(schema: dict) -> str:
+    import llguidance
+
+    used = _keywords(schema) & set(_UNSUPPORTED)
+    if used:
+        raise InvalidInputError(
+            f"The local model cannot constrain this schema: its constrained decoder does not support the "
+            f"keyword(s) {sorted(used)}. Simplify the schema or use a remote provider.")
+    try:
+        # An optional single space between tokens, as llama.cpp's grammar writes JSON.
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(
+            schema, defaults={"whitespace_flexible": True, "whitespace_pattern": " ?"})
+        failed, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+        error = "; ".join(messages)
+    except Exception as exc:
+        failed, error = True, str(exc)
+    if failed:
+        keyword = next((k for pattern, k in _GRAMMAR_KEYWORDS if pattern.search(str(error))), None)
+        named = f" (keyword {keyword!r})" if keyword else ""
+        raise InvalidInputError(
+            f"The local model cannot turn this schema into a grammar{named}: {error}. Simplify the schema "
+            "or use a remote provider.")
+    return grammar
 
 
 def _keywords(node: Any) -> set[str]:
@@ -202,7 +281,7 @@ class LocalAdapter:
     def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None = None,
                  api_base: str | None = None, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0,
                  chat_format: str | None = None, n_batch: int = 512, max_string_length: int = 400,
-                 max_items: int = 16):
+                 max_items: int = 16, constrained_decoding: str = "auto"):
         for name, value in (("n_ctx", n_ctx), ("n_batch", n_batch)):
             if not isinstance(value, int) or value < 16:
                 raise InvalidInputError(f"{name} must be an integer >= 16, got {value!r}.")
@@ -216,6 +295,13 @@ class LocalAdapter:
             self.options["chat_format"] = chat_format
         self.max_string_length = max_string_length
         self.max_items = max_items
+        if constrained_decoding not in ("auto", "llguidance", "llama.cpp"):
+            raise InvalidInputError(
+                f"constrained_decoding must be 'auto', 'llguidance' or 'llama.cpp', got {constrained_decoding!r}.")
+        if constrained_decoding == "llguidance" and not llguidance_available():
+            raise MissingDependencyError(f"constrained_decoding='llguidance' needs llguidance: {INSTALL}")
+        self.decoder = ("llguidance" if constrained_decoding != "llama.cpp" and llguidance_available()
+                        else "llama.cpp")
         self._grammars: dict[int, tuple[dict, Any]] = {}
 
     @property
@@ -230,7 +316,8 @@ class LocalAdapter:
     def _grammar(self, schema: dict):
         entry = self._grammars.get(id(schema))
         if entry is None or entry[0] is not schema:
-            entry = (schema, grammar_for(bounded(schema, self.max_string_length, self.max_items)))
+            limited = bounded(schema, self.max_string_length, self.max_items)
+            entry = (schema, llguidance_grammar(limited) if self.decoder == "llguidance" else grammar_for(limited))
             self._grammars[id(schema)] = entry
         return entry[1]
 
@@ -297,8 +384,21 @@ class LocalAdapter:
             if params.get(key) is not None:
                 kwargs[key] = params[key]
         if schema is not None:
-            kwargs["grammar"] = self._grammar(schema)
+            kwargs["constraint"] = self._grammar(schema)
         return self._messages(request, extra), kwargs, mode
+
+    def _constrain(self, shared: _Shared, kwargs: dict) -> dict:
+        """The llama.cpp arguments for the constraint: a logits processor or a grammar."""
+        kwargs = dict(kwargs)
+        constraint = kwargs.pop("constraint", None)
+        if constraint is None:
+            return kwargs
+        if self.decoder == "llguidance":
+            processor = _LLGuidanceProcessor(shared.llg_tokenizer(), constraint)
+            kwargs["logits_processor"] = _llama_cpp().LogitsProcessorList([processor])
+        else:
+            kwargs["grammar"] = constraint
+        return kwargs
 
     # --- calls --------------------------------------------------------------------------
 
@@ -306,7 +406,7 @@ class LocalAdapter:
         shared = self._model()
         with shared.lock:
             try:
-                return shared.llama.create_chat_completion(messages=messages, **kwargs)
+                return shared.llama.create_chat_completion(messages=messages, **self._constrain(shared, kwargs))
             except ValueError as error:
                 if "exceed context window" in str(error):
                     raise ContextWindowExceededError(
@@ -351,7 +451,8 @@ class LocalAdapter:
             shared = self._model()
             try:
                 with shared.lock:
-                    for part in shared.llama.create_chat_completion(messages=messages, stream=True, **kwargs):
+                    for part in shared.llama.create_chat_completion(messages=messages, stream=True,
+                                                                    **self._constrain(shared, kwargs)):
                         loop.call_soon_threadsafe(queue.put_nowait, part)
             except BaseException as error:  # handed over to the consumer
                 loop.call_soon_threadsafe(queue.put_nowait, error)
@@ -385,6 +486,8 @@ class LocalAdapter:
     def get_config(self) -> dict:
         defaults = {"n_ctx": 4096, "seed": 0, "n_batch": 512}
         config = {k: v for k, v in self.options.items() if k in defaults and v != defaults[k]}
+        if self.decoder == "llama.cpp" and llguidance_available():
+            config["constrained_decoding"] = "llama.cpp"
         if "chat_format" in self.options:
             config["chat_format"] = self.options["chat_format"]
         return config
