@@ -155,10 +155,14 @@ def time_inside(llama) -> None:
     llama.create_chat_completion = timed  # the instance attribute shadows the method
 
 
-def direct_call(llm, messages, **kwargs):
+def direct_call(llm, messages, constrain=None, **kwargs):
+    """``constrain`` turns synaplex's ``constraint`` into llama.cpp arguments, afresh per call
+    (an llguidance matcher follows one generation)."""
+
     def run():
-        out = llm.create_chat_completion(messages=messages, temperature=0, **kwargs)
-        if kwargs.get("grammar") is not None or kwargs.get("logits_processor") is not None:
+        call_kwargs = constrain(kwargs) if constrain else kwargs
+        out = llm.create_chat_completion(messages=messages, temperature=0, **call_kwargs)
+        if call_kwargs.get("grammar") is not None or call_kwargs.get("logits_processor") is not None:
             json.loads(out["choices"][0]["message"]["content"])  # the constraint did its work
         usage = out["usage"]
         return usage["prompt_tokens"], usage["completion_tokens"], out["choices"][0]["finish_reason"]
@@ -314,7 +318,8 @@ async def main() -> None:
         Row("direct_json_synmsg", "4 direct JSON grammar, syn. messages",
             direct_call(llm, syn_messages, max_tokens=JSON_MAX_TOKENS, grammar=plain_grammar), llm),
         Row("direct_syn_call", "5 direct = synaplex's exact call",
-            direct_call(llm, syn_messages, **syn_kwargs), llm),
+            direct_call(llm, syn_messages, constrain=lambda kw: lm._adapter._constrain(lm._adapter._model(), kw), **syn_kwargs),
+            llm),
         Row("syn_json", "6 synaplex structured", synaplex_call(lm, JSON_MESSAGES, schema=SCHEMA), shared),
     ]
     llg_note, llg_stats = None, []
