@@ -250,3 +250,14 @@ async def test_structured_output_is_valid_for_every_prompt(lm, model):
         value = await lm([{"role": "user", "content": prompt}], schema=model.get_schema())
         model.model_validate(value)
         json.dumps(value)
+
+
+async def test_llama_cpp_grammar_fallback_and_decoder_choice():
+    assert synaplex.LanguageModel(model="local")._adapter.decoder == "llguidance"
+    fallback = synaplex.LanguageModel(model="local", constrained_decoding="llama.cpp", max_string_length=60)
+    assert fallback._adapter.decoder == "llama.cpp"
+    value = await fallback([{"role": "user", "content": "Describe Paris in one line."}], schema=Answer.get_schema())
+    Answer.model_validate(value)
+    assert "\n" not in value["answer"]  # the patched string rule keeps control characters out
+    with pytest.raises(InvalidInputError, match="constrained_decoding must be 'auto', 'llguidance' or 'llama.cpp'"):
+        synaplex.LanguageModel(model="local", constrained_decoding="fast")

@@ -160,14 +160,26 @@ def bounded(schema: dict, max_string_length: int, max_items: int) -> dict:
     return walk(copy.deepcopy(schema))
 
 
-def grammar_for(schema: dict):
-    """A llama.cpp grammar from a JSON schema, or an error naming the unsupported keyword."""
-    llama_cpp = _llama_cpp()
+def _check_supported(schema: dict) -> None:
     used = _keywords(schema) & set(_UNSUPPORTED)
     if used:
         raise InvalidInputError(
-            f"The local model cannot constrain this schema: llama.cpp's grammar does not support the "
+            f"The local model cannot constrain this schema: its constrained decoder does not support the "
             f"keyword(s) {sorted(used)}. Simplify the schema or use a remote provider.")
+
+
+def _unconvertible(error: object) -> InvalidInputError:
+    keyword = next((k for pattern, k in _GRAMMAR_KEYWORDS if pattern.search(str(error))), None)
+    named = f" (keyword {keyword!r})" if keyword else ""
+    return InvalidInputError(
+        f"The local model cannot turn this schema into a grammar{named}: {error}. Simplify the schema "
+        "or use a remote provider.")
+
+
+def grammar_for(schema: dict):
+    """A llama.cpp grammar from a JSON schema, or an error naming the unsupported keyword."""
+    llama_cpp = _llama_cpp()
+    _check_supported(schema)
     try:
         gbnf = llama_cpp.llama_grammar.json_schema_to_gbnf(json.dumps(schema))
         # llama-cpp-python's converter lets control characters (raw newlines…) into strings,
@@ -175,11 +187,7 @@ def grammar_for(schema: dict):
         gbnf = gbnf.replace(_LOOSE_CHAR, _JSON_CHAR)
         return llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
     except Exception as error:  # the converter raises AssertionError/ValueError/RuntimeError
-        keyword = next((k for pattern, k in _GRAMMAR_KEYWORDS if pattern.search(str(error))), None)
-        named = f" (keyword {keyword!r})" if keyword else ""
-        raise InvalidInputError(
-            f"The local model cannot turn this schema into a grammar{named}: {error}. Simplify the schema "
-            "or use a remote provider.") from None
+        raise _unconvertible(error) from None
 
 
 def llguidance_available() -> bool:
@@ -226,11 +234,7 @@ class _LLGuidanceProcessor:
 def llguidance_grammar(schema: dict) -> str:
     import llguidance
 
-    used = _keywords(schema) & set(_UNSUPPORTED)
-    if used:
-        raise InvalidInputError(
-            f"The local model cannot constrain this schema: its constrained decoder does not support the "
-            f"keyword(s) {sorted(used)}. Simplify the schema or use a remote provider.")
+    _check_supported(schema)
     try:
         # An optional single space between tokens, as llama.cpp's grammar writes JSON.
         grammar = llguidance.LLMatcher.grammar_from_json_schema(
@@ -240,11 +244,7 @@ def llguidance_grammar(schema: dict) -> str:
     except Exception as exc:
         failed, error = True, str(exc)
     if failed:
-        keyword = next((k for pattern, k in _GRAMMAR_KEYWORDS if pattern.search(str(error))), None)
-        named = f" (keyword {keyword!r})" if keyword else ""
-        raise InvalidInputError(
-            f"The local model cannot turn this schema into a grammar{named}: {error}. Simplify the schema "
-            "or use a remote provider.")
+        raise _unconvertible(error)
     return grammar
 
 
