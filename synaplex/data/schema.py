@@ -207,3 +207,28 @@ def empty_object_schema(title: str | None = None) -> dict:
     if title:
         out["title"] = title
     return out
+
+
+class PlannedConcat:
+    """Concatenates JSON values of two schemas, planning the renaming once per pair of schemas.
+
+    ``concat(first, second)`` takes and returns JsonDataModels; the plan is keyed by the
+    schemas' identities (schemas are shared, never mutated), so the hot path copies keys only.
+    """
+
+    def __init__(self):
+        self._plans: dict[tuple[int, int], tuple] = {}
+
+    def schema(self, first: dict, second: dict) -> tuple[dict, dict]:
+        plan = self._plans.get((id(first), id(second)))
+        if plan is None or plan[0] is not first or plan[1] is not second:
+            merged, renames = concat_plan(first, second)
+            plan = (first, second, merged, renames)
+            self._plans[(id(first), id(second))] = plan
+        return plan[2], plan[3]
+
+    def __call__(self, first, second):
+        from synaplex.data.json_data_model import JsonDataModel
+
+        merged, renames = self.schema(first.get_schema(), second.get_schema())
+        return JsonDataModel(json=concat_values(first.get_json(), second.get_json(), renames), schema=merged)

@@ -83,7 +83,7 @@ class Generator(Module):
         )
         self._output_schema = self.schema if self.schema is not None else ChatMessage.get_schema()
         self._system_cache: tuple | None = None
-        self._concat_plans: dict[int, tuple] = {}
+        self._concat = schema_lib.PlannedConcat()
         self._call_kwargs = {} if temperature is None else {"temperature": temperature}
         self.built = True
 
@@ -150,16 +150,6 @@ class Generator(Module):
         if self.return_inputs:
             return self._concat(inputs, outputs)
         return outputs
-
-    def _concat(self, inputs: JsonDataModel, outputs: JsonDataModel) -> JsonDataModel:
-        key = id(inputs.get_schema())
-        plan = self._concat_plans.get(key)
-        if plan is None or plan[0] is not inputs.get_schema():
-            schema, renames = schema_lib.concat_plan(inputs.get_schema(), self._output_schema)
-            plan = (inputs.get_schema(), schema, renames)
-            self._concat_plans[key] = plan
-        return JsonDataModel(json=schema_lib.concat_values(inputs.get_json(), outputs.get_json(), plan[2]),
-                             schema=plan[1])
 
     def compute_output_spec(self, inputs, training=False):
         if isinstance(inputs, (list, tuple)):

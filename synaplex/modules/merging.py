@@ -19,7 +19,7 @@ class _Merge(Module):
 
     def __init__(self, name: str | None = None, description: str | None = None, trainable: bool = True):
         super().__init__(name=name, description=description, trainable=trainable)
-        self._plans: dict[tuple, tuple] = {}
+        self._concat = schema_lib.PlannedConcat()
         self.built = True
 
     def _check_list(self, inputs):
@@ -32,14 +32,7 @@ class _Merge(Module):
     def _concat_all(self, items: list) -> JsonDataModel:
         out = items[0]
         for item in items[1:]:
-            key = (id(out.get_schema()), id(item.get_schema()))
-            plan = self._plans.get(key)
-            if plan is None or plan[0] is not out.get_schema() or plan[1] is not item.get_schema():
-                schema, renames = schema_lib.concat_plan(out.get_schema(), item.get_schema())
-                plan = (out.get_schema(), item.get_schema(), schema, renames)
-                self._plans[key] = plan
-            out = JsonDataModel(json=schema_lib.concat_values(out.get_json(), item.get_json(), plan[3]),
-                                schema=plan[2])
+            out = self._concat(out, item)
         return out
 
     def _concat_schemas(self, inputs: list) -> SymbolicDataModel:

@@ -1,0 +1,101 @@
+"""Branch: a Decision picks one of several modules; only that one runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synaplex.backend.errors import InvalidInputError
+from synaplex.data import schema as schema_lib
+from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.modules.decision import Decision, check_labels
+from synaplex.modules.module import Module
+
+
+class Branch(Module):
+    """Run the branch whose label the language model picks; the others output ``None`` and are
+    never executed.
+
+    Args:
+        question, labels, language_model: the Decision that picks the branch.
+        branches: one module per label, in the same order. Each keeps its own trainable
+            variables, so training specializes each branch.
+        return_decision: the selected branch's output is concatenated with the decision
+            (``thinking``, ``choice``).
+        inject_decision: the selected branch receives ``inputs + decision``.
+
+    Example:
+        >>> easy, hard = await synaplex.Branch(question="Evaluate query difficulty",
+        ...     labels=["easy", "difficult"], branches=[gen_easy, gen_hard], language_model=lm)(inputs)
+        >>> final = easy | hard
+    """
+
+    def __init__(self, question: str | None = None, labels: list[str] | None = None,
+                 branches: list | None = None, language_model: Any = None, instructions: str | None = None,
+                 examples: list | None = None, temperature: float | None = 0.0, return_decision: bool = False,
+                 inject_decision: bool = False, name: str | None = None, description: str | None = None,
+                 trainable: bool = True):
+        super().__init__(name=name, description=description, trainable=trainable)
+        labels = check_labels(labels)
+        if not isinstance(branches, (list, tuple)) or not all(isinstance(b, Module) for b in branches):
+            raise InvalidInputError(f"Branch {self.name!r}: branches must be a list of modules, got {branches!r:.100}.")
+        if len(branches) != len(labels):
+            raise InvalidInputError(
+                f"Branch {self.name!r} has {len(labels)} labels ({', '.join(labels)}) but {len(branches)} "
+                "branches: give exactly one branch module per label, in the same order.")
+        self.decision = Decision(question=question, labels=labels, language_model=language_model,
+                                 instructions=instructions, examples=examples, temperature=temperature,
+                                 name=f"{self.name}_decision")
+        self.labels = labels
+        self.branches = list(branches)
+        self.return_decision = return_decision
+        self.inject_decision = inject_decision
+        self._merge = schema_lib.PlannedConcat()
+        self.built = True
+
+    async def compute_output_spec(self, inputs, training=False):
+        decision = SymbolicDataModel(schema=self.decision.schema)
+        branch_inputs = inputs
+        if self.inject_decision:
+            branch_inputs = SymbolicDataModel(schema=schema_lib.concat_plan(inputs.get_schema(),
+                                                                           decision.get_schema())[0])
+        outputs = []
+        for branch in self.branches:
+            spec = branch.compute_output_spec(branch_inputs)
+            if hasattr(spec, "__await__"):
+                spec = await spec
+            spec = spec.to_symbolic_data_model() if hasattr(spec, "to_symbolic_data_model") else spec
+            if self.return_decision:
+                spec = SymbolicDataModel(schema=schema_lib.concat_plan(spec.get_schema(), decision.get_schema())[0])
+            outputs.append(spec)
+        return tuple(outputs)
+
+    async def call(self, inputs, training=False):
+        decision = await self.decision(inputs, training=training)
+        choice = decision.get("choice")
+        index = self.labels.index(choice)
+        branch_inputs = self._merge(inputs, decision) if self.inject_decision else inputs
+        output = await self.branches[index](branch_inputs, training=training)
+        if self.return_decision and output is not None:
+            output = self._merge(output, decision)
+        outputs = [None] * len(self.branches)
+        outputs[index] = output
+        return tuple(outputs)
+
+    def get_config(self) -> dict:
+        from synaplex.saving.serialization import serialize_synaplex_object
+
+        return {"name": self.name, "description": self.description, "trainable": self.trainable,
+                "question": self.decision.question, "labels": self.labels,
+                "branches": [serialize_synaplex_object(b) for b in self.branches],
+                "language_model": serialize_synaplex_object(self.decision.language_model),
+                "instructions": self.decision.state["instructions"], "temperature": self.decision.temperature,
+                "return_decision": self.return_decision, "inject_decision": self.inject_decision}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        from synaplex.saving.serialization import deserialize_synaplex_object
+
+        config = dict(config)
+        config["branches"] = [deserialize_synaplex_object(b) for b in config["branches"]]
+        config["language_model"] = deserialize_synaplex_object(config["language_model"])
+        return cls(**config)
