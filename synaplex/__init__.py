@@ -35,6 +35,8 @@ _EXPORTS = {
     "Decision": "synaplex.modules.decision:Decision",
     "Branch": "synaplex.modules.branch:Branch",
     "Identity": "synaplex.modules.identity:Identity",
+    "SelfCritique": "synaplex.modules.self_critique:SelfCritique",
+    "Tool": "synaplex.modules.tool:Tool",
     "Concat": "synaplex.modules.merging:Concat",
     "And": "synaplex.modules.merging:And",
     "Or": "synaplex.modules.merging:Or",

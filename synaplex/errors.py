@@ -9,6 +9,7 @@ from synaplex.backend.errors import (  # noqa: F401
     ProgramBuildError,
     SavingError,
     SynaplexError,
+    ToolArgumentsError,
     UnknownClassError,
 )
 from synaplex.lm.errors import (  # noqa: F401

@@ -17,6 +17,10 @@ class InvalidInputError(SynaplexError, ValueError):
     """A value given to synaplex (an argument, a program input, a file's content) is invalid."""
 
 
+class ToolArgumentsError(InvalidInputError):
+    """The arguments given to a tool do not match its schema."""
+
+
 class DataModelTypeError(SynaplexError, TypeError):
     """An object of the wrong type was used where a DataModel was expected."""
 
