@@ -29,7 +29,7 @@ class Tool:
     """
 
     def __init__(self, function: Callable, name: str | None = None, description: str | None = None,
-                 timeout: float | None = None):
+                 timeout: float | None = None, parameters: dict | None = None):
         from synaplex.lm.tools import tool_definition
 
         if not callable(function):
@@ -38,8 +38,20 @@ class Tool:
             raise InvalidInputError(f"timeout must be a positive number of seconds, got {timeout!r}.")
         self.function = function
         self.timeout = timeout
-        self._definition = tool_definition(function, name=name, description=description)
-        self._custom = {"name": name, "description": description}
+        if parameters is None:
+            self._definition = tool_definition(function, name=name, description=description)
+        else:  # an explicit JSON schema (MCP tools, or functions taking **kwargs)
+            if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+                raise InvalidInputError(
+                    f"Tool(parameters=...) must be the JSON schema of an object, got {parameters!r:.100}."
+                )
+            if not name:
+                name = getattr(function, "__name__", None)
+            if not name or not isinstance(name, str):
+                raise InvalidInputError("Tool(parameters=...) needs name= when the function has no __name__.")
+            self._definition = {"name": name, "description": description or "",
+                                "parameters": {"type": "object", **parameters}}
+        self._custom = {"name": name, "description": description, "parameters": parameters}
 
     @property
     def name(self) -> str:
@@ -67,7 +79,9 @@ class Tool:
         return arguments
 
     async def __call__(self, **arguments: Any) -> Any:
-        arguments = self.validate(arguments)
+        return await self._invoke(self.validate(arguments))
+
+    async def _invoke(self, arguments: dict) -> Any:
         if inspect.iscoroutinefunction(self.function):
             call = self.function(**arguments)
         else:
@@ -82,7 +96,7 @@ class Tool:
     async def run(self, arguments: Any) -> dict:
         """Call the tool for an agent: ``{"result": ...}`` or ``{"error": "..."}``, never a raise."""
         try:
-            return {"result": await self(**(arguments if isinstance(arguments, dict) else {"": arguments}))}
+            return {"result": await self._invoke(self.validate(arguments))}
         except asyncio.CancelledError:
             raise
         except Exception as error:  # reported to the model, which may retry or change course

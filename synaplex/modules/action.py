@@ -1,0 +1,100 @@
+"""Action: the language model fills one tool's arguments, then the tool runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synaplex.data import schema as schema_lib
+from synaplex.data.json_data_model import JsonDataModel
+from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.modules.agent import _as_tool
+from synaplex.modules.generator import Generator
+from synaplex.modules.module import Module
+
+
+def action_schema(tool) -> tuple[dict, dict]:
+    """The arguments schema the LM fills, and the Action's output schema."""
+    parameters = dict(tool.parameters)
+    defs = parameters.pop("$defs", None)
+    arguments = {"title": f"{tool.name}_arguments", **parameters}
+    if defs:
+        arguments["$defs"] = defs
+    output = {
+        "title": "ActionResult",
+        "type": "object",
+        "properties": {
+            "tool": {"type": "string", "description": "The tool that ran"},
+            "arguments": parameters,
+            "result": {"description": "What the tool returned (null when it failed)"},
+            "error": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "Why the tool failed, if it did"},
+        },
+        "required": ["tool", "arguments", "result", "error"],
+    }
+    if defs:
+        output["$defs"] = defs
+    return arguments, output
+
+
+class Action(Module):
+    """Let the language model fill the arguments of ``tool`` from the inputs, then run it.
+
+    The output is ``{"tool", "arguments", "result", "error"}``: a tool that raises gives
+    ``result=None`` and the error's text, so a program can branch on it. The argument
+    generator is a sub-module with trainable instructions and examples.
+
+    Example:
+        >>> result = await synaplex.Action(tool=synaplex.Tool(calculate), language_model=lm)(inputs)
+    """
+
+    def __init__(self, tool: Any = None, language_model: Any = None, instructions: str | None = None,
+                 examples: list | None = None, temperature: float | None = 0.0, return_inputs: bool = False,
+                 name: str | None = None, description: str | None = None, trainable: bool = True):
+        super().__init__(name=name, description=description, trainable=trainable)
+        self.tool = _as_tool(tool)
+        arguments, self._output_schema = action_schema(self.tool)
+        self.generator = Generator(
+            schema=arguments, language_model=language_model, examples=examples, temperature=temperature,
+            instructions=instructions or (f"Fill the arguments of the tool `{self.tool.name}` "
+                                          f"({self.tool.description}) from the inputs."),
+            name=f"{self.name}_generator")
+        self.return_inputs = return_inputs
+        self._merge = schema_lib.PlannedConcat()
+        self.built = True
+
+    @property
+    def language_model(self):
+        return self.generator.language_model
+
+    async def call(self, inputs, training=False):
+        arguments = await self.generator(inputs, training=training)
+        arguments = arguments.get_json()
+        outcome = await self.tool.run(arguments)
+        output = JsonDataModel(json={"tool": self.tool.name, "arguments": arguments,
+                                     "result": outcome.get("result"), "error": outcome.get("error")},
+                               schema=self._output_schema)
+        return self._merge(inputs, output) if self.return_inputs else output
+
+    async def compute_output_spec(self, inputs, training=False):
+        if self.return_inputs:
+            return SymbolicDataModel(schema=self._merge.schema(inputs.get_schema(), self._output_schema)[0])
+        return SymbolicDataModel(schema=self._output_schema)
+
+    def get_config(self) -> dict:
+        from synaplex.saving.serialization import serialize_synaplex_object
+
+        state = self.generator.state
+        config = super().get_config()
+        config.update(tool=serialize_synaplex_object(self.tool),
+                      language_model=serialize_synaplex_object(self.language_model),
+                      instructions=state["instructions"], examples=state["examples"],
+                      temperature=self.generator.temperature, return_inputs=self.return_inputs)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        from synaplex.saving.serialization import deserialize_synaplex_object
+
+        config = dict(config)
+        config["tool"] = deserialize_synaplex_object(config["tool"])
+        config["language_model"] = deserialize_synaplex_object(config["language_model"])
+        return cls(**config)
