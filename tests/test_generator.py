@@ -83,3 +83,36 @@ async def test_generator_skips_none():
     lm = scripted()
     assert await synaplex.Generator(data_model=Answer, language_model=lm)(None) is None
     assert lm.requests == []
+
+
+async def test_streaming_generator_yields_text_pieces_then_holds_the_message():
+    lm = synaplex.LanguageModel(model="scripted", responses=[{"content": "Paris is the capital."},
+                                                            {"content": "Again."}])
+    inputs = synaplex.Input(data_model=synaplex.ChatMessages)
+    outputs = await synaplex.Generator(language_model=lm, streaming=True)(inputs)
+    program = synaplex.Program(inputs=inputs, outputs=outputs)
+    response = await program(synaplex.ChatMessages(messages=[{"role": "user", "content": "Capital of France?"}]))
+    pieces = [piece async for piece in response]
+    assert pieces == ["Paris ", "is ", "the ", "capital."]
+    assert response.message.get("content") == "Paris is the capital."
+    assert response.usage.calls == 1 and lm.usage.calls == 1
+    with pytest.raises(synaplex.errors.InvalidInputError, match="already read"):
+        [p async for p in response]
+    # training runs (rewards need the whole message) do not stream
+    whole = await program(synaplex.ChatMessages(messages=[{"role": "user", "content": "?"}]), training=True)
+    assert whole.get("content") == "Again."
+
+
+async def test_streaming_generator_output_cannot_feed_another_module_unread():
+    lm = synaplex.LanguageModel(model="scripted", responses=[{"content": "a"}, {"content": "b"}])
+    inputs = synaplex.Input(data_model=synaplex.ChatMessages)
+    streamed = await synaplex.Generator(language_model=lm, streaming=True)(inputs)
+    after = await synaplex.Generator(data_model=Answer, language_model=lm)(streamed)
+    program = synaplex.Program(inputs=inputs, outputs=after)
+    with pytest.raises(synaplex.errors.InvalidInputError, match="a stream must be the program's output"):
+        await program(synaplex.ChatMessages(messages=[{"role": "user", "content": "?"}]))
+
+
+def test_streaming_needs_chat_mode():
+    with pytest.raises(synaplex.errors.InvalidInputError, match=r"streaming=True\) streams text, so it needs chat mode"):
+        synaplex.Generator(data_model=Answer, language_model="scripted", streaming=True)

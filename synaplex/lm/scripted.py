@@ -1,7 +1,8 @@
 """The scripted provider: deterministic replies for users' own unit tests.
 
 ``LanguageModel(model="scripted", responses=[...])`` answers from a list (consumed in
-order) or from a callable ``(messages, schema) -> dict | str`` (sync or async), and records
+order) or from a callable ``(messages, schema) -> dict | str`` (sync or async; a callable
+with a third parameter also receives the tool definitions), and records
 every request in ``lm.requests``. ``EmbeddingModel(model="scripted")`` gives a deterministic
 vector per text (feature hashing of its words plus a hash of the whole text, so the same
 text always gives the same vector, different texts different ones, and texts sharing words
@@ -49,6 +50,17 @@ def _import_path(path: str) -> Callable | None:
     return obj if callable(obj) else None
 
 
+def _positional_arity(fn: Callable) -> int:
+    """How many of (messages, schema, tools) a reply callable takes: 2, or 3 to see the tools."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return 2
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 3
+    return 3 if len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) >= 3 else 2
+
+
 class _Responses:
     """The replies of a scripted model: a list consumed in order, or a callable."""
 
@@ -66,6 +78,7 @@ class _Responses:
         elif callable(responses):
             self.items, self.fn = None, responses
             self.callable_path = _callable_path(responses)
+            self.arity = _positional_arity(responses)
         else:
             raise InvalidInputError(
                 f"A scripted {self.kind} takes responses=[...] (a list of replies) or a callable; "
@@ -75,7 +88,7 @@ class _Responses:
 
     async def next(self, *args) -> Any:
         if self.fn is not None:
-            reply = self.fn(*args)
+            reply = self.fn(*args[:self.arity])
             if inspect.isawaitable(reply):
                 reply = await reply
             self.calls += 1
@@ -140,7 +153,7 @@ class ScriptedAdapter:
     async def complete(self, request: CompletionRequest) -> Completion:
         self.requests.append({"messages": request.messages, "schema": request.schema,
                               "tools": request.tools, "params": request.params})
-        reply = await self._responses.next(request.messages, request.schema)
+        reply = await self._responses.next(request.messages, request.schema, request.tools)
         input_tokens = sum(_estimate_tokens(m.get("content") or "") for m in request.messages)
         if isinstance(reply, dict) and request.schema is None and ("content" in reply or "tool_calls" in reply):
             text = reply.get("content") or ""

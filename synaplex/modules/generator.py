@@ -37,6 +37,60 @@ def resolve_language_model(language_model: Any):
     return language_model
 
 
+class StreamingResponse:
+    """The output of a ``Generator(streaming=True)``: iterate it for the text as it comes.
+
+    ``async for piece in response`` yields text pieces; afterwards ``response.message`` (and
+    ``get_json()``) hold the whole assistant message. ``await response.collect()`` reads it
+    all at once. A stream can be read once, and it must be a program's output: a module
+    that receives one unread gets a clear error.
+    """
+
+    def __init__(self, stream, schema: dict):
+        self._stream = stream
+        self._schema = schema
+        self._parts: list[str] = []
+        self._started = False
+        self.message: JsonDataModel | None = None
+        self.usage = None
+
+    async def __aiter__(self):
+        if self._started:
+            raise InvalidInputError("This stream was already read; use response.message for its text.")
+        self._started = True
+        async for chunk in self._stream:
+            if chunk.usage is not None:
+                self.usage = chunk.usage
+            if chunk.text:
+                self._parts.append(chunk.text)
+                yield chunk.text
+        self.message = JsonDataModel(json={"role": "assistant", "content": "".join(self._parts),
+                                           "tool_call_id": None, "tool_calls": []}, schema=self._schema)
+
+    async def collect(self) -> JsonDataModel:
+        """Read the whole stream; return the assistant message."""
+        if self.message is None:
+            async for _ in self:
+                pass
+        return self.message
+
+    def to_json_data_model(self) -> JsonDataModel:
+        if self.message is None:
+            raise InvalidInputError(
+                "A streaming Generator's output was passed on before it was read: a stream must be the "
+                "program's output (iterate it there), or use streaming=False for a step in the middle.")
+        return self.message
+
+    def get_json(self) -> dict:
+        return self.to_json_data_model().get_json()
+
+    def get_schema(self) -> dict:
+        return self._schema
+
+    def __repr__(self):
+        return f"<StreamingResponse {'read' if self.message is not None else 'unread'}>"
+
+
 class Generator(Module):
     """Generate a ``data_model`` (or, without one, a chat message) from the inputs.
 
@@ -53,7 +107,7 @@ class Generator(Module):
                  instructions: str | None = None, examples: list | None = None,
                  temperature: float | None = 0.0, prompt_template: str | None = None,
                  return_inputs: bool = False, use_inputs_schema: bool = False,
-                 use_outputs_schema: bool = False, name: str | None = None,
+                 use_outputs_schema: bool = False, streaming: bool = False, name: str | None = None,
                  description: str | None = None, trainable: bool = True):
         super().__init__(name=name, description=description, trainable=trainable)
         if data_model is not None and not is_data_model_class(data_model):
@@ -68,6 +122,11 @@ class Generator(Module):
             )
         if prompt_template is not None and not isinstance(prompt_template, str):
             raise InvalidInputError(f"prompt_template must be a string, got {prompt_template!r:.100}.")
+        if streaming and (data_model is not None or schema is not None or return_inputs):
+            raise InvalidInputError(
+                "Generator(streaming=True) streams text, so it needs chat mode: no data_model=, schema= or "
+                "return_inputs=. Structured outputs arrive whole, once validated.")
+        self.streaming = streaming
         self.data_model = data_model
         self.schema = data_model.get_schema() if data_model is not None else schema
         self.language_model = resolve_language_model(language_model)
@@ -142,6 +201,8 @@ class Generator(Module):
                 f"{self.name}: a Generator takes one input; merge several with '+', '&' or '|' first."
             )
         messages = self.format_messages(inputs)
+        if self.streaming and not training:
+            return StreamingResponse(self.language_model.stream(messages, **self._call_kwargs), self._output_schema)
         result = await self.language_model(messages, schema=self.schema, **self._call_kwargs)
         if self.schema is None:
             result = {"role": "assistant", "content": result.get("content", ""),
@@ -180,6 +241,8 @@ class Generator(Module):
             use_inputs_schema=self.use_inputs_schema,
             use_outputs_schema=self.use_outputs_schema,
         )
+        if self.streaming:
+            config["streaming"] = True
         return config
 
     @classmethod

@@ -176,8 +176,16 @@ class Module:
 
     async def _call(self, args: tuple, kwargs: dict, training: bool):
         if self._takes_training():
-            return await self.call(*args, training=training, **kwargs)
-        return await self.call(*args, **kwargs)
+            outputs = await self.call(*args, training=training, **kwargs)
+        else:
+            outputs = await self.call(*args, **kwargs)
+        # A call() may return DataModel instances (the seed's guards do): values flowing between
+        # modules are always JsonDataModels.
+        if isinstance(outputs, DataModel):
+            return outputs.to_json_data_model()
+        if isinstance(outputs, (list, tuple)) and any(isinstance(o, DataModel) for o in outputs):
+            return type(outputs)(o.to_json_data_model() if isinstance(o, DataModel) else o for o in outputs)
+        return outputs
 
     @classmethod
     def _takes_training(cls) -> bool:
