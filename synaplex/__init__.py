@@ -67,6 +67,7 @@ _EXPORTS = {
     "disable_observability": "synaplex.observability.tracing:disable_observability",
     # namespaces
     "config": "synaplex.config",
+    "datasets": "synaplex.datasets",
     "ops": "synaplex.ops",
     "errors": "synaplex.errors",
     "saving": "synaplex.saving",

@@ -31,3 +31,11 @@ from synaplex.lm.errors import (  # noqa: F401
     StructuredOutputError,
     UnknownProviderError,
 )
+from synaplex.datasets.loaders import (  # noqa: F401, E402
+    DatasetChecksumError,
+    DatasetError,
+    DatasetFormatError,
+    DatasetUnavailableError,
+)
+from synaplex.modules.agent import AgentMaxIterationsError  # noqa: F401, E402
+from synaplex.training.trainer import NotCompiledError  # noqa: F401, E402
