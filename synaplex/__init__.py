@@ -41,6 +41,7 @@ _EXPORTS = {
     "Action": "synaplex.modules.action:Action",
     "Lambda": "synaplex.modules.lambda_module:Lambda",
     "MultiServerMCPClient": "synaplex.modules.mcp:MultiServerMCPClient",
+    "MCPTool": "synaplex.modules.mcp:MCPTool",
     "Concat": "synaplex.modules.merging:Concat",
     "And": "synaplex.modules.merging:And",
     "Or": "synaplex.modules.merging:Or",
@@ -68,6 +69,10 @@ _EXPORTS = {
     # namespaces
     "config": "synaplex.config",
     "datasets": "synaplex.datasets",
+    "optimizers": "synaplex.training.optimizers",
+    "rewards": "synaplex.training.rewards",
+    "metrics": "synaplex.training.metrics",
+    "callbacks": "synaplex.training.callbacks",
     "ops": "synaplex.ops",
     "errors": "synaplex.errors",
     "saving": "synaplex.saving",

@@ -39,3 +39,4 @@ from synaplex.datasets.loaders import (  # noqa: F401, E402
 )
 from synaplex.modules.agent import AgentMaxIterationsError  # noqa: F401, E402
 from synaplex.training.trainer import NotCompiledError  # noqa: F401, E402
+from synaplex.modules.mcp import MCPConnectionError, MCPToolError  # noqa: F401, E402

@@ -98,6 +98,14 @@ async def test_agent_example_uses_both_tools_and_answers():
     assert calls == ["get_price", "calculate"]
 
 
+async def test_mcp_example_agent_calls_the_real_server_over_http():
+    ex = example("mcp_tools")
+    result = await ex.main("scripted")
+    assert result.get("answer") == 60.0
+    tool_results = [json.loads(m["content"]) for m in result.get("messages") if m["role"] == "tool"]
+    assert tool_results == [{"result": 20.0}, {"result": 60.0}]  # computed by the server
+
+
 def test_the_calculator_parses_arithmetic_and_refuses_anything_else():
     ex = example("agent_tools")
     assert ex.evaluate_arithmetic("(2 + 3) * 4 - 2 ** 3 / 4") == 18.0
@@ -146,7 +154,7 @@ async def test_agent_with_two_tools_on_the_embedded_model():
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", ["self_consistency", "guards", "important_notes", "control_flow"])
+@pytest.mark.parametrize("name", ["self_consistency", "guards", "important_notes", "control_flow", "mcp_tools"])
 async def test_examples_run_on_the_embedded_model(name):
     ex = example(name)
     result = await ex.main("local")
@@ -157,5 +165,9 @@ async def test_examples_run_on_the_embedded_model(name):
         assert valid(result["allowed"], synaplex.ChatMessage.get_schema())
     elif name == "important_notes":
         assert result["none_results"][1] is None and valid(result["mixed"], ex.Answer.get_schema())
+    elif name == "mcp_tools":
+        assert valid(result, result.get_schema()) and isinstance(result.get("answer"), float)
+        calls = [c for m in result.get("messages") for c in m["tool_calls"]]
+        assert calls and all(c["name"] in ("add", "multiply") for c in calls)
     else:
         assert result["decision"].get("choice") in ("easy", "difficult")
