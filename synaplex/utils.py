@@ -9,3 +9,10 @@ def plot_program(program, to_folder=".", **kwargs):
     from synaplex.visualization.plot import plot_program as _plot
 
     return _plot(program, to_folder=to_folder, **kwargs)
+
+
+def plot_history(history, to_folder=".", **kwargs):
+    """Plot a training ``History`` to a PNG (see :func:`synaplex.visualization.history.plot_history`)."""
+    from synaplex.visualization.history import plot_history as _plot
+
+    return _plot(history, to_folder=to_folder, **kwargs)

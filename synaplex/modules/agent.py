@@ -17,6 +17,7 @@ from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.generator import resolve_language_model
 from synaplex.modules.module import Module
 from synaplex.modules.tool import Tool
+from synaplex.training import trace
 
 _log = logging.getLogger("synaplex.agent")
 
@@ -273,6 +274,8 @@ class FunctionCallingAgent(Module):
         for _ in range(self.max_iterations):
             answer, text = await self._turn(trajectory)
             if answer is not None or text is not None:
+                if training:
+                    trace.record(self.state, self.name, inputs.get_json(), answer if text is None else {"content": text})
                 return self._output(answer, trajectory)
         if self.on_max_iterations == "raise":
             raise AgentMaxIterationsError(

@@ -12,6 +12,7 @@ from synaplex.data.data_model import is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.module import Module
+from synaplex.training import trace
 
 DEFAULT_PROMPT_TEMPLATE = "{instructions}{input_schema_section}{output_schema_section}"
 
@@ -208,6 +209,8 @@ class Generator(Module):
             result = {"role": "assistant", "content": result.get("content", ""),
                       "tool_call_id": None, "tool_calls": result.get("tool_calls", [])}
         outputs = JsonDataModel(json=result, schema=self._output_schema)
+        if training:
+            trace.record(self.state, self.name, inputs.get_json(), result)
         if self.return_inputs:
             return self._concat(inputs, outputs)
         return outputs

@@ -135,6 +135,12 @@ class Module:
     def trainable_variables(self) -> list[Variable]:
         return [v for v in self._trainable_items()]
 
+    def trainable_variable_items(self) -> list[tuple[str, Variable]]:
+        """``(path, variable)`` for each trainable variable: what optimizers rewrite. The path
+        (``"generator/state"``, ``"branch/branches/1/state"``) names the variable in saved files."""
+        trainable = {id(v) for v in self._trainable_items()}
+        return [(path, v) for path, v in self._variable_items() if id(v) in trainable]
+
     @property
     def non_trainable_variables(self) -> list[Variable]:
         trainable = {id(v) for v in self._trainable_items()}

@@ -18,6 +18,7 @@ from synaplex.data.data_model import DataModel
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.module import Module
+from synaplex.training.trainer import Trainer
 
 
 def _fields(schema: dict) -> str:
@@ -28,7 +29,7 @@ def _title(schema: dict) -> str:
     return schema.get("title") or "object"
 
 
-class Program(Module):
+class Program(Trainer, Module):
     """A program: modules wired into a graph, trained and saved as one object.
 
     Four ways to build one:

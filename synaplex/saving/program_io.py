@@ -176,6 +176,8 @@ def save_program(program, filepath: str) -> None:
     }
     if program._graph is not None and "nodes" not in data["program"]["config"]:
         data["build_input_schemas"] = [x.get_schema() for x in program._graph.inputs]
+    if program._compiled:
+        data["compile"] = program._compile_config()
     _write_atomically(filepath, data)
 
 
@@ -198,6 +200,12 @@ def load_program(filepath: str, custom_objects: dict | None = None):
         args = (symbolic[0],) if len(symbolic) == 1 else (symbolic,)
         run_now(lambda: program._maybe_build(args, {}))
     _assign_variables(program, data.get("variables", {}), os.fspath(filepath))
+    if data.get("compile"):
+        try:
+            program._compile_from_config(data["compile"], custom_objects)
+        except (UnknownClassError, SavingError) as error:
+            raise SavingError(f"Cannot load {os.fspath(filepath)!r}: its training setup: {error}",
+                              path=os.fspath(filepath)) from None
     return program
 
 

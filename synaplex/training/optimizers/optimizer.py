@@ -1,0 +1,298 @@
+"""Optimizer: the base of the in-context optimizers that ``Program.fit`` drives.
+
+An optimizer rewrites a program's trainable Variables (a Generator's ``instructions`` and
+few-shot ``examples``) between training batches, and keeps the best value it has seen for
+each variable. The trainer calls, in this order::
+
+    await optimizer.build(program)                 # once, at the start of fit
+    for each epoch:
+        for each batch:
+            await optimizer.propose(epoch, step)   # assign a candidate to each variable
+            ...run the batch with training=True, collecting traces, compute rewards...
+            await optimizer.update(rewards, traces)
+        await optimizer.on_epoch_end(epoch)        # assign each variable its best candidate
+
+Each variable is optimized on its own (its own pool, population and best candidate), so the
+branches of a Branch specialize. A variable's candidate is scored with the mean reward of
+the traces that variable produced in the batch (the examples it took part in); a variable
+that produced no trace in the batch gets the mean reward of the whole batch.
+
+All randomness goes through ``optimizer.rng`` (``random.Random(seed)``), and
+:meth:`get_state` / :meth:`set_state` carry everything (pools, populations, best
+candidates, the random generator), so a restored optimizer proposes exactly what the
+original would have.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import re
+from typing import Any
+
+from synaplex.backend.errors import InvalidInputError
+
+_log = logging.getLogger("synaplex.optimizers")
+
+STATE_FORMAT = 1
+
+
+def snake_case(name: str) -> str:
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON value (also checks that it is JSON)."""
+    return json.loads(json.dumps(value))
+
+
+def canonical(value: Any) -> str:
+    """A canonical JSON text of ``value``: equal values give equal texts."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def rng_state_to_json(rng: random.Random) -> list:
+    version, internal, gauss_next = rng.getstate()
+    return [version, list(internal), gauss_next]
+
+
+def rng_state_from_json(data: Any) -> tuple:
+    if not (isinstance(data, (list, tuple)) and len(data) == 3 and isinstance(data[1], (list, tuple))):
+        raise InvalidInputError(f"The optimizer state's 'rng' is not a saved random state: {data!r:.100}")
+    return (data[0], tuple(data[1]), data[2])
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InvalidInputError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return value
+
+
+def check_number(name: str, value: Any, low: float, high: float | None = None, low_inclusive: bool = True,
+                 why: str = "") -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = value >= low if low_inclusive else value > low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        bound = f"{'>=' if low_inclusive else '>'} {low}" + (f" and <= {high}" if high is not None else "")
+        raise InvalidInputError(f"{name} must be a number {bound}, got {value!r}.{(' ' + why) if why else ''}")
+    return float(value)
+
+
+def trace_record(trace: Any) -> dict:
+    """What the optimizers keep of a trace: its inputs, outputs and reward (JSON)."""
+    return {"inputs": copy_json(trace.inputs), "outputs": copy_json(trace.outputs),
+            "reward": None if trace.reward is None else float(trace.reward)}
+
+
+class Optimizer:
+    """The base class of optimizers: per-variable bookkeeping, best candidates, state.
+
+    Subclasses say which variables they handle (:meth:`handles`), what they keep per
+    variable (:meth:`init_slot`), how they propose a candidate (:meth:`propose_candidates`)
+    and what they learn from a scored batch (:meth:`learn`).
+
+    Args:
+        name: the optimizer's name (default: its class name in snake case).
+        seed: the seed of the optimizer's random generator, for reproducible training.
+
+    Attributes:
+        iterations: how many batches (``update`` calls) the optimizer has learned from.
+        rng: the optimizer's ``random.Random``; all its randomness goes through it.
+    """
+
+    def __init__(self, name: str | None = None, seed: int | None = None):
+        if name is not None and not isinstance(name, str):
+            raise InvalidInputError(f"An optimizer's name must be a string, got {name!r:.100}.")
+        self.name = name or snake_case(type(self).__name__)
+        self.seed = seed  # also creates self.rng
+        self.iterations = 0
+        self.built = False
+        self._variables: dict[str, Any] = {}
+        self._slots: dict[str, dict] = {}
+        self._pending: dict[str, dict] = {}
+
+    @property
+    def seed(self) -> int | None:
+        return self._seed
+
+    @seed.setter
+    def seed(self, value: int | None) -> None:
+        """Setting the seed (``fit(seed=...)`` does, for an optimizer built without one)
+        restarts the optimizer's random generator from it."""
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise InvalidInputError(f"seed must be an integer or None, got {value!r:.100}.")
+        self._seed = value
+        self.rng = random.Random(value)
+
+    # --- what a subclass defines ------------------------------------------------------------
+
+    def handles(self, variable: Any) -> bool:
+        """Whether this optimizer rewrites ``variable`` (it has the fields it optimizes)."""
+        return False
+
+    def init_slot(self, path: str, variable: Any) -> dict:
+        """The JSON state kept for one variable (its pool, its population...)."""
+        return {}
+
+    async def propose_candidates(self, epoch: int, step: int) -> dict[str, dict | None]:
+        """A candidate value per variable path; ``None`` keeps the variable's current value."""
+        return {}
+
+    async def learn(self, path: str, variable: Any, candidate: dict, score: float, traces: list) -> None:
+        """Learn from a scored candidate: ``traces`` are this variable's traces of the batch."""
+
+    # --- the trainer's calls ----------------------------------------------------------------
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """The variables this optimizer rewrites, by path (after :meth:`build`)."""
+        return dict(self._variables)
+
+    async def build(self, program: Any) -> None:
+        """Find the program's trainable variables that this optimizer handles.
+
+        Called at the start of ``fit``. State already held for a path (a previous fit, or
+        :meth:`set_state`) is kept.
+        """
+        if not hasattr(program, "trainable_variable_items"):
+            raise InvalidInputError(
+                f"{type(self).__name__}.build() takes the Program to train, got {type(program).__name__}.")
+        self._variables = {path: variable for path, variable in program.trainable_variable_items()
+                           if self.handles(variable)}
+        for path, variable in self._variables.items():
+            slot = self.init_slot(path, variable)
+            slot.update(self._slots.get(path, {}))
+            slot.setdefault("best", None)
+            self._slots[path] = slot
+        self._pending = {}
+        self.built = True
+        if not self._variables:
+            _log.info("%s: the program has no trainable variable it can optimize.", self.name)
+
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            raise InvalidInputError(
+                f"{type(self).__name__}.{what}() was called before build(program): build the optimizer "
+                "on the program first (Program.fit does it).")
+
+    async def propose(self, epoch: int, step: int) -> None:
+        """Assign a candidate value to each variable, to be tried on the next batch."""
+        self._require_built("propose")
+        candidates = await self.propose_candidates(epoch, step)
+        self._pending = {}
+        for path, variable in self._variables.items():
+            candidate = candidates.get(path)
+            if candidate is not None:
+                variable.assign(candidate)
+            self._pending[path] = copy_json(variable.get_json())
+
+    def variable_scores(self, rewards: list[float], traces: list) -> dict[str, float]:
+        """Each variable's score for the batch: the mean reward of its traces, else of the batch."""
+        batch = [float(r) for r in rewards]
+        traced = [float(t.reward) for t in traces if t.reward is not None]
+        overall = mean(batch) if batch else (mean(traced) if traced else 0.0)
+        scores = {}
+        for path, variable in self._variables.items():
+            own = [float(t.reward) for t in traces if t.variable is variable and t.reward is not None]
+            scores[path] = mean(own) if own else overall
+        return scores
+
+    async def update(self, rewards: list[float], traces: list) -> None:
+        """Score the candidates just tried, learn from the batch's traces, track the best."""
+        self._require_built("update")
+        if not isinstance(rewards, (list, tuple)) or not all(
+                isinstance(r, (int, float)) and not isinstance(r, bool) for r in rewards):
+            raise InvalidInputError(f"update() takes the batch's rewards as a list of numbers, got {rewards!r:.200}.")
+        traces = list(traces or [])
+        self.iterations += 1
+        scores = self.variable_scores(rewards, traces)
+        for path, variable in self._variables.items():
+            candidate = self._pending.get(path)
+            if candidate is None:
+                candidate = copy_json(variable.get_json())
+            own = [t for t in traces if t.variable is variable]
+            await self.learn(path, variable, candidate, scores[path], own)
+            self._track_best(path, candidate, scores[path])
+        self._pending = {}
+
+    def _track_best(self, path: str, candidate: dict, score: float) -> None:
+        slot = self._slots[path]
+        best = slot.get("best")
+        if best is not None and canonical(best["value"]) == canonical(candidate):
+            # The same value tried again: its score is the mean over its trials.
+            best["count"] += 1
+            best["score"] += (score - best["score"]) / best["count"]
+        elif best is None or score > best["score"]:
+            slot["best"] = {"value": copy_json(candidate), "score": score, "count": 1}
+
+    async def on_epoch_end(self, epoch: int) -> None:
+        """Assign each variable the best candidate found so far."""
+        self._require_built("on_epoch_end")
+        for path, variable in self._variables.items():
+            best = self._slots[path].get("best")
+            if best is not None:
+                variable.assign(best["value"])
+        self._pending = {}
+
+    def best_candidates(self) -> dict[str, dict]:
+        """``{path: {"value": ..., "score": ...}}``: the best candidate of each variable so far."""
+        return {path: {"value": copy_json(slot["best"]["value"]), "score": slot["best"]["score"]}
+                for path, slot in self._slots.items() if slot.get("best") is not None}
+
+    # --- state ------------------------------------------------------------------------------
+
+    def get_state(self) -> dict:
+        """Everything the optimizer has learned, as JSON: restore it with :meth:`set_state`."""
+        return {
+            "optimizer": type(self).__name__,
+            "format": STATE_FORMAT,
+            "iterations": self.iterations,
+            "rng": rng_state_to_json(self.rng),
+            "variables": copy_json(self._slots),
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Restore :meth:`get_state`'s output (before or after :meth:`build`)."""
+        if not isinstance(state, dict) or not {"iterations", "rng", "variables"} <= set(state):
+            raise InvalidInputError(
+                f"{type(self).__name__}.set_state() takes the dict of get_state() (with 'iterations', 'rng' "
+                f"and 'variables'), got {state!r:.200}")
+        saved = state.get("optimizer")
+        if saved is not None and saved != type(self).__name__:
+            raise InvalidInputError(
+                f"This optimizer state was saved by {saved}, not {type(self).__name__}: compile the program "
+                f"with the same optimizer to restore it.")
+        if not isinstance(state["variables"], dict):
+            raise InvalidInputError(f"The optimizer state's 'variables' must be a dict, got {state['variables']!r:.100}")
+        self.rng.setstate(rng_state_from_json(state["rng"]))
+        self.iterations = int(state["iterations"])
+        slots = copy_json(state["variables"])
+        for path, variable in self._variables.items():
+            slot = self.init_slot(path, variable)
+            slot.update(slots.get(path, {}))
+            slot.setdefault("best", None)
+            slots[path] = slot
+        self._slots = slots
+        self._pending = {}
+
+    # --- config -----------------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} iterations={self.iterations}>"

@@ -1,0 +1,121 @@
+"""RandomFewShot: few-shot examples sampled from the program's own well-rewarded calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synaplex.backend.errors import InvalidInputError
+from synaplex.training.optimizers.optimizer import (
+    Optimizer,
+    canonical,
+    check_int,
+    check_number,
+    copy_json,
+    trace_record,
+)
+
+
+class RandomFewShot(Optimizer):
+    """The baseline optimizer: no extra LM calls, it only rewrites the ``examples``.
+
+    Each trainable variable with an ``examples`` list (a Generator's state) keeps a pool of
+    ``(inputs, outputs)`` pairs taken from the traces *that variable* produced with a reward
+    of at least ``min_reward``. For each batch it tries a random number of examples (between
+    ``nb_min_examples`` and ``nb_max_examples``, fewer when the pool is smaller) drawn from
+    the pool; while the pool is empty the variable keeps its value (which scores it as the
+    baseline). Instructions are never touched. At each epoch end every variable gets its
+    best-scoring candidate.
+
+    Args:
+        few_shot_learning: whether to optimize the examples (the only thing this optimizer
+            does; ``False`` makes it a no-op that keeps the variables as they are).
+        nb_min_examples: the fewest examples per candidate (>= 0).
+        nb_max_examples: the most examples per candidate (>= nb_min_examples).
+        min_reward: the reward a trace needs to enter the pool (0 to 1, default 0.5: with
+            exact-match rewards, only correct answers become examples).
+        max_pool_size: the most pairs kept per variable; the lowest-rewarded (oldest first)
+            go when the pool is full.
+        name: the optimizer's name.
+        seed: the seed of its random generator.
+
+    Example:
+        >>> program.compile(reward=..., optimizer=synaplex.optimizers.RandomFewShot(seed=0))
+    """
+
+    def __init__(self, few_shot_learning: bool = True, nb_min_examples: int = 1, nb_max_examples: int = 3,
+                 min_reward: float = 0.5, max_pool_size: int = 100, name: str | None = None,
+                 seed: int | None = None):
+        super().__init__(name=name, seed=seed)
+        if not isinstance(few_shot_learning, bool):
+            raise InvalidInputError(f"few_shot_learning must be True or False, got {few_shot_learning!r:.100}.")
+        check_int("nb_min_examples", nb_min_examples, 0)
+        check_int("nb_max_examples", nb_max_examples, 0)
+        if nb_min_examples > nb_max_examples:
+            raise InvalidInputError(
+                f"nb_min_examples ({nb_min_examples}) must be <= nb_max_examples ({nb_max_examples}).")
+        self.few_shot_learning = few_shot_learning
+        self.nb_min_examples = nb_min_examples
+        self.nb_max_examples = nb_max_examples
+        self.min_reward = check_number("min_reward", min_reward, 0.0, 1.0)
+        self.max_pool_size = check_int("max_pool_size", max_pool_size, 1)
+
+    # --- per variable -------------------------------------------------------------------------
+
+    def handles(self, variable: Any) -> bool:
+        return self.handles_examples(variable)
+
+    def handles_examples(self, variable: Any) -> bool:
+        return self.few_shot_learning and isinstance(variable.get_json().get("examples"), list)
+
+    def init_slot(self, path: str, variable: Any) -> dict:
+        return {"pool": []}
+
+    def add_to_pool(self, path: str, traces: list) -> None:
+        """Add the well-rewarded traces (of this variable) to its pool."""
+        pool = self._slots[path].setdefault("pool", [])
+        index = {canonical([e["inputs"], e["outputs"]]): e for e in pool}
+        for trace in traces:
+            if trace.reward is None or trace.outputs is None or float(trace.reward) < self.min_reward:
+                continue
+            record = trace_record(trace)
+            key = canonical([record["inputs"], record["outputs"]])
+            if key in index:
+                index[key]["reward"] = max(index[key]["reward"], record["reward"])
+                continue
+            pool.append(record)
+            index[key] = record
+        while len(pool) > self.max_pool_size:
+            lowest = min(range(len(pool)), key=lambda i: (pool[i]["reward"], i))
+            pool.pop(lowest)
+
+    def sample_examples(self, path: str) -> list[dict] | None:
+        """Between nb_min and nb_max examples from the pool; ``None`` when the pool is empty."""
+        pool = self._slots[path].get("pool") or []
+        if not pool:
+            return None
+        count = min(self.rng.randint(self.nb_min_examples, self.nb_max_examples), len(pool))
+        return [{"inputs": copy_json(e["inputs"]), "outputs": copy_json(e["outputs"])}
+                for e in self.rng.sample(pool, count)]
+
+    async def propose_candidates(self, epoch: int, step: int) -> dict[str, dict | None]:
+        candidates: dict[str, dict | None] = {}
+        for path, variable in self._variables.items():
+            examples = self.sample_examples(path)
+            if examples is None:
+                candidates[path] = None
+                continue
+            candidate = copy_json(variable.get_json())
+            candidate["examples"] = examples
+            candidates[path] = candidate
+        return candidates
+
+    async def learn(self, path: str, variable: Any, candidate: dict, score: float, traces: list) -> None:
+        if self.handles_examples(variable):
+            self.add_to_pool(path, traces)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(few_shot_learning=self.few_shot_learning, nb_min_examples=self.nb_min_examples,
+                      nb_max_examples=self.nb_max_examples, min_reward=self.min_reward,
+                      max_pool_size=self.max_pool_size)
+        return config

@@ -1,0 +1,467 @@
+"""compile / fit / evaluate: in-context training, the Keras way.
+
+A training step (one batch): the optimizer proposes candidate values for the trainable
+Variables; the batch's examples run concurrently with ``training=True`` (each module records
+a trace of what it saw and produced); the reward scores each prediction against its
+``y``; the optimizer reads the rewards and traces. At each epoch's end the optimizer keeps
+the best candidate found, and the validation data (if any) is evaluated.
+
+Usage is counted per phase: ``inference`` (the program), ``reward`` (judges) and
+``optimizer`` (mutations, embeddings), and in all (``total_*``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from typing import Any
+
+from synaplex.backend.asyncio_utils import run_sync
+from synaplex.backend.errors import InvalidInputError, SynaplexError
+from synaplex.lm.base import Usage
+from synaplex.lm.usage import track_usage
+from synaplex.training import trace as trace_lib
+
+_log = logging.getLogger("synaplex.training")
+
+PHASES = ("inference", "reward", "optimizer")
+
+
+class NotCompiledError(SynaplexError):
+    """fit/evaluate called before compile."""
+
+
+def _as_list(data: Any, name: str) -> list | None:
+    if data is None:
+        return None
+    if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
+        raise InvalidInputError(f"{name} must be a list (or array) of examples, got {type(data).__name__}.")
+    return list(data)
+
+
+def _json(value: Any) -> Any:
+    if value is None or isinstance(value, dict):
+        return value
+    if hasattr(value, "get_json"):
+        return value.get_json()
+    raise InvalidInputError(f"Expected a DataModel, JsonDataModel or dict, got {type(value).__name__}: {value!r:.80}.")
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _usage_logs(prefix: str, usage: Usage) -> dict:
+    return {f"{prefix}_calls": usage.calls, f"{prefix}_tokens": usage.total_tokens, f"{prefix}_cost": usage.cost}
+
+
+class _Run:
+    """The usage of one fit/evaluate run, per phase and in all."""
+
+    def __init__(self):
+        self.phases = {phase: Usage() for phase in PHASES}
+        self.total = Usage()
+
+    def add(self, phase: str, usage: Usage) -> None:
+        self.phases[phase].add(usage)
+        self.total.add(usage)
+
+    def snapshot(self) -> Usage:
+        copy = Usage()
+        copy.add(self.total)
+        return copy
+
+
+class Trainer:
+    """The training API of a Program: ``compile``, ``fit``, ``evaluate`` (and their ``_sync``
+    twins for scripts)."""
+
+    _compiled = False
+    reward = None
+    optimizer = None
+    metrics: list = []
+
+    # --- compile ------------------------------------------------------------------------
+
+    def compile(self, reward: Any = None, optimizer: Any = None, metrics: list | None = None) -> None:
+        """Configure training.
+
+        Args:
+            reward: a ``Reward``, its string id (``"exact_match"``), or an async function
+                ``(y_true, y_pred) -> float`` in [0, 1] (wrapped in ``RewardFunctionWrapper``).
+            optimizer: an ``Optimizer`` or its string id (``"random_few_shot"``).
+            metrics: ``Metric`` objects or string ids (``"f1_score"``, ``"accuracy"``…).
+        """
+        from synaplex.training import metrics as metrics_lib
+        from synaplex.training import optimizers as optimizers_lib
+        from synaplex.training import rewards as rewards_lib
+
+        if reward is None:
+            raise InvalidInputError("compile() needs a reward: e.g. reward=synaplex.rewards.ExactMatch(in_mask=['answer']).")
+        if isinstance(reward, str):
+            reward = rewards_lib.get(reward)
+        elif not isinstance(reward, rewards_lib.Reward):
+            if not callable(reward):
+                raise InvalidInputError(f"reward must be a Reward, a string id or a function, got {reward!r:.80}.")
+            reward = rewards_lib.RewardFunctionWrapper(reward)
+        if isinstance(optimizer, str):
+            optimizer = optimizers_lib.get(optimizer)
+        if optimizer is not None and not isinstance(optimizer, optimizers_lib.Optimizer):
+            raise InvalidInputError(f"optimizer must be an Optimizer or a string id, got {optimizer!r:.80}.")
+        resolved = []
+        for metric in metrics or []:
+            resolved.append(metrics_lib.get(metric) if isinstance(metric, str) else metric)
+        self.reward, self.optimizer, self.metrics = reward, optimizer, resolved
+        self._compiled = True
+        self._optimizer_built = False
+        self._pending_optimizer_state = None
+
+    def _check_compiled(self, what: str) -> None:
+        if not self._compiled:
+            raise NotCompiledError(
+                f"Program {self.name!r} is not compiled: call program.compile(reward=..., optimizer=...) "
+                f"before {what}().")
+
+    # --- data ---------------------------------------------------------------------------
+
+    def _examples(self, x: Any, y: Any, what: str) -> tuple[list, list | None]:
+        xs = _as_list(x, "x")
+        if not xs:
+            raise InvalidInputError(f"{what}() needs examples: x is empty.")
+        ys = _as_list(y, "y")
+        if ys is not None:
+            if len(ys) != len(xs):
+                raise InvalidInputError(f"x has {len(xs)} examples and y has {len(ys)}; they must be the same length.")
+            ys = [_json(v) for v in ys]
+            required = self._required_fields()
+            for index, value in enumerate(ys):
+                missing = [f for f in required if value is None or f not in value]
+                if missing:
+                    raise InvalidInputError(
+                        f"y[{index}] has no field {missing[0]!r}, which the reward's in_mask={required} compares. "
+                        "Give every y the fields the reward reads, or change in_mask.")
+        return xs, ys
+
+    def _required_fields(self) -> list[str]:
+        mask = getattr(self.reward, "in_mask", None)
+        return list(mask) if mask else []
+
+    # --- one example ----------------------------------------------------------------------
+
+    async def _score(self, x: Any, y_true: dict | None, run: _Run, training: bool) -> dict:
+        """Run one example; return its prediction, reward, traces and error (never raises for
+        a failed example: it scores 0 and is logged)."""
+        error = None
+        with trace_lib.collecting() as traces:
+            try:
+                with track_usage() as used:
+                    y_pred = await self(x, training=training)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one flaky example must not end a long run: scored 0, logged
+                y_pred, error = None, exc
+        run.add("inference", used.total)
+        y_pred_json = _json(y_pred) if error is None else None
+        with track_usage() as used:
+            reward = 0.0 if error is not None else await self.reward(y_true, y_pred_json)
+        run.add("reward", used.total)
+        for item in traces:
+            item.reward = reward
+        if error is not None:
+            _log.warning("Program %r failed on an example (scored 0): %s: %s", self.name, type(error).__name__, error)
+        return {"y_pred": y_pred_json, "reward": reward, "traces": traces, "error": error}
+
+    async def _run_batch(self, xs: list, ys: list | None, indices: list[int], run: _Run, training: bool,
+                         concurrency: int) -> list[dict]:
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> dict:
+            async with semaphore:
+                return await self._score(xs[i], ys[i] if ys is not None else None, run, training)
+
+        return await asyncio.gather(*(one(i) for i in indices))
+
+    async def _update_metrics(self, records: list[dict], ys: list | None, indices: list[int]) -> None:
+        for metric in self.metrics:
+            if hasattr(metric, "update_from_usage"):
+                continue
+            for i, record in zip(indices, records):
+                await metric.update_state(ys[i] if ys is not None else None, record["y_pred"])
+
+    def _metric_logs(self, run: _Run) -> dict:
+        logs = {}
+        for metric in self.metrics:
+            if hasattr(metric, "update_from_usage"):
+                metric.reset_state()
+                metric.update_from_usage(run.phases[metric.phase])
+            logs[metric.name] = metric.result()
+        return logs
+
+    def _reset_metrics(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    # --- evaluate -----------------------------------------------------------------------
+
+    async def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32, verbose: Any = "auto",
+                       callbacks: list | None = None, return_dict: bool = True):
+        """The mean reward and the metrics on ``(x, y)``: ``{"reward": ..., "<metric>": ..., usage}``."""
+        self._check_compiled("evaluate")
+        _check_batch_size(batch_size)
+        xs, ys = self._examples(x, y, "evaluate")
+        from synaplex.training.callbacks import CallbackList
+
+        callback_list = CallbackList(callbacks, add_progbar=_verbose(verbose) > 0, program=self,
+                                     epochs=1, steps=math.ceil(len(xs) / batch_size), verbose=_verbose(verbose))
+        logs = await self._evaluate(xs, ys, batch_size, callback_list)
+        return logs if return_dict else [logs["reward"]] + [logs[m.name] for m in self.metrics]
+
+    async def _evaluate(self, xs: list, ys: list | None, batch_size: int, callback_list, run: _Run | None = None) -> dict:
+        run = run or _Run()
+        self._reset_metrics()
+        rewards: list[float] = []
+        errors = 0
+        callback_list.on_test_begin({})
+        for step, start in enumerate(range(0, len(xs), batch_size)):
+            indices = list(range(start, min(start + batch_size, len(xs))))
+            callback_list.on_test_batch_begin(step, {})
+            records = await self._run_batch(xs, ys, indices, run, training=False, concurrency=batch_size)
+            await self._update_metrics(records, ys, indices)
+            rewards.extend(r["reward"] for r in records)
+            errors += sum(r["error"] is not None for r in records)
+            callback_list.on_test_batch_end(step, {"reward": _mean(rewards), **self._metric_logs(run)})
+        logs = {"reward": _mean(rewards), **self._metric_logs(run), "errors": errors}
+        for phase in PHASES:
+            logs.update(_usage_logs(phase, run.phases[phase]))
+        callback_list.on_test_end(logs)
+        return logs
+
+    # --- fit ------------------------------------------------------------------------------
+
+    async def fit(self, x: Any = None, y: Any = None, batch_size: int = 32, epochs: int = 1, verbose: Any = "auto",
+                  callbacks: list | None = None, validation_split: float = 0.0, validation_data: Any = None,
+                  shuffle: bool = True, initial_epoch: int = 0, seed: int | None = None):
+        """Train the program's trainable Variables; returns a ``History``.
+
+        Args:
+            x, y: the training examples and their expected outputs (lists of DataModels or
+                dicts, or the numpy object arrays the datasets return).
+            batch_size: examples per optimizer step; they run concurrently (within each
+                language model's own rate limits).
+            epochs: passes over the data. Each ends with the best candidate kept.
+            validation_split: the fraction (in (0, 1)) of the examples, taken from the end
+                before shuffling as in Keras, held out for validation.
+            validation_data: ``(x_val, y_val)``, evaluated at each epoch's end (``val_*`` logs).
+            callbacks: ``History`` (always added), a progress bar (``verbose``),
+                ``EarlyStopping``, ``ProgramCheckpoint``, ``CSVLogger``, ``BudgetStopping``,
+                ``BackupAndRestore``…
+            seed: makes shuffling and the optimizer's choices repeatable.
+        """
+        self._check_compiled("fit")
+        if self.optimizer is None:
+            raise NotCompiledError(f"Program {self.name!r} was compiled without an optimizer: "
+                                   "compile(reward=..., optimizer='random_few_shot') to fit it.")
+        _check_batch_size(batch_size)
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise InvalidInputError(f"epochs must be a positive integer, got {epochs!r}.")
+        if not isinstance(validation_split, (int, float)) or not (validation_split == 0 or 0 < validation_split < 1):
+            raise InvalidInputError(f"validation_split must be in (0, 1) (or 0 for none), got {validation_split!r}.")
+        xs, ys = self._examples(x, y, "fit")
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise InvalidInputError("validation_data must be a tuple (x_val, y_val).")
+            val = self._examples(validation_data[0], validation_data[1], "fit")
+        elif validation_split:
+            held = int(len(xs) * validation_split)
+            if held < 1 or held >= len(xs):
+                raise InvalidInputError(f"validation_split={validation_split} of {len(xs)} examples leaves "
+                                        f"{held} for validation and {len(xs) - held} for training; both need one.")
+            val = (xs[-held:], ys[-held:] if ys is not None else None)
+            xs, ys = xs[:-held], ys[:-held] if ys is not None else None
+
+        if seed is not None and getattr(self.optimizer, "seed", None) is None and hasattr(self.optimizer, "seed"):
+            self.optimizer.seed = seed
+        if not getattr(self, "_optimizer_built", False):
+            await self.optimizer.build(self)
+            if getattr(self, "_pending_optimizer_state", None):  # a loaded program goes on training
+                self.optimizer.set_state(self._pending_optimizer_state)
+            self._pending_optimizer_state = None
+            self._optimizer_built = True
+
+        from synaplex.training.callbacks import CallbackList, History
+
+        steps = math.ceil(len(xs) / batch_size)
+        callback_list = CallbackList(callbacks, add_history=True, add_progbar=_verbose(verbose) > 0, program=self,
+                                     epochs=epochs, steps=steps, verbose=_verbose(verbose))
+        history = next(c for c in callback_list.callbacks if isinstance(c, History))
+        self.stop_training, self.stop_reason, self._training_finished = False, None, False
+        self._history = history
+        rng = random.Random(seed)
+        self._fit_state = {"epoch": initial_epoch, "batch": 0, "order": None, "records": [], "seed": seed,
+                           "rng": rng.getstate()}
+        self._resume = None
+        run = _Run()
+        self._fit_run = run
+        callback_list.on_train_begin({})
+        resume = self._resume
+        epoch = resume["epoch"] if resume else initial_epoch
+        try:
+            while epoch < epochs and not self.stop_training:
+                if resume is not None:
+                    rng.setstate(_rng_state(resume["rng"]))
+                if resume is not None and resume["order"] is not None:  # mid-epoch: go on where it stopped
+                    order, start_batch, records = resume["order"], resume["batch"], list(resume["records"])
+                else:
+                    order = list(range(len(xs)))
+                    if shuffle:
+                        rng.shuffle(order)
+                    start_batch, records = 0, []
+                resume = None
+                self._reset_metrics()
+                await self._replay_metrics(records, ys)
+                callback_list.on_epoch_begin(epoch, {})
+                for step in range(start_batch, steps):
+                    indices = order[step * batch_size:(step + 1) * batch_size]
+                    callback_list.on_train_batch_begin(step, {})
+                    before = run.snapshot()
+                    with track_usage() as used:
+                        await self.optimizer.propose(epoch, step)
+                    run.add("optimizer", used.total)
+                    batch = await self._run_batch(xs, ys, indices, run, training=True, concurrency=batch_size)
+                    with track_usage() as used:
+                        await self.optimizer.update([r["reward"] for r in batch],
+                                                    [t for r in batch for t in r["traces"]])
+                    run.add("optimizer", used.total)
+                    await self._update_metrics(batch, ys, indices)
+                    records.extend({"index": i, "y_pred": r["y_pred"], "reward": r["reward"],
+                                    "error": None if r["error"] is None else f"{type(r['error']).__name__}: {r['error']}"}
+                                   for i, r in zip(indices, batch))
+                    self._fit_state.update(epoch=epoch, batch=step + 1, order=order, records=records,
+                                           rng=rng.getstate())
+                    logs = {"reward": _mean([r["reward"] for r in records]), **self._metric_logs(run),
+                            **_usage_logs("total", run.total), **_batch_usage(before, run.total)}
+                    callback_list.on_train_batch_end(step, logs)
+                    if self.stop_training:
+                        break
+                with track_usage() as used:
+                    await self.optimizer.on_epoch_end(epoch)
+                run.add("optimizer", used.total)
+                logs = {"reward": _mean([r["reward"] for r in records]), **self._metric_logs(run),
+                        "errors": sum(r["error"] is not None for r in records)}
+                if val is not None:
+                    val_logs = await self._evaluate(val[0], val[1], batch_size, CallbackList([], program=self), run)
+                    logs.update({f"val_{k}": v for k, v in val_logs.items() if k == "reward" or k == "errors"
+                                 or k in {m.name for m in self.metrics}})
+                for phase in PHASES:
+                    logs.update(_usage_logs(phase, run.phases[phase]))
+                logs.update(_usage_logs("total", run.total))
+                self._fit_state.update(epoch=epoch + 1, batch=0, order=None, records=[], rng=rng.getstate())
+                callback_list.on_epoch_end(epoch, logs)
+                epoch += 1
+            self._training_finished = True
+        finally:
+            if self._training_finished:
+                callback_list.on_train_end({})
+        if self.stop_reason:
+            history.stop_reason = self.stop_reason
+        return history
+
+    async def _replay_metrics(self, records: list[dict], ys: list | None) -> None:
+        """After a restore, the epoch's metrics resume from its saved predictions."""
+        for metric in self.metrics:
+            if hasattr(metric, "update_from_usage"):
+                continue
+            for record in records:
+                await metric.update_state(ys[record["index"]] if ys is not None else None, record["y_pred"])
+
+    # --- backup and restore ---------------------------------------------------------------
+
+    def _training_state(self) -> dict:
+        """What BackupAndRestore writes: enough to resume a run with nothing lost."""
+        state = dict(self._fit_state)
+        state["rng"] = _rng_json(state["rng"])
+        state["variables"] = {path: v.get_json() for path, v in self.trainable_variable_items()}
+        state["optimizer"] = self.optimizer.get_state()
+        state["history"] = {"epoch": list(self._history.epoch),
+                            "history": {k: list(v) for k, v in self._history.history.items()}}
+        return state
+
+    def _restore_training_state(self, state: dict) -> None:
+        variables = dict(self.trainable_variable_items())
+        for path, value in state.get("variables", {}).items():
+            if path in variables:
+                variables[path].assign(value)
+        self.optimizer.set_state(state["optimizer"])
+        self._history.epoch = list(state["history"]["epoch"])
+        self._history.history = {k: list(v) for k, v in state["history"]["history"].items()}
+        self._resume = {key: state.get(key) for key in ("epoch", "order", "batch", "records", "rng")}
+        self._resume["records"] = self._resume["records"] or []
+
+    # --- saving --------------------------------------------------------------------------
+
+    def _compile_config(self) -> dict:
+        """The reward, optimizer (with its state) and metrics, for the saved program file."""
+        from synaplex.saving.serialization import serialize_synaplex_object
+
+        optimizer_state = None
+        if self.optimizer is not None:
+            optimizer_state = (self.optimizer.get_state() if getattr(self, "_optimizer_built", False)
+                               else getattr(self, "_pending_optimizer_state", None))
+        return {"reward": serialize_synaplex_object(self.reward),
+                "optimizer": serialize_synaplex_object(self.optimizer),
+                "optimizer_state": optimizer_state,
+                "metrics": [serialize_synaplex_object(m) for m in self.metrics]}
+
+    def _compile_from_config(self, config: dict, custom_objects: dict | None = None) -> None:
+        from synaplex.saving.serialization import deserialize_synaplex_object
+
+        self.compile(reward=deserialize_synaplex_object(config["reward"], custom_objects),
+                     optimizer=deserialize_synaplex_object(config.get("optimizer"), custom_objects),
+                     metrics=[deserialize_synaplex_object(m, custom_objects) for m in config.get("metrics") or []])
+        self._pending_optimizer_state = config.get("optimizer_state")
+
+    # --- blocking twins -----------------------------------------------------------------
+
+    def fit_sync(self, *args, **kwargs):
+        """``fit`` for scripts and notebooks without ``await`` (runs its own event loop)."""
+        return run_sync(self.fit(*args, **kwargs))
+
+    def evaluate_sync(self, *args, **kwargs):
+        """``evaluate`` without ``await``."""
+        return run_sync(self.evaluate(*args, **kwargs))
+
+    def predict_sync(self, *args, **kwargs):
+        """``predict`` without ``await``."""
+        return run_sync(self.predict(*args, **kwargs))
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+
+
+def _verbose(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2, True, False):
+        raise InvalidInputError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}.")
+    return int(verbose)
+
+
+def _batch_usage(before: Usage, after: Usage) -> dict:
+    cost = None if before.cost is None or after.cost is None else after.cost - before.cost
+    return {"batch_calls": after.calls - before.calls, "batch_tokens": after.total_tokens - before.total_tokens,
+            "batch_cost": cost}
+
+
+def _rng_json(state: tuple) -> list:
+    return [state[0], list(state[1]), state[2]]
+
+
+def _rng_state(state: Any) -> tuple:
+    if isinstance(state, tuple):
+        return state
+    return (state[0], tuple(state[1]), state[2])
