@@ -362,9 +362,8 @@ class Trainer:
                 callback_list.on_epoch_end(epoch, logs)
                 epoch += 1
             self._training_finished = True
-        finally:
-            if self._training_finished:
-                callback_list.on_train_end({})
+        finally:  # callbacks close what they opened; _training_finished tells a failure apart
+            callback_list.on_train_end({})
         if self.stop_reason:
             history.stop_reason = self.stop_reason
         return history
