@@ -54,6 +54,7 @@ def math_server():
     finally:
         process.terminate()
         process.wait(10)
+        process.stderr.close()
 
 
 def scripted_agent(messages, schema, tools):

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
+from synaplex.lm import usage as usage_lib
 from synaplex.lm.base import Usage
 from synaplex.lm.facade import ModelFacade
 
@@ -31,6 +32,8 @@ class EmbeddingModel(ModelFacade):
         texts = [t if isinstance(t, str) else str(t) for t in texts]
         started = time.perf_counter()
         vectors = await self._adapter.embed(texts)
-        self.usage.add(Usage(calls=1, input_tokens=sum(len(t) // 4 + 1 for t in texts), cost=0.0,
-                             latency=time.perf_counter() - started))
+        used = Usage(calls=1, input_tokens=sum(len(t) // 4 + 1 for t in texts), cost=0.0,
+                     latency=time.perf_counter() - started)
+        self.usage.add(used)
+        usage_lib.record(self.model, used)  # counted by track_usage(), e.g. a trainer's reward phase
         return {"embeddings": vectors}

@@ -390,9 +390,16 @@ class Trainer:
 
     def _restore_training_state(self, state: dict) -> None:
         variables = dict(self.trainable_variable_items())
-        for path, value in state.get("variables", {}).items():
-            if path in variables:
-                variables[path].assign(value)
+        saved = state.get("variables", {})
+        if set(saved) != set(variables):
+            from synaplex.backend.errors import SavingError
+
+            raise SavingError(
+                f"This backup is of another program: it holds the variables {sorted(saved)}, program "
+                f"{self.name!r} has {sorted(variables)}. Build the same program (same module names) to resume, "
+                "or delete the backup to start afresh.")
+        for path, value in saved.items():
+            variables[path].assign(value)
         self.optimizer.set_state(state["optimizer"])
         self._history.epoch = list(state["history"]["epoch"])
         self._history.history = {k: list(v) for k, v in state["history"]["history"].items()}
