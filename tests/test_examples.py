@@ -171,3 +171,27 @@ async def test_examples_run_on_the_embedded_model(name):
         assert calls and all(c["name"] in ("add", "multiply") for c in calls)
     else:
         assert result["decision"].get("choice") in ("easy", "difficult")
+
+
+def _check_training_outputs(run):
+    history = run["history"]
+    assert history.epoch == [0, 1] and len(history.history["reward"]) == 2 and "val_reward" in history.history
+    with open(run["plot"], "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    best = synaplex.Program.load(run["checkpoint"])
+    assert best.trainable_variables[0].get_json().keys() == {"instructions", "examples"}
+
+
+async def test_training_example_learns_the_format_with_the_scripted_model(tmp_path):
+    ex = example("training")
+    run = await ex.main("scripted", folder=str(tmp_path))
+    assert run["before"]["reward"] < 1.0 and run["after"]["reward"] == 1.0
+    _check_training_outputs(run)
+
+
+@pytest.mark.integration
+async def test_training_example_fits_two_epochs_on_the_embedded_model(tmp_path):
+    ex = example("training")
+    run = await ex.main("local", n_train=10, n_test=5, folder=str(tmp_path))
+    _check_training_outputs(run)
+    assert 0.0 <= run["after"]["reward"] <= 1.0

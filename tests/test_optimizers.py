@@ -569,3 +569,33 @@ async def test_setting_the_seed_restarts_the_random_generator():
     assert proposals[0] == proposals[1] and proposals[0]["examples"]
     with pytest.raises(InvalidInputError, match="seed must be an integer or None"):
         RandomFewShot().seed = 1.5
+
+
+async def test_random_few_shot_learns_from_labels_when_every_answer_is_wrong():
+    from synaplex.training.trace import Trace
+
+    class Q(synaplex.DataModel):
+        query: str
+
+    class A(synaplex.DataModel):
+        answer: str
+
+    class T(synaplex.DataModel):
+        thinking: str
+        answer: str
+
+    lm = synaplex.LanguageModel(model="scripted", responses=lambda m, s: {"answer": "?"})
+    inputs = synaplex.Input(data_model=Q)
+    first = await synaplex.Generator(data_model=T, language_model=lm)(inputs)
+    final = await synaplex.Generator(data_model=A, language_model=lm)(first)
+    program = synaplex.Program(inputs=inputs, outputs=final)
+    optimizer = synaplex.optimizers.RandomFewShot(nb_min_examples=1, nb_max_examples=1, seed=0)
+    await optimizer.build(program)
+    (path_t, var_t), (path_a, var_a) = program.trainable_variable_items()
+    await optimizer.propose(0, 0)
+    traces = [Trace(var_t, "g1", {"query": "q"}, {"thinking": "t", "answer": "?"}, 0.0, {"answer": "Q"}),
+              Trace(var_a, "g2", {"thinking": "t", "answer": "?"}, {"answer": "?"}, 0.0, {"answer": "Q"})]
+    await optimizer.update([0.0], traces)
+    await optimizer.propose(0, 1)
+    assert var_a["examples"] == [{"inputs": {"thinking": "t", "answer": "?"}, "outputs": {"answer": "Q"}}]
+    assert var_t["examples"] == []  # its fields are not y's: no label to learn from

@@ -2,7 +2,8 @@
 
 While ``fit`` runs an example with ``training=True``, every Generator (and the modules built
 on it) records one :class:`Trace` per call: its state Variable, the inputs and the outputs.
-Once the example's reward is known the trainer writes it on the example's traces, and the
+Once the example's reward is known the trainer writes it (and the example's ``y``) on the
+example's traces, and the
 optimizer reads them: few-shot examples come from well-rewarded traces, and OMEGA shows
 the language model what a variable's module did and how well.
 """
@@ -24,6 +25,7 @@ class Trace:
     inputs: dict
     outputs: dict | None
     reward: float | None = None
+    target: dict | None = None  # the example's expected output (y), set by the trainer
 
 
 def record(variable: Any, module: str, inputs: dict, outputs: dict | None) -> None:

@@ -168,7 +168,7 @@ class Trainer:
             reward = 0.0 if error is not None else await self.reward(y_true, y_pred_json)
         run.add("reward", used.total)
         for item in traces:
-            item.reward = reward
+            item.reward, item.target = reward, y_true
         if error is not None:
             _log.warning("Program %r failed on an example (scored 0): %s: %s", self.name, type(error).__name__, error)
         return {"y_pred": y_pred_json, "reward": reward, "traces": traces, "error": error}

@@ -15,12 +15,21 @@ from synaplex.training.optimizers.optimizer import (
 )
 
 
+def _labels_output(trace) -> bool:
+    target = getattr(trace, "target", None)
+    return isinstance(target, dict) and isinstance(trace.outputs, dict) and bool(target) \
+        and set(target) == set(trace.outputs)
+
+
 class RandomFewShot(Optimizer):
     """The baseline optimizer: no extra LM calls, it only rewrites the ``examples``.
 
     Each trainable variable with an ``examples`` list (a Generator's state) keeps a pool of
     ``(inputs, outputs)`` pairs taken from the traces *that variable* produced with a reward
-    of at least ``min_reward``. For each batch it tries a random number of examples (between
+    of at least ``min_reward``. A trace that scored lower but whose output fields are exactly
+    the example's ``y`` (the module that produced the program's answer) enters the pool with
+    ``y`` as its output: a labeled example, so a program that starts with every answer wrong
+    still learns. For each batch it tries a random number of examples (between
     ``nb_min_examples`` and ``nb_max_examples``, fewer when the pool is smaller) drawn from
     the pool; while the pool is empty the variable keeps its value (which scores it as the
     baseline). Instructions are never touched. At each epoch end every variable gets its
@@ -75,9 +84,15 @@ class RandomFewShot(Optimizer):
         pool = self._slots[path].setdefault("pool", [])
         index = {canonical([e["inputs"], e["outputs"]]): e for e in pool}
         for trace in traces:
-            if trace.reward is None or trace.outputs is None or float(trace.reward) < self.min_reward:
+            if trace.reward is None or trace.outputs is None:
                 continue
-            record = trace_record(trace)
+            if float(trace.reward) >= self.min_reward:
+                record = trace_record(trace)
+            elif _labels_output(trace):  # wrong, but y is this module's whole output: a labeled example
+                record = {"inputs": copy_json(trace.inputs), "outputs": copy_json(trace.target),
+                          "reward": float(self.min_reward)}
+            else:
+                continue
             key = canonical([record["inputs"], record["outputs"]])
             if key in index:
                 index[key]["reward"] = max(index[key]["reward"], record["reward"])
