@@ -284,3 +284,12 @@ async def test_embedding_calls_count_in_the_reward_phase():
                                                                in_mask=["answer"]))
     logs = await program.evaluate(*data(3), verbose=0)
     assert logs["reward_calls"] == 3 and logs["inference_calls"] == 3
+
+
+async def test_y_is_required_by_rewards_that_compare():
+    program = await compiled()
+    with pytest.raises(InvalidInputError, match="fit\\(\\) needs y: the reward ExactMatch compares each prediction"):
+        await program.fit(x=data(2)[0])
+    judge = synaplex.LanguageModel(model="scripted", responses=lambda m, s: {"critique": "fine", "reward": 1.0})
+    program.compile(reward=synaplex.rewards.LMAsJudge(language_model=judge), optimizer="random_few_shot")
+    assert (await program.evaluate(x=data(2)[0], verbose=0))["reward"] == 1.0

@@ -131,6 +131,10 @@ class Trainer:
         if not xs:
             raise InvalidInputError(f"{what}() needs examples: x is empty.")
         ys = _as_list(y, "y")
+        if ys is None and getattr(self.reward, "needs_ground_truth", True):
+            raise InvalidInputError(
+                f"{what}() needs y: the reward {type(self.reward).__name__} compares each prediction with its "
+                "expected output. Pass y=..., or use a reward that judges predictions alone (LMAsJudge).")
         if ys is not None:
             if len(ys) != len(xs):
                 raise InvalidInputError(f"x has {len(xs)} examples and y has {len(ys)}; they must be the same length.")
