@@ -252,3 +252,42 @@ def test_a_tool_named_final_answer_is_refused():
 
     with pytest.raises(InvalidInputError, match="'final_answer' is reserved for the final answer"):
         agent_with([], tools=[final_answer])
+
+
+async def test_native_tool_calling_on_the_openai_wire():
+    """The agent's turns in OpenAI's shape: tools, tool_choice, calls and results."""
+    from tests.test_provider_openai_compatible import Recorder, chat_reply, lm_with
+
+    def tool_call(id_, name, arguments):
+        return {"id": id_, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+
+    recorder = Recorder(chat_reply(content=None, tool_calls=[tool_call("call_1", "add", {"a": 2, "b": 3}),
+                                                             tool_call("call_2", "multiply", {"a": 2, "b": 3})],
+                                   finish="tool_calls"),
+                        chat_reply(content=None, tool_calls=[tool_call("call_3", "final_answer", {"answer": 11})],
+                                   finish="tool_calls"))
+    agent = synaplex.FunctionCallingAgent(data_model=FinalAnswer, tools=[add, multiply], language_model=lm_with(recorder))
+    result = await agent(Query(query="2+3 plus 2*3?"))
+    assert result.get("answer") == 11 and CALLS == [("add", 2, 3), ("multiply", 2, 3)]
+    first = json.loads(recorder.requests[0].content)
+    assert first["tool_choice"] == "required"
+    assert [t["function"]["name"] for t in first["tools"]] == ["add", "multiply", "final_answer"]
+    sent = json.loads(recorder.requests[1].content)["messages"]
+    assert sent[2]["tool_calls"][1] == tool_call("call_2", "multiply", {"a": 2, "b": 3})
+    assert sent[3:] == [{"role": "tool", "content": '{"result": 5}', "tool_call_id": "call_1"},
+                        {"role": "tool", "content": '{"result": 6}', "tool_call_id": "call_2"}]
+
+
+async def test_native_tool_calling_on_the_anthropic_wire():
+    from tests.test_provider_anthropic import Server, make_lm, message
+
+    server = Server(message([{"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 1, "b": 1}}],
+                            stop_reason="tool_use"),
+                    message([{"type": "tool_use", "id": "toolu_2", "name": "final_answer", "input": {"answer": 2}}],
+                            stop_reason="tool_use"))
+    agent = synaplex.FunctionCallingAgent(data_model=FinalAnswer, tools=[add], language_model=make_lm(server))
+    assert (await agent(Query(query="1+1?"))).get("answer") == 2
+    assert server.body(0)["tool_choice"] == {"type": "any"}
+    last = server.body(1)["messages"][-1]
+    assert last["role"] == "user" and last["content"][0]["type"] == "tool_result"
+    assert last["content"][0]["tool_use_id"] == "toolu_1"
