@@ -293,3 +293,18 @@ async def test_y_is_required_by_rewards_that_compare():
     judge = synaplex.LanguageModel(model="scripted", responses=lambda m, s: {"critique": "fine", "reward": 1.0})
     program.compile(reward=synaplex.rewards.LMAsJudge(language_model=judge), optimizer="random_few_shot")
     assert (await program.evaluate(x=data(2)[0], verbose=0))["reward"] == 1.0
+
+
+async def test_the_seeds_custom_reward_snippet(tmp_path, monkeypatch):
+    @synaplex.saving.register_synaplex_serializable()
+    async def my_reward(y_true, y_pred):
+        # Return float between 0.0 and 1.0
+        return 1.0 if y_true.get("answer") == y_pred.get("answer") else 0.0
+
+    program = await build()
+    program.compile(reward=synaplex.rewards.MeanRewardWrapper(fn=my_reward))
+    x, y = data(6)
+    assert (await program.evaluate(x=x, y=y, batch_size=32, verbose=0))["reward"] == pytest.approx(2 / 6)
+    program.save(tmp_path / "p.json")
+    saved = json.loads((tmp_path / "p.json").read_text())["compile"]["reward"]
+    assert saved["config"]["fn"]["registered_name"] == "Custom>my_reward"
