@@ -32,7 +32,7 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.backend.naming import to_snake_case
-from synaplex.training.rewards import apply_masks, check_mask, json_text, to_json_value
+from synaplex.training.rewards import FunctionWrapping, apply_masks, check_mask, json_text, to_json_value
 
 __all__ = [
     "Accuracy",
@@ -183,7 +183,7 @@ class Accuracy(_MeanOf):
         return 1.0 if y_pred is not None and y_true == y_pred else 0.0
 
 
-class MeanMetricWrapper(_MeanOf):
+class MeanMetricWrapper(FunctionWrapping, _MeanOf):
     """The mean of ``fn(y_true, y_pred, **kwargs)`` (async or not) over the examples.
 
     ``fn`` receives the masked plain dicts (``y_true`` may be ``None`` when there is no
@@ -208,27 +208,7 @@ class MeanMetricWrapper(_MeanOf):
         self.fn_kwargs = kwargs
 
     async def _score(self, y_true: dict | None, y_pred: dict | None) -> Any:
-        value = self.fn(y_true, y_pred, **self.fn_kwargs)
-        if inspect.isawaitable(value):
-            value = await value
-        return value
-
-    def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
-        config = super().get_config()
-        config["fn"] = serialize_synaplex_object(self.fn)
-        config["fn_kwargs"] = serialize_synaplex_object(self.fn_kwargs)
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects: dict | None = None):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
-        config = dict(config)
-        fn = deserialize_synaplex_object(config.pop("fn", None), custom_objects)
-        fn_kwargs = deserialize_synaplex_object(config.pop("fn_kwargs", None) or {}, custom_objects)
-        return cls(fn, **config, **fn_kwargs)
+        return await self.call_fn(y_true, y_pred)
 
 
 # --- token overlap -----------------------------------------------------------------------

@@ -459,7 +459,38 @@ class ProgramAsJudge(Reward):
         return cls(**config)
 
 
-class RewardFunctionWrapper(Reward):
+class FunctionWrapping:
+    """What function wrappers share (rewards and metrics): calling ``fn`` (sync or async) with
+    its saved keyword arguments, and saving ``fn`` through the registry."""
+
+    fn: Any
+    fn_kwargs: dict
+
+    async def call_fn(self, y_true: dict | None, y_pred: dict | None) -> Any:
+        result = self.fn(y_true, y_pred, **self.fn_kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def get_config(self) -> dict:
+        from synaplex.saving.serialization import serialize_synaplex_object
+
+        config = super().get_config()
+        config["fn"] = serialize_synaplex_object(self.fn)
+        config["fn_kwargs"] = serialize_synaplex_object(self.fn_kwargs)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None):
+        from synaplex.saving.serialization import deserialize_synaplex_object
+
+        config = dict(config)
+        fn = deserialize_synaplex_object(config.pop("fn", None), custom_objects)
+        fn_kwargs = deserialize_synaplex_object(config.pop("fn_kwargs", None) or {}, custom_objects)
+        return cls(fn, **config, **fn_kwargs)
+
+
+class RewardFunctionWrapper(FunctionWrapping, Reward):
     """A reward from a function ``fn(y_true, y_pred, **kwargs)``, async or not.
 
     ``fn`` receives the masked plain dicts (``y_true`` may be ``None`` when there is no
@@ -494,27 +525,7 @@ class RewardFunctionWrapper(Reward):
         self.fn_kwargs = kwargs
 
     async def call(self, y_true: dict | None, y_pred: dict) -> Any:
-        result = self.fn(y_true, y_pred, **self.fn_kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
-        config = super().get_config()
-        config["fn"] = serialize_synaplex_object(self.fn)
-        config["fn_kwargs"] = serialize_synaplex_object(self.fn_kwargs)
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects: dict | None = None):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
-        config = dict(config)
-        fn = deserialize_synaplex_object(config.pop("fn", None), custom_objects)
-        fn_kwargs = deserialize_synaplex_object(config.pop("fn_kwargs", None) or {}, custom_objects)
-        return cls(fn, **config, **fn_kwargs)
+        return await self.call_fn(y_true, y_pred)
 
     def __repr__(self):
         return f"<{type(self).__name__} fn={getattr(self.fn, '__qualname__', self.fn)!r} name={self.name!r}>"
