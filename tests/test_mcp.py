@@ -17,7 +17,7 @@ import synaplex
 from synaplex.backend.errors import InvalidInputError, MissingDependencyError, SynaplexError, ToolArgumentsError
 from synaplex.modules.mcp import MCPConnectionError, MCPTool, MCPToolError, MultiServerMCPClient, _convert_result
 from synaplex.saving.serialization import deserialize_synaplex_object, serialize_synaplex_object
-from tests.servers import free_port
+from tests.servers import LoopbackServer, free_port
 
 SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcp_test_server.py")
 HEADER = "X-Api-Key"
@@ -29,50 +29,29 @@ def stdio(**extra) -> dict:
     return {"transport": "stdio", "command": sys.executable, "args": [SERVER, "stdio"], **extra}
 
 
-class MCPHttpServer:
+class MCPHttpServer(LoopbackServer):
     """``tests/mcp_test_server.py http PORT``: streamable HTTP that requires the X-Api-Key header."""
 
+    name = "mcp_test_server"
+
     def __init__(self):
-        self.port = free_port()
+        super().__init__()
         self.url = f"http://127.0.0.1:{self.port}/mcp/"
-        self.log_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"mcp_math_server_{self.port}.log")
-        self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> "MCPHttpServer":
-        with open(self.log_path, "w") as log:  # the child keeps its own descriptor
-            self.process = subprocess.Popen(
-                [sys.executable, SERVER, "http", str(self.port)],
-                env={**os.environ, "MCP_TEST_REQUIRED_HEADER": f"{HEADER}:{SECRET}"},
-                stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the MCP server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"the MCP server did not listen within {timeout} s:\n{self.log()}")
+    def command(self) -> list[str]:
+        return [sys.executable, SERVER, "http", str(self.port)]
 
-    def log(self) -> str:
-        with open(self.log_path) as handle:
-            return handle.read()[-3000:]
+    def env(self) -> dict:
+        return {**os.environ, "MCP_TEST_REQUIRED_HEADER": f"{HEADER}:{SECRET}"}
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def ready(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            return True
 
 
 @pytest.fixture(scope="module")
 def http_server():
-    server = MCPHttpServer().start()
+    server = MCPHttpServer().start(timeout=30)
     yield server
     server.stop()
 
