@@ -7,16 +7,29 @@ import logging
 import os
 import shlex
 import socket
-import subprocess
 import sys
 import time
 
 import pytest
 
 import synaplex
-from synaplex.backend.errors import InvalidInputError, MissingDependencyError, SynaplexError, ToolArgumentsError
-from synaplex.modules.mcp import MCPConnectionError, MCPTool, MCPToolError, MultiServerMCPClient, _convert_result
-from synaplex.saving.serialization import deserialize_synaplex_object, serialize_synaplex_object
+from synaplex.backend.errors import (
+    InvalidInputError,
+    MissingDependencyError,
+    SynaplexError,
+    ToolArgumentsError,
+)
+from synaplex.modules.mcp import (
+    MCPConnectionError,
+    MCPTool,
+    MCPToolError,
+    MultiServerMCPClient,
+    _convert_result,
+)
+from synaplex.saving.serialization import (
+    deserialize_synaplex_object,
+    serialize_synaplex_object,
+)
 from tests.servers import LoopbackServer, free_port
 
 SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcp_test_server.py")
