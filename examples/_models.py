@@ -8,6 +8,7 @@ other synaplex model string works too (e.g. ``openai/gpt-4o-mini`` with its key 
 from __future__ import annotations
 
 import argparse
+import json
 
 import synaplex
 
@@ -57,3 +58,11 @@ def parse_model(doc: str) -> str:
     parser.add_argument("--model", default="local",
                         help="local (the embedded model, default), scripted, or any synaplex model string")
     return parser.parse_args().model
+
+
+def print_trajectory(result) -> None:
+    """An agent's messages, one line each (tool calls shown as calls), then its answer."""
+    for message in result.get("messages"):
+        calls = ", ".join(f"{c['name']}({json.dumps(c['arguments'])})" for c in message["tool_calls"])
+        print(f"{message['role']:>9}: {calls or message['content']}")
+    print("answer:", result.get("answer"))

@@ -14,8 +14,9 @@ import asyncio
 import json
 import operator
 
+from _models import language_model, parse_model, print_trajectory
+
 import synaplex
-from _models import language_model, parse_model
 
 
 class Query(synaplex.DataModel):
@@ -110,10 +111,7 @@ async def main(model: str = "local"):
     lm = language_model(model, responses=scripted_agent if model == "scripted" else None)
     program = await build_agent_program(lm)
     result = await program(Query(query="How much do 12 pens cost?"))
-    for message in result.get("messages"):
-        calls = ", ".join(f"{c['name']}({json.dumps(c['arguments'])})" for c in message["tool_calls"])
-        print(f"{message['role']:>9}: {calls or message['content']}")
-    print("answer:", result.get("answer"))
+    print_trajectory(result)
     return result
 
 

@@ -8,8 +8,9 @@ Only the branch the Decision picks runs; the other one outputs None and never ca
 
 import asyncio
 
-import synaplex
 from _models import language_model, parse_model
+
+import synaplex
 
 
 class Query(synaplex.DataModel):

@@ -15,8 +15,9 @@ which tells synaplex the guard's output type while the program is built (the see
 
 import asyncio
 
-import synaplex
 from _models import language_model, parse_model
+
+import synaplex
 
 BLOCKED_WORDS = ("password", "credit card")
 

@@ -10,8 +10,9 @@
 
 import asyncio
 
-import synaplex
 from _models import language_model, parse_model
+
+import synaplex
 
 
 class Query(synaplex.DataModel):

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 
+from _models import language_model, parse_model, print_trajectory
+
 import synaplex
-from _models import language_model, parse_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -83,10 +84,7 @@ async def main(model: str = "local", url: str | None = None):
             )(inputs)
             program = synaplex.Program(inputs=inputs, outputs=outputs, name="mcp_agent")
             result = await program(Query(query="What is (12 + 8) * 3?"))
-    for message in result.get("messages"):
-        calls = ", ".join(f"{c['name']}({json.dumps(c['arguments'])})" for c in message["tool_calls"])
-        print(f"{message['role']:>9}: {calls or message['content']}")
-    print("answer:", result.get("answer"))
+    print_trajectory(result)
     return result
 
 

@@ -7,8 +7,9 @@ with '&', and a final Generator that critically analyzes them.
 
 import asyncio
 
-import synaplex
 from _models import language_model, parse_model
+
+import synaplex
 
 
 class Query(synaplex.DataModel):

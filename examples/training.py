@@ -14,8 +14,9 @@ import os
 import random
 import tempfile
 
-import synaplex
 from _models import language_model, parse_model
+
+import synaplex
 
 
 class DateQuery(synaplex.DataModel):
