@@ -113,7 +113,22 @@ class _Comparison(Metric):
         return {"name": self.name, "in_mask": self.in_mask, "out_mask": self.out_mask}
 
 
-class Mean(Metric):
+class _Average:
+    """A running mean: ``total`` and ``count``, with Keras's 0.0 before any update."""
+
+    def _add(self, value: Any) -> None:
+        self.total += _check_number(value, self.name)
+        self.count += 1
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def reset_state(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+
+class Mean(_Average, Metric):
     """The running mean of numbers: ``await mean.update_state(0.5)``.
 
     Example:
@@ -133,18 +148,10 @@ class Mean(Metric):
                 f"Metric {self.name!r} (Mean) averages numbers: update_state(value). To average a function "
                 "of (y_true, y_pred), use synaplex.metrics.MeanMetricWrapper(fn)."
             )
-        self.total += _check_number(value, self.name)
-        self.count += 1
-
-    def result(self) -> float:
-        return self.total / self.count if self.count else 0.0
-
-    def reset_state(self) -> None:
-        self.total = 0.0
-        self.count = 0
+        self._add(value)
 
 
-class _MeanOf(_Comparison):
+class _MeanOf(_Average, _Comparison):
     """The mean over examples of a per-example score (implement ``_score``)."""
 
     def __init__(self, name: str | None = None, in_mask: list[str] | None = None, out_mask: list[str] | None = None):
@@ -158,15 +165,7 @@ class _MeanOf(_Comparison):
 
     async def update_state(self, y_true: Any, y_pred: Any) -> None:
         y_true, y_pred = self._prepare(y_true, y_pred, self.needs_ground_truth)
-        self.total += _check_number(await self._score(y_true, y_pred), self.name)
-        self.count += 1
-
-    def result(self) -> float:
-        return self.total / self.count if self.count else 0.0
-
-    def reset_state(self) -> None:
-        self.total = 0.0
-        self.count = 0
+        self._add(await self._score(y_true, y_pred))
 
 
 class Accuracy(_MeanOf):
