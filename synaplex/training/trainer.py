@@ -308,7 +308,6 @@ class Trainer:
                            "rng": rng.getstate()}
         self._resume = None
         run = _Run()
-        self._fit_run = run
         callback_list.on_train_begin({})
         resume = self._resume
         epoch = resume["epoch"] if resume else initial_epoch
@@ -325,7 +324,8 @@ class Trainer:
                     start_batch, records = 0, []
                 resume = None
                 self._reset_metrics()
-                await self._replay_metrics(records, ys)
+                # after a restore, the epoch's metrics resume from its saved predictions
+                await self._update_metrics(records, ys, [r["index"] for r in records])
                 callback_list.on_epoch_begin(epoch, {})
                 for step in range(start_batch, steps):
                     indices = order[step * batch_size:(step + 1) * batch_size]
@@ -371,14 +371,6 @@ class Trainer:
         if self.stop_reason:
             history.stop_reason = self.stop_reason
         return history
-
-    async def _replay_metrics(self, records: list[dict], ys: list | None) -> None:
-        """After a restore, the epoch's metrics resume from its saved predictions."""
-        for metric in self.metrics:
-            if hasattr(metric, "update_from_usage"):
-                continue
-            for record in records:
-                await metric.update_state(ys[record["index"]] if ys is not None else None, record["y_pred"])
 
     # --- backup and restore ---------------------------------------------------------------
 
