@@ -12,15 +12,8 @@ if ! command -v dot >/dev/null 2>&1; then
     $SUDO apt-get install -y -qq graphviz >/dev/null
 fi
 
-# llama-cpp-python has no Linux wheel on PyPI: it compiles (5-10 minutes on 2 cores). Build
-# it once into a wheelhouse that later runs reuse, even where pip's own cache is off.
-WHEELHOUSE="${SYNAPLEX_WHEELHOUSE:-$HOME/.cache/synaplex/wheels}"
-mkdir -p "$WHEELHOUSE"
-if ! ls "$WHEELHOUSE"/llama_cpp_python-*.whl >/dev/null 2>&1; then
-    echo "Building llama-cpp-python once into $WHEELHOUSE (several minutes)…"
-    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python -m pip wheel --quiet --disable-pip-version-check \
-        --no-deps -w "$WHEELHOUSE" "llama-cpp-python>=0.3.8"
-fi
-
-python -m pip install --quiet --disable-pip-version-check --prefer-binary --find-links "$WHEELHOUSE" -e ".[test]"
+# synaplex[test] with the portable llama.cpp: scripts/install.py is the one build recipe. It
+# compiles llama-cpp-python once (a few minutes on 2 cores) into a wheelhouse keyed by its
+# version and flags, which later runs reuse, and smoke-tests the library before any test runs.
+python scripts/install.py --extra test
 python -m pytest -q "$@"
