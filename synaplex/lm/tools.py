@@ -4,9 +4,12 @@ docstring (Google, NumPy or Sphinx style argument descriptions)."""
 from __future__ import annotations
 
 import inspect
+import json
 import re
+import reprlib
 import typing
 import weakref
+from collections.abc import Iterable
 from typing import Any, Callable
 
 from synaplex.backend.errors import InvalidInputError
@@ -144,3 +147,139 @@ def to_tool_definitions(tools: list) -> list[dict]:
     if duplicates:
         raise InvalidInputError(f"Tool names must be unique; repeated: {duplicates}.")
     return out
+
+
+# --- tool calls from a model's reply ------------------------------------------------------------
+
+#: Arguments nested deeper than this are refused: no tool takes them, and reading them further
+#: (validation, JSON encoding) would exhaust Python's recursion limit.
+MAX_ARGUMENTS_DEPTH = 64
+#: How much of a model's raw arguments an error message quotes.
+SHOWN_ARGUMENTS_CHARS = 200
+
+
+def _excerpt(text: str) -> str:
+    if len(text) <= SHOWN_ARGUMENTS_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_ARGUMENTS_CHARS]!r}… ({len(text)} characters in all)"
+
+
+def _raw_text(raw: Any) -> str:
+    """The model's arguments as text: a string as is, a value as JSON (or a bounded repr)."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return json.dumps(raw, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return reprlib.repr(raw)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/dicts more than ``limit`` levels (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
+    return False
+
+
+def parse_tool_arguments(raw: Any) -> tuple[dict, str | None]:
+    """A model's tool-call arguments as a dict, and what is wrong with them (``None`` if nothing).
+
+    ``raw`` is the wire's JSON text (OpenAI-style ``"arguments"``, streamed deltas joined) or an
+    already decoded value (Anthropic's ``input``, Gemini's ``args``). ``None`` and an empty or
+    blank text mean no arguments (``{}``). Anything else that is not one JSON object nested at
+    most :data:`MAX_ARGUMENTS_DEPTH` levels is a problem: the dict is then ``{}`` and must not be
+    used to run the tool. The problem's text quotes the raw arguments, cut to
+    :data:`SHOWN_ARGUMENTS_CHARS` characters.
+
+    Example:
+        >>> parse_tool_arguments('{"path": "build/scratch", "dry_run": fal')[1]
+        "the arguments are not valid JSON (Expecting value: line 1 column 38 (char 37)): ..."
+    """
+    if raw is None:
+        return {}, None
+    value = raw
+    if isinstance(raw, str):
+        if not raw.strip():
+            return {}, None
+        try:
+            value = json.loads(raw)
+        except RecursionError:
+            return {}, f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: {_excerpt(raw)}"
+        except ValueError as error:
+            return {}, f"the arguments are not valid JSON ({error}): {_excerpt(raw)}"
+    if not isinstance(value, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null", int: "a number",
+                float: "a number"}.get(type(value), type(value).__name__)
+        return {}, f"the arguments must be a JSON object, got {kind}: {_excerpt(_raw_text(raw))}"
+    if _deeper_than(value, MAX_ARGUMENTS_DEPTH):
+        return {}, f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: {_excerpt(_raw_text(raw))}"
+    return value, None
+
+
+def tool_call(call_id: Any, name: Any, raw_arguments: Any) -> dict:
+    """One neutral tool call, ``{"id", "name", "arguments"}``, from what a model sent.
+
+    When the arguments cannot be used (see :func:`parse_tool_arguments`), ``arguments`` is ``{}``
+    and the call also carries ``arguments_error`` (what is wrong, quoting the raw text cut to
+    200 characters) and ``arguments_raw`` (the whole raw text). Such a call must never run:
+    ``Tool.run_call`` and the agents refuse it and report the error to the model.
+    """
+    arguments, problem = parse_tool_arguments(raw_arguments)
+    call = {"id": call_id, "name": name, "arguments": arguments}
+    if problem:
+        call["arguments_error"] = problem
+        call["arguments_raw"] = _raw_text(raw_arguments)
+    return call
+
+
+def mark_cut_off(call: dict) -> dict:
+    """Mark ``call`` as written when the reply hit its token limit: its arguments may be cut
+    short even where they parse, so it must not run."""
+    if not call.get("arguments_error"):
+        raw = call.get("arguments_raw", _raw_text(call.get("arguments")))
+        call["arguments_error"] = ("the reply hit its token limit while this call was written, so its "
+                                   f"arguments may be incomplete: {_excerpt(raw)}")
+        call["arguments_raw"] = raw
+        call["arguments"] = {}
+    return call
+
+
+def assemble_tool_calls(chunks: Iterable[Any]) -> list[dict]:
+    """The tool calls of a streamed reply, from its ``StreamChunk`` objects (or their
+    ``tool_call_deltas`` dicts), parsed as the non-streamed reply's calls are.
+
+    The ``arguments_delta`` pieces of each call are joined and read with :func:`tool_call`;
+    when the stream ended at the token limit (``finish_reason == "length"``), the last call
+    is marked with :func:`mark_cut_off`.
+
+    Example:
+        >>> chunks = [chunk async for chunk in await lm(messages, tools=tools, streaming=True)]
+        >>> calls = assemble_tool_calls(chunks)
+    """
+    parts: dict[int, dict] = {}
+    finish = None
+    for chunk in chunks:
+        deltas = [chunk] if isinstance(chunk, dict) else (getattr(chunk, "tool_call_deltas", None) or [])
+        if not isinstance(chunk, dict) and getattr(chunk, "finish_reason", None):
+            finish = chunk.finish_reason
+        for delta in deltas:
+            entry = parts.setdefault(delta.get("index", 0), {"id": None, "name": None, "pieces": []})
+            for key in ("id", "name"):
+                if delta.get(key) and not entry[key]:
+                    entry[key] = delta[key]
+            entry["pieces"].append(delta.get("arguments_delta") or "")
+    calls = [tool_call(entry["id"] or "", entry["name"] or "", "".join(entry["pieces"]))
+             for _, entry in sorted(parts.items())]
+    if calls and finish == "length":
+        mark_cut_off(calls[-1])
+    return calls

@@ -69,10 +69,21 @@ class Tool:
         return self._definition
 
     def validate(self, arguments: Any) -> dict:
+        """``arguments`` checked against the tool's schema: a dict, or a model's JSON text.
+
+        Raises:
+            ToolArgumentsError: the text is not one JSON object (cut off, garbage, nested more
+                than 64 levels), or the arguments do not follow the schema (a required one
+                missing included: a default never stands in for it).
+        """
+        from synaplex.lm.tools import parse_tool_arguments
         from synaplex.lm.validation import validation_errors
 
-        if not isinstance(arguments, dict):
-            raise ToolArgumentsError(f"Tool {self.name!r} takes a JSON object of arguments, got {arguments!r:.100}.")
+        if arguments is None:  # a model's missing arguments are parsed to {} before they get here
+            raise self._not_run("the arguments must be a JSON object, got null")
+        arguments, problem = parse_tool_arguments(arguments)
+        if problem:
+            raise self._not_run(problem)
         errors = validation_errors(arguments, self.parameters)
         if errors:
             raise ToolArgumentsError(f"Invalid arguments for tool {self.name!r}: {'; '.join(errors)}.")
@@ -93,14 +104,35 @@ class Tool:
         except asyncio.TimeoutError:
             raise TimeoutError(f"Tool {self.name!r} did not finish within {self.timeout:g} s.") from None
 
+    def _not_run(self, problem: str) -> ToolArgumentsError:
+        return ToolArgumentsError(f"Tool {self.name!r} was not run: {problem}. Send the arguments as one JSON "
+                                  "object that follows the tool's schema.")
+
     async def run(self, arguments: Any) -> dict:
-        """Call the tool for an agent: ``{"result": ...}`` or ``{"error": "..."}``, never a raise."""
+        """Call the tool for an agent: ``{"result": ...}`` or ``{"error": "..."}``, never a raise.
+
+        ``arguments`` is a dict or the model's JSON text; arguments that cannot be read or do
+        not validate give an error and the function is not called.
+        """
         try:
             return {"result": await self._invoke(self.validate(arguments))}
         except asyncio.CancelledError:
             raise
         except Exception as error:  # reported to the model, which may retry or change course
             return {"error": f"{type(error).__name__}: {error}"}
+
+    async def run_call(self, call: dict) -> dict:
+        """Run a tool call parsed from a model's reply, as :meth:`run` does.
+
+        A call that carries ``arguments_error`` (see ``synaplex.lm.tools.tool_call``: its
+        arguments were cut off, not JSON, not an object, too deep) is refused with that error,
+        whatever its ``arguments`` hold: the tool never runs on arguments the model did not send.
+        """
+        problem = call.get("arguments_error")
+        if problem:
+            error = self._not_run(str(problem))
+            return {"error": f"{type(error).__name__}: {error}"}
+        return await self.run(call.get("arguments"))
 
     def get_config(self) -> dict:
         from synaplex.saving.serialization import serialize_synaplex_object
