@@ -56,6 +56,23 @@ def _message(role: str, content: str | None = "", tool_calls: list | None = None
     return {"role": role, "content": content, "tool_call_id": tool_call_id, "tool_calls": list(tool_calls or [])}
 
 
+def _readable(call: dict) -> dict:
+    """``call`` in the neutral shape, its arguments read by the one parser every adapter uses.
+
+    Arguments that cannot be used (a JSON text cut off or not an object, a value nested too
+    deep) leave ``arguments`` empty and set ``arguments_error``, so the call is refused and
+    reported to the model instead of running on defaults; an adapter's ``arguments_error`` is
+    kept.
+    """
+    from synaplex.lm.tools import tool_call
+
+    out = {key: call[key] for key in ("id", "name", "arguments_error", "arguments_raw") if key in call}
+    parsed = tool_call(call.get("id"), call.get("name"), call.get("arguments"))
+    if call.get("arguments_error"):
+        parsed["arguments"] = {}
+    return {**parsed, **out}
+
+
 def _result_text(result: dict) -> str:
     return json.dumps(result, ensure_ascii=False, default=str)
 
@@ -72,6 +89,9 @@ class FunctionCallingAgent(Module):
 
     A tool that raises, arguments that do not validate, and a call to a tool that does not
     exist are all sent back to the model as ``{"error": ...}`` tool results; the loop goes on.
+    Arguments the model's reply does not hold as one JSON object (cut off at the token limit,
+    garbage, an array, nested more than 64 levels) never run a tool, not even with its
+    defaults: the error, quoting the raw text (cut to 200 characters), goes back the same way.
 
     Args:
         data_model / schema: the final answer's type. Without one the agent chats: the final
@@ -194,13 +214,13 @@ class FunctionCallingAgent(Module):
     async def _run_call(self, call: dict) -> dict:
         tool = self._tools_by_name.get(call.get("name"))
         if tool is None and self.schema is not None and call.get("name") == FINAL_ANSWER:
-            errors = "; ".join(self._check_answer(call.get("arguments")))
+            errors = call.get("arguments_error") or "; ".join(self._check_answer(call.get("arguments")))
             return {"error": f"Invalid final answer: {errors}. Call {FINAL_ANSWER} again with arguments "
                              "that follow its schema."}
         if tool is None:
             available = ", ".join(self._tools_by_name) or "none"
             return {"error": f"Unknown tool {call.get('name')!r}. Available tools: {available}."}
-        return await tool.run(call.get("arguments") or {})
+        return await tool.run_call(_readable(call))
 
     async def _run_calls(self, calls: list[dict]) -> list[dict]:
         results = await asyncio.gather(*(self._run_call(c) for c in calls))
@@ -222,12 +242,12 @@ class FunctionCallingAgent(Module):
         reply = await self.language_model(messages, tools=self._definitions or None,
                                           tool_choice="required" if self.schema is not None else "auto",
                                           **self._params)
-        calls = [{"id": c.get("id") or f"call_{uuid.uuid4().hex[:12]}", "name": c.get("name"),
-                  "arguments": c.get("arguments") or {}} for c in reply.get("tool_calls") or []]
+        calls = [_readable({**c, "id": c.get("id") or f"call_{uuid.uuid4().hex[:12]}"})
+                 for c in reply.get("tool_calls") or []]
         if not calls:
             return await self._text_answer(trajectory, reply.get("content") or "")
         final = next((c for c in calls if c["name"] == FINAL_ANSWER), None) if self.schema is not None else None
-        if final is not None and not self._check_answer(final["arguments"]):
+        if final is not None and not final.get("arguments_error") and not self._check_answer(final["arguments"]):
             others = [c for c in calls if c is not final]
             if others:  # recorded as not executed, so the trajectory stays a valid conversation
                 trajectory.append(_message("assistant", "", others))
@@ -237,6 +257,8 @@ class FunctionCallingAgent(Module):
         trajectory.append(_message("assistant", reply.get("content") or "", calls))
         if self.autonomous:
             trajectory.extend(await self._run_calls(calls))
+        else:  # refused at once, so no call is left pending (for approval) on arguments the model did not send
+            trajectory.extend(await self._run_calls([c for c in calls if c.get("arguments_error")]))
         return None, None
 
     async def _text_answer(self, trajectory: list[dict], text: str) -> tuple[dict | None, str | None]:
