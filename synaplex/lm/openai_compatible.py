@@ -15,6 +15,7 @@ from synaplex.lm.errors import ContentFilterError, ProviderInternalError
 from synaplex.lm.http import HttpClient
 from synaplex.lm.profiles import ProviderProfile
 from synaplex.lm.schemas import schema_name, transform
+from synaplex.lm.tools import tool_call
 
 _log = logging.getLogger("synaplex.lm")
 
@@ -41,24 +42,11 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
-def _parse_arguments(raw: Any) -> tuple[dict, str | None]:
-    if isinstance(raw, dict):
-        return raw, None
-    try:
-        value = json.loads(raw or "{}")
-    except (TypeError, ValueError) as error:
-        return {}, f"arguments are not valid JSON ({error}): {str(raw)[:200]}"
-    if not isinstance(value, dict):
-        return {}, f"arguments must be a JSON object, got {str(raw)[:200]}"
-    return value, None
-
-
 def _tool_call_out(call: dict) -> dict:
-    arguments, problem = _parse_arguments(call.get("function", {}).get("arguments"))
-    out = {"id": call.get("id") or "", "name": call.get("function", {}).get("name", ""), "arguments": arguments}
-    if problem:
-        out["arguments_error"] = problem
-    return out
+    """A wire tool call, read by the parser every adapter shares: arguments that are not one
+    JSON object come out as ``{}`` with ``arguments_error`` and ``arguments_raw``."""
+    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    return tool_call(call.get("id") or "", function.get("name", ""), function.get("arguments"))
 
 
 def _usage(data: dict | None) -> Usage:
