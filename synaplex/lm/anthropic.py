@@ -31,6 +31,7 @@ from typing import Any, AsyncIterator
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import ContentFilterError, InvalidRequestError, ProviderInternalError
 from synaplex.lm.http import HttpClient
+from synaplex.lm.tools import mark_cut_off, tool_call
 
 STRUCTURED_TOOL = "structured_output"
 STRUCTURED_TOOL_DESCRIPTION = "Answer with this tool; its input is the answer."
@@ -59,7 +60,7 @@ def _json_arguments(arguments: Any) -> Any:
     if isinstance(arguments, str):
         try:
             return json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return {"arguments": arguments}
     return {} if arguments is None else arguments
 
@@ -281,8 +282,9 @@ class AnthropicAdapter:
                     if not isinstance(structured, dict):
                         structured = {}
                 else:
-                    tool_calls.append({"id": block.get("id"), "name": block.get("name"),
-                                       "arguments": block.get("input") if block.get("input") is not None else {}})
+                    tool_calls.append(tool_call(block.get("id"), block.get("name"), block.get("input")))
+        if tool_calls and data.get("stop_reason") == "max_tokens":
+            mark_cut_off(tool_calls[-1])  # an incomplete tool_use comes with the input parsed so far
         text = "".join(texts)
         stop_reason = data.get("stop_reason")
         if stop_reason == "refusal":
