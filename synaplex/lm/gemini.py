@@ -24,6 +24,7 @@ from synaplex.lm.errors import (
 )
 from synaplex.lm.http import HttpClient
 from synaplex.lm.profiles import ProviderProfile
+from synaplex.lm.tools import tool_call
 
 # --- JSON schema -> Gemini responseSchema ------------------------------------------------
 
@@ -237,7 +238,7 @@ def _arguments(arguments: Any) -> dict:
     if isinstance(arguments, str):   # a JSON string, as some callers keep them
         try:
             arguments = json.loads(arguments or "{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InvalidInputError(f"A tool call's arguments are not valid JSON: {arguments[:200]!r}.") from None
     return arguments or {}
 
@@ -446,12 +447,13 @@ class GeminiAdapter:
             call = part.get("functionCall")
             if isinstance(call, dict):
                 call_id = call.get("id") or f"call_{first_index + len(calls)}"
-                name, arguments = call.get("name") or "", call.get("args") or {}
+                name = call.get("name") or ""
+                parsed = tool_call(call_id, name, call.get("args"))  # args not an object: an arguments_error
                 if part.get("thoughtSignature"):
                     if len(self._signatures) > 1024:
                         self._signatures.clear()
-                    self._signatures[_signature_key(call_id, name, arguments)] = part["thoughtSignature"]
-                calls.append({"id": call_id, "name": name, "arguments": arguments})
+                    self._signatures[_signature_key(call_id, name, parsed["arguments"])] = part["thoughtSignature"]
+                calls.append(parsed)
         return "".join(text), calls, "".join(thoughts)
 
     def _completion(self, data: Any) -> Completion:
@@ -510,7 +512,8 @@ class GeminiAdapter:
                 if candidate.get("finishReason"):
                     reason = candidate["finishReason"]
                 deltas = [{"index": calls + i, "id": call["id"], "name": call["name"],
-                           "arguments_delta": json.dumps(call["arguments"])} for i, call in enumerate(tool_calls)]
+                           "arguments_delta": call.get("arguments_raw", json.dumps(call["arguments"]))}
+                          for i, call in enumerate(tool_calls)]
                 calls += len(tool_calls)
                 if text or deltas:
                     yield StreamChunk(text=text, tool_call_deltas=deltas)
