@@ -158,7 +158,8 @@ MAX_ARGUMENTS_DEPTH = 64
 SHOWN_ARGUMENTS_CHARS = 200
 
 
-def _excerpt(text: str) -> str:
+def quote_arguments(text: str) -> str:
+    """``text`` quoted for an error message, cut to :data:`SHOWN_ARGUMENTS_CHARS` characters."""
     if len(text) <= SHOWN_ARGUMENTS_CHARS:
         return repr(text)
     return f"{text[:SHOWN_ARGUMENTS_CHARS]!r}… ({len(text)} characters in all)"
@@ -214,15 +215,15 @@ def parse_tool_arguments(raw: Any) -> tuple[dict, str | None]:
         try:
             value = json.loads(raw)
         except RecursionError:
-            return {}, f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: {_excerpt(raw)}"
+            return {}, f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: {quote_arguments(raw)}"
         except ValueError as error:
-            return {}, f"the arguments are not valid JSON ({error}): {_excerpt(raw)}"
+            return {}, f"the arguments are not valid JSON ({error}): {quote_arguments(raw)}"
     if not isinstance(value, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null", int: "a number",
                 float: "a number"}.get(type(value), type(value).__name__)
-        return {}, f"the arguments must be a JSON object, got {kind}: {_excerpt(_raw_text(raw))}"
+        return {}, f"the arguments must be a JSON object, got {kind}: {quote_arguments(_raw_text(raw))}"
     if _deeper_than(value, MAX_ARGUMENTS_DEPTH):
-        return {}, f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: {_excerpt(_raw_text(raw))}"
+        return {}, f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: {quote_arguments(_raw_text(raw))}"
     return value, None
 
 
@@ -248,7 +249,7 @@ def mark_cut_off(call: dict) -> dict:
     if not call.get("arguments_error"):
         raw = call.get("arguments_raw", _raw_text(call.get("arguments")))
         call["arguments_error"] = ("the reply hit its token limit while this call was written, so its "
-                                   f"arguments may be incomplete: {_excerpt(raw)}")
+                                   f"arguments may be incomplete: {quote_arguments(raw)}")
         call["arguments_raw"] = raw
         call["arguments"] = {}
     return call

@@ -7,6 +7,8 @@ from typing import Any
 from synaplex.data import schema as schema_lib
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.lm.errors import StructuredOutputError
+from synaplex.lm.tools import quote_arguments
 from synaplex.modules.agent import _as_tool
 from synaplex.modules.generator import Generator
 from synaplex.modules.module import Module
@@ -39,7 +41,10 @@ class Action(Module):
     """Let the language model fill the arguments of ``tool`` from the inputs, then run it.
 
     The output is ``{"tool", "arguments", "result", "error"}``: a tool that raises gives
-    ``result=None`` and the error's text, so a program can branch on it. The argument
+    ``result=None`` and the error's text, so a program can branch on it. Arguments the
+    language model does not give as valid JSON of the tool's schema (after the model's repair
+    attempts) never run the tool: ``arguments`` is ``{}``, ``result`` is ``None`` and ``error``
+    says what was wrong, quoting the raw reply (cut to 200 characters). The argument
     generator is a sub-module with trainable instructions and examples.
 
     Example:
@@ -66,9 +71,15 @@ class Action(Module):
         return self.generator.language_model
 
     async def call(self, inputs, training=False):
-        arguments = await self.generator(inputs, training=training)
-        arguments = arguments.get_json()
-        outcome = await self.tool.run(arguments)
+        try:
+            arguments = (await self.generator(inputs, training=training)).get_json()
+        except StructuredOutputError as error:  # arguments the model did not give right: the tool never runs
+            problem = (f"the language model's arguments are not valid ({'; '.join(error.validation_errors[:5])}): "
+                       f"{quote_arguments(error.raw_text or '')}")
+            failure = self.tool._not_run(problem)
+            arguments, outcome = {}, {"result": None, "error": f"{type(failure).__name__}: {failure}"}
+        else:
+            outcome = await self.tool.run(arguments)
         output = JsonDataModel(json={"tool": self.tool.name, "arguments": arguments,
                                      "result": outcome.get("result"), "error": outcome.get("error")},
                                schema=self._output_schema)
