@@ -428,3 +428,41 @@ def test_loaders_return_lists_without_numpy(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "numpy", None)  # `import numpy` now raises ImportError
     x, y = load_jsonl(path, Question)
     assert isinstance(x, list) and [item.query for item in x] == ["a", "b"] and y is None
+
+
+DEEP = "[" * 10_000 + "]" * 10_000
+TOO_DEEP = f"invalid JSON (nested too deeply: Python reads at most about {sys.getrecursionlimit()} levels)."
+
+
+@pytest.mark.parametrize("lines, line", [
+    ([DEEP], 1),
+    ([json.dumps({"query": "a"}), "", '{"query": ' + DEEP + "}"], 3),
+], ids=["array", "in-a-field"])
+def test_jsonl_nested_10000_deep_is_a_format_error_naming_the_line(tmp_path, lines, line):
+    path = _write(tmp_path / "deep.jsonl", "\n".join(lines) + "\n")
+    with pytest.raises(DatasetFormatError) as info:
+        load_jsonl(path, Question)
+    assert str(info.value) == f"{path}, line {line}: {TOO_DEEP}"
+    assert (info.value.line, info.value.path) == (line, str(path))
+    assert not isinstance(info.value, RecursionError)
+
+
+def test_json_nested_10000_deep_is_a_format_error_naming_the_line(tmp_path):
+    deep = "\n" + '{"query": ' + DEEP + "}"
+    path = _write(tmp_path / "deep.json", '[\n  {"query": "a"},' + deep + "\n]")
+    with pytest.raises(DatasetFormatError) as info:
+        load_json(path, Question)
+    assert str(info.value) == f"{path}, line 3: {TOO_DEEP}"  # the line where the element starts
+    assert info.value.line == 3
+    # inside an object, under key=: the line where the nesting is deepest
+    path = _write(tmp_path / "keyed.json", '{"meta": 1,\n "data": [\n  {"query": "a"},' + deep + "]}")
+    with pytest.raises(DatasetFormatError) as info:
+        load_json(path, Question, key="data")
+    assert str(info.value) == f"{path}, line 4: {TOO_DEEP}"
+    assert info.value.line == 4
+
+
+def test_a_folder_or_unreadable_file_is_a_typed_error(tmp_path):
+    with pytest.raises(DatasetUnavailableError) as info:
+        load_jsonl(tmp_path, Question)
+    assert str(info.value).startswith(f"Cannot read the dataset file {tmp_path}: it is a folder")

@@ -16,7 +16,8 @@ How a record becomes DataModels:
    for an ``int`` field, ``"true"`` becomes ``True`` for a ``bool`` field).
 
 Any problem in a file raises :class:`DatasetFormatError`, whose message names the file, the
-1-based line number (for a CSV row: the line where the row starts) and what is wrong.
+1-based line number (for a CSV row: the line where the row starts) and what is wrong; JSON
+nested too deeply to read included (never a ``RecursionError``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import csv
 import io
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -213,12 +215,47 @@ def _describe(error: BaseException) -> str:
     return text if text else type(error).__name__
 
 
+def _too_deep(builder: "_Builder", line: int | None) -> DatasetFormatError:
+    return builder.error(line, f"invalid JSON (nested too deeply: Python reads at most about "
+                               f"{sys.getrecursionlimit()} levels).")
+
+
+def _deepest_line(text: str) -> int:
+    """The 1-based line where ``text``'s JSON nesting is deepest (strings skipped)."""
+    depth = deepest = 0
+    where = 0
+    in_string = escape = False
+    for position, char in enumerate(text):
+        if in_string:
+            if escape:
+                escape = False
+            elif char == "\\":
+                escape = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, where = depth, position
+        elif char in "]}":
+            depth -= 1
+    return text.count("\n", 0, where) + 1
+
+
 def _read_text(path, encoding: str) -> str:
     try:
         with open(path, encoding=encoding, newline="") as file:
             return file.read()
     except FileNotFoundError:
         raise DatasetUnavailableError(f"Dataset file not found: {os.fspath(path)}.", path=str(path)) from None
+    except IsADirectoryError:
+        raise DatasetUnavailableError(f"Cannot read the dataset file {os.fspath(path)}: it is a folder; pass "
+                                      "the path of a file in it.", path=str(path)) from None
+    except OSError as error:
+        raise DatasetUnavailableError(f"Cannot read the dataset file {os.fspath(path)}: "
+                                      f"{error.strerror or error}.", path=str(path)) from None
     except UnicodeDecodeError as error:
         raise DatasetFormatError(
             f"{path}: not a {encoding} text file ({error.reason} at byte {error.start}).", path=str(path)
@@ -277,6 +314,8 @@ def load_jsonl(
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise builder.error(number, f"invalid JSON ({error.msg} at column {error.colno}): {_short(line)}") from None
+        except RecursionError:
+            raise _too_deep(builder, number) from None
         builder.add(record, number)
     return builder.result("the file holds no example (expected one JSON object per line).")
 
@@ -316,6 +355,8 @@ def load_json(
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise builder.error(error.lineno, f"invalid JSON ({error.msg} at column {error.colno}).") from None
+    except RecursionError:
+        raise _too_deep(builder, _deepest_line(text)) from None
     if not isinstance(document, dict) or key not in document:
         found = f"an object with keys {list(document)[:10]}" if isinstance(document, dict) else type(document).__name__
         raise builder.error(None, f"expected a JSON object with the key {key!r}, found {found}.")
@@ -365,6 +406,8 @@ def _iter_json_array(text: str, builder: _Builder) -> Iterator[tuple[int, Any]]:
             element, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
             raise builder.error(error.lineno, f"invalid JSON ({error.msg} at column {error.colno}).") from None
+        except RecursionError:
+            raise _too_deep(builder, start) from None
         yield start, element
         position = skip(position)
         if position < length and text[position] == ",":
