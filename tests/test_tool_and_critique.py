@@ -65,6 +65,27 @@ async def test_sync_tools_run_off_the_loop_and_timeouts():
     assert result == {"error": "TimeoutError: Tool 'slow' did not finish within 0.05 s."}
 
 
+async def test_unknown_arguments_are_refused_before_the_function_is_called():
+    seen = []
+
+    def record(a: int, b: int = 1) -> int:
+        """Record a and b."""
+        seen.append((a, b))
+        return a + b
+
+    tool = synaplex.Tool(record)
+    with pytest.raises(ToolArgumentsError, match=r"^Invalid arguments for tool 'record': unknown argument\(s\) "
+                                                 r"\['', 'c'\]; it takes a, b\.$"):
+        tool.validate({"a": 1, "c": 2, "": None})
+    assert await tool.run({"a": 1, "extra": True}) == {
+        "error": "ToolArgumentsError: Invalid arguments for tool 'record': unknown argument(s) ['extra']; it takes "
+                 "a, b."}
+    assert seen == []
+    # an explicit schema (MCP tools, functions taking **kwargs) decides for itself
+    loose = synaplex.Tool(lambda **kwargs: sorted(kwargs), name="loose", parameters={"type": "object"})
+    assert await loose.run({"anything": 1}) == {"result": ["anything"]}
+
+
 def test_tool_bad_input_and_saving():
     def untyped(x, y: int):
         """No hint on x."""

@@ -38,8 +38,10 @@ class Tool:
             raise InvalidInputError(f"timeout must be a positive number of seconds, got {timeout!r}.")
         self.function = function
         self.timeout = timeout
+        self._accepted: frozenset | None = None  # the arguments the function takes, when its hints made the schema
         if parameters is None:
             self._definition = tool_definition(function, name=name, description=description)
+            self._accepted = frozenset(self._definition["parameters"].get("properties", {}))
         else:  # an explicit JSON schema (MCP tools, or functions taking **kwargs)
             if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
                 raise InvalidInputError(
@@ -73,8 +75,9 @@ class Tool:
 
         Raises:
             ToolArgumentsError: the text is not one JSON object (cut off, garbage, nested more
-                than 64 levels), or the arguments do not follow the schema (a required one
-                missing included: a default never stands in for it).
+                than 64 levels), an argument is one the function does not take, or the
+                arguments do not follow the schema (a required one missing included: a default
+                never stands in for it).
         """
         from synaplex.lm.tools import parse_tool_arguments
         from synaplex.lm.validation import validation_errors
@@ -84,6 +87,10 @@ class Tool:
         arguments, problem = parse_tool_arguments(arguments)
         if problem:
             raise self._not_run(problem)
+        unknown = sorted(set(arguments) - self._accepted) if self._accepted is not None else []
+        if unknown:  # the function could not take them: refused here, before it is called
+            raise ToolArgumentsError(f"Invalid arguments for tool {self.name!r}: unknown argument(s) {unknown}; "
+                                     f"it takes {', '.join(sorted(self._accepted)) or 'none'}.")
         errors = validation_errors(arguments, self.parameters)
         if errors:
             raise ToolArgumentsError(f"Invalid arguments for tool {self.name!r}: {'; '.join(errors)}.")
