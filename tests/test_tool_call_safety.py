@@ -27,6 +27,9 @@ RAN: list = []
 CUT_OFF = '{"path": "build/scratch", "dry_run": fal'
 DEEP = "[" * 10_000 + "]" * 10_000
 DEEP_IN_OBJECT = '{"path": ' + "[" * 10_000 + "]" * 10_000 + "}"
+# Replies nested deeper than the transport's cap (synaplex.lm.wire, 128) fail there with a typed LM
+# error; 100 levels reach the adapters' tool-call parser, whose cap for arguments is 64.
+WIRE_DEEP = "[" * 100 + "]" * 100
 
 
 async def delete_files(path: str = "/", dry_run: bool = False) -> str:
@@ -342,8 +345,8 @@ async def test_openai_streamed_call_cut_at_the_token_limit_is_refused_even_when_
 @pytest.mark.parametrize("bad_input, problem", [
     ("path=build/scratch", "the arguments are not valid JSON"),
     (["build/scratch"], "the arguments must be a JSON object, got an array"),
-    (json.loads("[" * 200 + "]" * 200), "the arguments must be a JSON object, got an array"),
-    ({"path": json.loads("[" * 200 + "]" * 200)}, "the arguments are nested more than 64 levels deep"),
+    (json.loads(WIRE_DEEP), "the arguments must be a JSON object, got an array"),
+    ({"path": json.loads(WIRE_DEEP)}, "the arguments are nested more than 64 levels deep"),
 ], ids=["text", "array", "deep-array", "deep-object"])
 async def test_anthropic_wire_unusable_input_never_runs(bad_input, problem):
     from tests.test_provider_anthropic import Server, make_lm, message
@@ -403,7 +406,7 @@ async def test_anthropic_wire_streamed_cut_off_input_gives_the_same_refused_call
 @pytest.mark.parametrize("bad_args, problem", [
     ([], "the arguments must be a JSON object, got an array"),
     ("path=build/scratch", "the arguments are not valid JSON"),
-    ({"path": json.loads("[" * 200 + "]" * 200)}, "the arguments are nested more than 64 levels deep"),
+    ({"path": json.loads(WIRE_DEEP)}, "the arguments are nested more than 64 levels deep"),
 ], ids=["array", "text", "deep-object"])
 async def test_gemini_wire_unusable_args_never_run(bad_args, problem):
     from tests.test_provider_gemini import gemini, reply
@@ -452,3 +455,117 @@ async def test_action_with_unusable_arguments_reports_the_error_and_never_runs(r
     assert result["error"].startswith("ToolArgumentsError: Tool 'delete_files' was not run: the language "
                                       "model's arguments are not valid")
     assert problem in result["error"] and repr(reply[:200]) in result["error"]
+
+
+# --- fuzzing the tool-argument path ---------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from synaplex.lm.validation import validation_errors  # noqa: E402
+
+FUZZ = settings(max_examples=800, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=12)
+argument_dicts = st.fixed_dictionaries({}, optional={
+    "path": st.text(max_size=20) | json_values, "dry_run": st.booleans() | json_values,
+    "extra": json_values})
+deep_texts = st.integers(min_value=60, max_value=12_000).flatmap(lambda depth: st.sampled_from([
+    "[" * depth + "]" * depth, '{"path": ' + "[" * depth + "]" * depth + "}", '{"a":' * depth]))
+
+
+@st.composite
+def argument_texts(draw):
+    """What a model may send as ``arguments``: JSON of a dict or anything, cut or edited, or garbage."""
+    text = draw(argument_dicts.map(json.dumps) | json_values.map(json.dumps) | st.text(max_size=30) | deep_texts)
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(text)))
+        text = draw(st.sampled_from([text[:at], text[:at] + draw(st.text('{}[]",:\\ tfn0', min_size=1, max_size=3))
+                                     + text[at:], text[:at] + text[at + 3:]]))
+    return text
+
+
+payloads = argument_texts() | argument_dicts | json_values | st.lists(json_values, max_size=3)
+
+
+def expected_arguments(tool, payload, wire=False):
+    """The arguments the tool may run with, or None when it must not run. On the ``wire``,
+    missing arguments (``None``) mean none; handed to ``Tool.validate`` they are refused."""
+    if payload is None and not wire:
+        return None
+    arguments, problem = parse_tool_arguments(payload)
+    if problem or set(arguments) - {"path", "dry_run"} or validation_errors(arguments, tool.parameters):
+        return None
+    return arguments
+
+
+@FUZZ
+@given(payload=payloads)
+async def test_tool_runs_only_on_arguments_that_parse_and_validate(payload):
+    RAN.clear()
+    tool = synaplex.Tool(delete_files)
+    expected = expected_arguments(tool, payload)
+    try:
+        validated = tool.validate(payload)
+    except ToolArgumentsError as error:
+        assert expected is None
+        assert str(error).startswith(("Tool 'delete_files' was not run: ", "Invalid arguments for tool 'delete_files': "))
+        assert len(str(error)) < 2000
+    else:
+        assert validated == expected
+    outcome = await tool.run(payload)
+    assert set(outcome) in ({"result"}, {"error"})
+    if expected is None:
+        assert RAN == [] and outcome["error"].startswith("ToolArgumentsError: ")
+    else:
+        assert RAN == [(expected.get("path", "/"), expected.get("dry_run", False))]
+    RAN.clear()
+    call = tool_call("c", "delete_files", payload)
+    assert set(call) <= {"id", "name", "arguments", "arguments_error", "arguments_raw"}
+    assert isinstance(call["arguments"], dict)
+    outcome = await tool.run_call(call)
+    expected = expected_arguments(tool, payload, wire=True)
+    assert ("arguments_error" in call) == (parse_tool_arguments(payload)[1] is not None)
+    assert (RAN != []) == (expected is not None) == ("result" in outcome)
+
+
+@settings(FUZZ, max_examples=300)
+@given(text=argument_texts())
+async def test_agent_runs_a_tool_only_on_usable_arguments_and_always_goes_on(text):
+    RAN.clear()
+    agent, lm = scripted_agent([turn({"id": "c1", "name": "delete_files", "arguments": text}),
+                                turn(final(note="end"))])
+    expected = expected_arguments(agent.tools[0], text)
+    result = await agent(Query(query="Clean up"))
+    assert result.get("note") == "end"
+    outcome = tool_results(lm.requests[1]["messages"])["c1"]
+    if expected is None:
+        assert RAN == [] and outcome["error"].startswith("ToolArgumentsError: ")
+        assert len(outcome["error"]) < 1000
+    else:
+        assert RAN == [(expected.get("path", "/"), expected.get("dry_run", False))]
+        assert outcome == {"result": f"deleted {expected.get('path', '/')}"}
+
+
+@settings(FUZZ, max_examples=300)
+@given(pieces=st.lists(argument_texts(), min_size=1, max_size=3),
+       finish=st.sampled_from(["tool_calls", "stop", "length"]))
+def test_assembled_stream_calls_match_the_parser(pieces, finish):
+    from synaplex.lm.base import StreamChunk
+
+    chunks = [StreamChunk(tool_call_deltas=[{"index": i, "id": f"c{i}", "name": "delete_files",
+                                             "arguments_delta": piece[:len(piece) // 2]}]) for i, piece in
+              enumerate(pieces)]
+    chunks += [StreamChunk(tool_call_deltas=[{"index": i, "arguments_delta": piece[len(piece) // 2:]}])
+               for i, piece in enumerate(pieces)]
+    chunks.append(StreamChunk(finish_reason=finish))
+    calls = assemble_tool_calls(chunks)
+    assert [c["id"] for c in calls] == [f"c{i}" for i in range(len(pieces))]
+    for index, (call, piece) in enumerate(zip(calls, pieces)):
+        if finish == "length" and index == len(pieces) - 1:
+            assert call["arguments"] == {} and call["arguments_error"]
+        else:
+            assert call == tool_call(f"c{index}", "delete_files", piece)
