@@ -1,8 +1,11 @@
 """synaplex.datasets: GSM8K from the local cache, verified downloads (faked), file loaders.
 
-No test touches the network: the real GSM8K files come from the shared copy
-(``SYNAPLEX_TEST_DATASETS_DIR``, else ``$SYNAPLEX_DATASETS_DIR``, else ``<repo>/../shared/datasets``),
-and downloads go through a replaced ``fetch`` or an ``httpx2.MockTransport``.
+The real GSM8K files come from, in order: the shared test copy (``$SYNAPLEX_TEST_DATASETS_DIR``,
+else ``<repo>/../shared/datasets``); else the user's dataset cache (``$SYNAPLEX_DATASETS_DIR``, else
+``~/.cache/synaplex/datasets``), where a missing file is downloaded once and checked against its
+SHA-256 checksum when the network allows. When neither provides them, the few tests that read
+the real files are skipped, saying how to provide them; every other test runs offline, with
+downloads going through a replaced ``fetch`` or an ``httpx2.MockTransport``.
 """
 
 import hashlib
@@ -31,29 +34,56 @@ from synaplex.datasets import (
 from synaplex.errors import InvalidInputError, SynaplexError
 
 SHARED_DATASETS = Path(
-    os.environ.get("SYNAPLEX_TEST_DATASETS_DIR")
-    or os.environ.get("SYNAPLEX_DATASETS_DIR")
-    or Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    os.environ.get("SYNAPLEX_TEST_DATASETS_DIR") or Path(__file__).resolve().parents[2] / "shared" / "datasets"
 )
-GSM8K_DIR = SHARED_DATASETS / "gsm8k"
 TRAIN_URL = f"{gsm8k.BASE_URL}/train.jsonl"
 TEST_URL = f"{gsm8k.BASE_URL}/test.jsonl"
+TEST_DOWNLOAD_TIMEOUT = 20.0  # seconds per network operation when the tests fetch GSM8K into the cache
 
 
-def _require_shared_copy():
-    missing = [name for name in ("train.jsonl", "test.jsonl") if not (GSM8K_DIR / name).is_file()]
-    assert not missing, (
-        f"the GSM8K test copy is missing {missing} in {GSM8K_DIR}; point SYNAPLEX_TEST_DATASETS_DIR at a "
-        f"folder holding gsm8k/train.jsonl and gsm8k/test.jsonl (unchanged upstream files)"
+def find_gsm8k_copy(shared: Path, cache: Path, download: bool = True) -> tuple[Path | None, str]:
+    """The root whose ``gsm8k/`` holds GSM8K's train.jsonl and test.jsonl for these tests, or
+    ``(None, why and how to provide them)``.
+
+    ``shared`` (the test copy) is used when it holds both files; else the user's ``cache``, where a
+    missing file is downloaded and checked against its SHA-256 checksum (``gsm8k.FILES``) by the
+    library's own ``get_file`` when ``download`` is true.
+    """
+    names = [filename for filename, _ in gsm8k.FILES.values()]
+    if all((shared / "gsm8k" / name).is_file() for name in names):
+        return shared, ""
+    try:
+        for filename, sha256 in gsm8k.FILES.values():
+            _cache.get_file("gsm8k", filename, f"{gsm8k.BASE_URL}/{filename}", sha256, cache_dir=cache,
+                            download=download, title="GSM8K", all_files=names)
+        return cache, ""
+    except DatasetUnavailableError as error:  # offline, a checksum mismatch, an unwritable cache
+        problem = str(error).split(". To fix it", 1)[0]
+    return None, (
+        f"GSM8K's real files are not available: {shared / 'gsm8k'} does not hold {' and '.join(names)}, and "
+        f"the dataset cache cannot provide them ({problem}). To run these tests, put the unchanged upstream files "
+        f"({gsm8k.BASE_URL}/) in {shared / 'gsm8k'}{os.sep} or {cache / 'gsm8k'}{os.sep}, point "
+        f"SYNAPLEX_TEST_DATASETS_DIR (or SYNAPLEX_DATASETS_DIR for the cache) at a folder whose gsm8k{os.sep} "
+        "holds them, or run the tests once with network access to download them into the cache."
     )
 
 
 @pytest.fixture(scope="module")
-def gsm8k_data():
-    """GSM8K loaded once for the module, through SYNAPLEX_DATASETS_DIR (no cache_dir argument)."""
-    _require_shared_copy()
+def gsm8k_root() -> Path:
+    """The root holding the real GSM8K files (see find_gsm8k_copy); skips the tests without them."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SYNAPLEX_DATASETS_DIR", str(SHARED_DATASETS))
+        patch.setattr(_cache, "DOWNLOAD_TIMEOUT", TEST_DOWNLOAD_TIMEOUT)
+        root, reason = find_gsm8k_copy(SHARED_DATASETS, _cache.get_datasets_dir())
+    if root is None:
+        pytest.skip(reason)
+    return root
+
+
+@pytest.fixture(scope="module")
+def gsm8k_data(gsm8k_root):
+    """GSM8K loaded once for the module, through SYNAPLEX_DATASETS_DIR (no cache_dir argument)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SYNAPLEX_DATASETS_DIR", str(gsm8k_root))
         patch.setattr(_cache, "fetch", _no_network)
         return gsm8k.load_data()
 
@@ -97,9 +127,9 @@ def test_gsm8k_shapes_and_types(gsm8k_data):
     assert any(y.answer < 0 for y in y_train)  # the real file has negative answers
 
 
-def test_gsm8k_first_examples_are_parsed(gsm8k_data):
+def test_gsm8k_first_examples_are_parsed(gsm8k_data, gsm8k_root):
     (x_train, y_train), (x_test, y_test) = gsm8k_data
-    first = json.loads((GSM8K_DIR / "train.jsonl").read_text(encoding="utf-8").split("\n", 1)[0])
+    first = json.loads((gsm8k_root / "gsm8k" / "train.jsonl").read_text(encoding="utf-8").split("\n", 1)[0])
     assert x_train[0].query == first["question"]
     assert x_train[0].query.startswith("Natalia sold clips to 48 of her friends in April")
     assert y_train[0].answer == 72.0
@@ -124,10 +154,9 @@ def test_gsm8k_data_models():
     assert Output.get_schema()["properties"]["answer"]["type"] == "number"
 
 
-def test_gsm8k_checksums_match_the_upstream_files():
-    _require_shared_copy()
+def test_gsm8k_checksums_match_the_upstream_files(gsm8k_root):
     for filename, sha256 in gsm8k.FILES.values():
-        assert hashlib.sha256((GSM8K_DIR / filename).read_bytes()).hexdigest() == sha256
+        assert hashlib.sha256((gsm8k_root / "gsm8k" / filename).read_bytes()).hexdigest() == sha256
 
 
 def test_gsm8k_parses_commas_negatives_and_decimals(tmp_path, no_network):
@@ -187,6 +216,58 @@ def test_gsm8k_answer_without_hashes_names_the_line(tmp_path, no_network):
 # ----------------------------------------------------------------------------- cache, download
 
 
+def _fake_gsm8k(monkeypatch, train=b'{"question": "q", "answer": "#### 1"}\n', test=b'{"question": "t", "answer": "#### 2"}\n'):
+    """Small stand-ins for GSM8K's files, with their checksums in gsm8k.FILES; returns the bytes by URL."""
+    monkeypatch.setattr(gsm8k, "FILES", {"train": ("train.jsonl", hashlib.sha256(train).hexdigest()),
+                                         "test": ("test.jsonl", hashlib.sha256(test).hexdigest())})
+    return {TRAIN_URL: train, TEST_URL: test}
+
+
+def test_the_gsm8k_test_copy_comes_from_the_shared_folder_first(tmp_path, no_network):
+    shared, cache = tmp_path / "shared", tmp_path / "cache"
+    _fake_cache(shared, [_gsm8k_line("q", "#### 1")])
+    _fake_cache(cache, [_gsm8k_line("q", "#### 1")])
+    assert find_gsm8k_copy(shared, cache) == (shared, "")
+
+
+def test_the_gsm8k_test_copy_falls_back_to_the_cache_then_to_a_verified_download(tmp_path, monkeypatch):
+    upstream = _fake_gsm8k(monkeypatch)
+    shared, cache = tmp_path / "shared", tmp_path / "cache"
+    _write(shared / "gsm8k" / "train.jsonl", "{}\n")  # half a copy does not count
+    _write(cache / "gsm8k" / "train.jsonl", upstream[TRAIN_URL].decode())
+    fetched = []
+    monkeypatch.setattr(_cache, "fetch", lambda url: fetched.append(url) or upstream[url])
+    assert find_gsm8k_copy(shared, cache) == (cache, "")
+    assert fetched == [TEST_URL]  # only the missing file, into the user's cache
+    assert (cache / "gsm8k" / "test.jsonl").read_bytes() == upstream[TEST_URL]
+    assert find_gsm8k_copy(shared, cache) == (cache, "") and fetched == [TEST_URL]  # now cached
+
+
+@pytest.mark.parametrize("fetch, cause", [
+    (lambda url: (_ for _ in ()).throw(httpx2.ConnectError("[Errno -2] Name or service not known")),
+     "could not be downloaded (ConnectError: [Errno -2] Name or service not known)"),
+    (lambda url: b"tampered", "its download does not match the expected SHA-256 checksum"),
+], ids=["offline", "checksum"])
+def test_without_any_copy_the_reason_says_how_to_provide_the_files(tmp_path, monkeypatch, fetch, cause):
+    _fake_gsm8k(monkeypatch)
+    shared, cache = tmp_path / "shared", tmp_path / "cache"
+    monkeypatch.setattr(_cache, "fetch", fetch)
+    root, reason = find_gsm8k_copy(shared, cache)
+    assert root is None
+    assert reason.startswith(f"GSM8K's real files are not available: {shared / 'gsm8k'} does not hold "
+                             "train.jsonl and test.jsonl, and the dataset cache cannot provide them (GSM8K: the "
+                             f"file 'train.jsonl' is missing from the folder {cache / 'gsm8k'} and ")
+    assert cause in reason
+    assert reason.endswith(
+        f"To run these tests, put the unchanged upstream files ({gsm8k.BASE_URL}/) in {shared / 'gsm8k'}{os.sep} "
+        f"or {cache / 'gsm8k'}{os.sep}, point SYNAPLEX_TEST_DATASETS_DIR (or SYNAPLEX_DATASETS_DIR for the cache) "
+        f"at a folder whose gsm8k{os.sep} holds them, or run the tests once with network access to download them "
+        "into the cache.")
+    assert not (cache / "gsm8k" / "train.jsonl").exists()
+    root, reason = find_gsm8k_copy(shared, cache, download=False)
+    assert root is None and "downloads are disabled (download=False)" in reason
+
+
 def test_offline_with_an_empty_cache_says_where_to_put_the_files(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNAPLEX_DATASETS_DIR", str(tmp_path))
     calls = []
@@ -219,9 +300,9 @@ def test_download_false_never_touches_the_network(tmp_path, no_network):
     assert "downloads are disabled (download=False)" in message and TEST_URL in message
 
 
-def test_download_fills_the_cache_after_checking_the_checksum(tmp_path, monkeypatch):
-    _require_shared_copy()
-    upstream = {TRAIN_URL: (GSM8K_DIR / "train.jsonl").read_bytes(), TEST_URL: (GSM8K_DIR / "test.jsonl").read_bytes()}
+def test_download_fills_the_cache_after_checking_the_checksum(tmp_path, monkeypatch, gsm8k_root):
+    folder = gsm8k_root / "gsm8k"
+    upstream = {TRAIN_URL: (folder / "train.jsonl").read_bytes(), TEST_URL: (folder / "test.jsonl").read_bytes()}
     calls = []
 
     def fake_fetch(url):
