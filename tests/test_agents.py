@@ -152,6 +152,34 @@ async def test_text_reply_is_read_as_the_answer_when_valid_else_one_structured_c
     assert lm.requests[1]["schema"] == FinalAnswer.get_schema() and lm.requests[1]["tools"] is None
 
 
+async def test_a_text_reply_nested_10000_deep_is_not_the_answer_and_never_a_recursion_error():
+    deep = '{"answer": ' + "[" * 10_000 + "]" * 10_000 + "}"
+    agent, lm = agent_with([{"content": deep}, {"answer": 7}])
+    result = await agent(Query(query="?"))
+    assert result.get("answer") == 7  # asked once more, for structured output
+    assert lm.requests[1]["schema"] == FinalAnswer.get_schema()
+    assert result.get("messages")[1]["content"] == deep
+    # reading a non-autonomous output whose last message is that text: no answer yet
+    messages = [{"role": "user", "content": "?"}, {"role": "assistant", "content": deep}]
+    assert agent.final_answer({"messages": messages}) is None
+
+
+async def test_a_tool_result_that_cannot_be_written_as_json_is_an_error_result():
+    async def deep_result() -> list:
+        """Return something nested too deep to encode."""
+        value: list = []
+        for _ in range(100_000):
+            value = [value]
+        return value
+
+    agent, lm = agent_with([turn(call("deep_result", "d")), turn(call("final_answer", "f", answer=1))],
+                           tools=[synaplex.Tool(deep_result)])
+    assert (await agent(Query(query="?"))).get("answer") == 1
+    result = json.loads(lm.requests[1]["messages"][-1]["content"])
+    assert set(result) == {"error"} and result["error"].startswith(
+        "The tool's result cannot be written as JSON (RecursionError: maximum recursion depth exceeded")
+
+
 async def test_max_iterations_raise_keeps_the_trajectory():
     agent, _ = agent_with([turn(call("add", f"c{i}", a=i, b=1)) for i in range(3)], max_iterations=3,
                           on_max_iterations="raise")

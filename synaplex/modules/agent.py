@@ -74,7 +74,10 @@ def _readable(call: dict) -> dict:
 
 
 def _result_text(result: dict) -> str:
-    return json.dumps(result, ensure_ascii=False, default=str)
+    try:
+        return json.dumps(result, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError) as error:  # a circular or too deeply nested result
+        return json.dumps({"error": f"The tool's result cannot be written as JSON ({type(error).__name__}: {error})."})
 
 
 class FunctionCallingAgent(Module):
@@ -227,10 +230,14 @@ class FunctionCallingAgent(Module):
         return [_message("tool", _result_text(r), tool_call_id=c["id"]) for c, r in zip(calls, results)]
 
     def _check_answer(self, value: Any) -> list[str]:
+        from synaplex.lm.tools import parse_tool_arguments
         from synaplex.lm.validation import validation_errors
 
         if not isinstance(value, dict):
             return [f"the final answer must be a JSON object, got {value!r:.100}"]
+        _, problem = parse_tool_arguments(value)  # nested too deep to validate or write back
+        if problem:
+            return [problem.replace("the arguments are", "the final answer is", 1)]
         return validation_errors(value, self.schema)
 
     # --- one model turn -----------------------------------------------------------------
@@ -267,7 +274,7 @@ class FunctionCallingAgent(Module):
             return None, text
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             value = None
         if value is None or self._check_answer(value):
             value = await self._forced_answer(trajectory, text)
@@ -354,7 +361,7 @@ class FunctionCallingAgent(Module):
                                  schema={"type": "object", "properties": {"content": {"type": "string"}}})
         try:
             value = json.loads(messages[-1].get("content") or "")
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         return None if self._check_answer(value) else JsonDataModel(json=value, schema=self.schema)
 
