@@ -1,5 +1,11 @@
-"""Tool definitions from Python functions: the JSON schema comes from type hints and the
-docstring (Google, NumPy or Sphinx style argument descriptions)."""
+"""Tools and tool calls.
+
+* Tool definitions from Python functions: the JSON schema comes from type hints and the
+  docstring (Google, NumPy or Sphinx style argument descriptions).
+* Tool calls from a model's reply: one parser for every adapter, streamed or not
+  (:func:`tool_call`, :func:`assemble_tool_calls`). Arguments that are not one JSON object
+  are never turned into ``{}``: the call carries ``arguments_error`` and must not run.
+"""
 
 from __future__ import annotations
 
