@@ -169,6 +169,11 @@ async def test_tool_run_call_refuses_a_call_with_an_arguments_error():
     assert await tool.run_call({"id": "c3", "name": "delete_files", "arguments": {"dry_run": True}}) == {
         "result": "deleted /"}
     assert RAN == [("/", True)]
+    # a call without arguments has none, as on the wire; the tool's own schema decides
+    assert await tool.run_call({"id": "c4", "name": "delete_files"}) == {"result": "deleted /"}
+    assert await tool.run_call({"id": "c5", "name": "delete_files", "arguments": "[]"}) == {"error": (
+        "ToolArgumentsError: Tool 'delete_files' was not run: the arguments must be a JSON object, got an array: "
+        "'[]'. Send the arguments as one JSON object that follows the tool's schema.")}
 
 
 async def test_a_missing_required_argument_is_never_filled_with_a_default():

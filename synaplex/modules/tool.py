@@ -139,7 +139,8 @@ class Tool:
         if problem:
             error = self._not_run(str(problem))
             return {"error": f"{type(error).__name__}: {error}"}
-        return await self.run(call.get("arguments"))
+        arguments = call.get("arguments")
+        return await self.run({} if arguments is None else arguments)  # none sent: none, as on the wire
 
     def get_config(self) -> dict:
         from synaplex.saving.serialization import serialize_synaplex_object
