@@ -39,6 +39,8 @@ def placeholder(schema: dict, name: str = "value", defs: dict | None = None):
     return f"(scripted {name})"
 
 
+# Registered, so that a saved program (a checkpoint) finds it again in safe mode.
+@synaplex.saving.register_synaplex_serializable(package="examples")
 def scripted_reply(messages, schema):
     if schema is None:
         return {"content": "(scripted reply)"}

@@ -38,6 +38,8 @@ def make_dates(n: int, seed: int):
     return x, y
 
 
+# Registered, so that a saved program (a checkpoint) finds it again in safe mode.
+@synaplex.saving.register_synaplex_serializable(package="examples")
 def scripted_dates(messages, schema):
     """The scripted model: right only when the prompt carries examples (as a small model)."""
     import json

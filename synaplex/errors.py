@@ -11,6 +11,7 @@ from synaplex.backend.errors import (  # noqa: F401
     SynaplexError,
     ToolArgumentsError,
     UnknownClassError,
+    UnsafeLoadError,
 )
 from synaplex.lm.errors import (  # noqa: F401
     AuthenticationError,

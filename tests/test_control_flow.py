@@ -92,13 +92,13 @@ def easy_saved(messages, schema):
 
 
 async def test_branch_program_saves_and_loads(tmp_path):
-    lm = synaplex.LanguageModel(model="scripted", responses=easy_saved)  # importable: restored on load
+    lm = synaplex.LanguageModel(model="scripted", responses=easy_saved)  # given back on load by custom_objects
     inputs = synaplex.Input(data_model=Query)
     easy, hard = await synaplex.Branch(question="Difficulty?", labels=["easy", "hard"], language_model=lm,
                                        branches=[synaplex.Generator(data_model=Answer, language_model=lm),
                                                  synaplex.Generator(data_model=Answer, language_model=lm)])(inputs)
     synaplex.Program(inputs=inputs, outputs=easy | hard).save(tmp_path / "branch.json")
-    loaded = synaplex.Program.load(tmp_path / "branch.json")
+    loaded = synaplex.Program.load(tmp_path / "branch.json", custom_objects={"easy_saved": easy_saved})
     assert (await loaded(Query(query="q"))).get_json() == {"answer": "saved"}
 
 

@@ -18,6 +18,7 @@ from synaplex.backend.errors import (
     MissingDependencyError,
     SynaplexError,
     ToolArgumentsError,
+    UnsafeLoadError,
 )
 from synaplex.modules.mcp import (
     MCPConnectionError,
@@ -254,9 +255,10 @@ async def test_a_stdio_server_that_exits_at_once():
     assert "could not connect" in message and "Connection closed" in message
     assert message.endswith("The server's stderr ends with:\nboom: missing config")
     assert error.server_name == "broken" and error.transport == "stdio" and error.stderr == "boom: missing config"
-    # a tool call reports it to the agent instead of raising
+    # a tool call reports it to the agent instead of raising: that it failed, no command line, no stderr
     tool = MCPTool(client, "broken", "add", parameters={"type": "object", "properties": {}})
-    assert (await tool.run({}))["error"].startswith("MCPConnectionError: MCP server 'broken'")
+    assert await tool.run({}) == {"error": "MCPConnectionError: MCP server 'broken' is unavailable: tool 'add' "
+                                           "could not run."}
 
 
 async def test_a_missing_command_and_a_startup_timeout():
@@ -296,6 +298,58 @@ async def test_env_values_are_expanded_and_never_shown(monkeypatch):
                                  "environment variable SYNAPLEX_TEST_MCP_TOKEN is not set.")
 
 
+SECRETS = {"key": "sk-proj-0123456789abcdefghij", "github": "ghp_0123456789abcdefghijABCDEFGHIJ",
+           "db": "hunter2-db-password", "url": "url-password-42", "query": "query-token-value-99",
+           "bare": "xoxb-1234567890-abcdefghij"}
+
+
+def test_secret_arguments_and_url_parameters_are_never_saved(caplog):
+    args = ["server.js", "--api-key", SECRETS["key"], f"--github-token={SECRETS['github']}", "--verbose",
+            f"DB_PASSWORD={SECRETS['db']}", f"postgres://admin:{SECRETS['url']}@db.example/app", SECRETS["bare"],
+            "--port", "8080"]
+    client = MultiServerMCPClient({"files": {"command": "node", "args": args}})
+    tool = MCPTool(client, "files", "read", parameters={"type": "object", "properties": {}})
+    saved = json.dumps(serialize_synaplex_object(tool))
+    assert not [name for name, secret in SECRETS.items() if secret in saved]
+    connection = json.loads(saved)["config"]["connection"]
+    assert connection["args"] == ["server.js", "--api-key", "[REDACTED]", "--github-token=[REDACTED]", "--verbose",
+                                  "DB_PASSWORD=[REDACTED]", "postgres://[REDACTED]@db.example/app", "[REDACTED]",
+                                  "--port", "8080"]
+    assert connection["redacted"] == {"args": [2, 3, 5, 6, 7]}
+    assert not [name for name, secret in SECRETS.items() if secret in repr(client)]
+    with caplog.at_level(logging.WARNING, logger="synaplex.mcp"):
+        loaded = deserialize_synaplex_object(json.loads(saved), allow=("processes",))
+    assert loaded.client.connections["files"]["args"] == connection["args"]
+    assert "MCP tool 'read' of server 'files' was saved without the values of args: 2, 3, 5, 6, 7" in caplog.text
+
+    url = (f"https://admin:{SECRETS['url']}@mcp.example/mcp?api_key={SECRETS['query']}&format=json"
+           f"&access_token={SECRETS['query']}")
+    client = MultiServerMCPClient({"remote": {"url": url}})
+    tool = MCPTool(client, "remote", "read", parameters={"type": "object", "properties": {}})
+    saved = json.dumps(serialize_synaplex_object(tool))
+    assert SECRETS["url"] not in saved and SECRETS["query"] not in saved
+    assert json.loads(saved)["config"]["connection"] == {
+        "transport": "streamable_http", "url": "https://mcp.example/mcp?format=json",
+        "redacted": {"url": ["userinfo", "api_key", "access_token"]}}
+
+
+async def test_a_failed_server_is_logged_redacted_and_the_model_only_learns_that_the_tool_failed(caplog):
+    secret = SECRETS["key"]
+    code = "import sys; sys.stderr.write('boom: the key ' + sys.argv[2] + ' was refused\\n'); sys.exit(3)"
+    client = MultiServerMCPClient({"broken": {"command": sys.executable, "args": ["-c", code, "--api-key", secret]}})
+    tool = MCPTool(client, "broken", "add", parameters={"type": "object", "properties": {}})
+    with caplog.at_level(logging.WARNING, logger="synaplex.mcp"):
+        result = await tool.run({})
+    assert result == {"error": "MCPConnectionError: MCP server 'broken' is unavailable: tool 'add' could not run."}
+    log = caplog.text
+    assert "MCP tool 'add' could not run: MCP server 'broken' (transport stdio, command: " in log
+    assert "--api-key '[REDACTED]'" in log and "boom: the key [REDACTED] was refused" in log and secret not in log
+    # whoever uses the client directly gets the whole story, redacted as well
+    with pytest.raises(MCPConnectionError) as caught:
+        await client.get_tools()
+    assert caught.value.stderr == "boom: the key [REDACTED] was refused" and secret not in str(caught.value)
+
+
 async def test_an_agent_uses_mcp_tools_and_saves_them():
     def call(name, id_, **arguments):
         return {"content": "", "tool_calls": [{"id": id_, "name": name, "arguments": arguments}]}
@@ -319,7 +373,9 @@ async def test_an_agent_uses_mcp_tools_and_saves_them():
     # the agent saves with its MCP tools, and the loaded tools call the server again
     config = json.loads(json.dumps(serialize_synaplex_object(agent)))
     assert config["config"]["tools"][0]["registered_name"] == "synaplex>MCPTool"
-    loaded = deserialize_synaplex_object(config)
+    with pytest.raises(UnsafeLoadError, match="config.tools\\[0\\].config.connection.command would start the process"):
+        deserialize_synaplex_object(config)  # safe by default: a config is data (tests/test_safe_loading.py)
+    loaded = deserialize_synaplex_object(config, allow=("processes",))
     assert [t.name for t in loaded.tools] == ["add", "multiply", "fail"]
     assert await loaded.tools[1](a=3, b=3) == 9.0
     await client.aclose()
@@ -374,10 +430,14 @@ async def test_http_headers_are_sent_and_never_shown(http_server, api_key, caplo
         (add,) = [t for t in await templated.get_tools() if t.name == "add"]
         config = json.loads(json.dumps(serialize_synaplex_object(add)))
         assert config["config"]["connection"]["headers"] == {HEADER: f"${{{KEY_VARIABLE}}}"}
-        back = deserialize_synaplex_object(config)
+        with pytest.raises(UnsafeLoadError, match=f"config.connection.headers.{HEADER} would read the environment "
+                                                  f"variable {KEY_VARIABLE}"):
+            deserialize_synaplex_object(config)
+        back = deserialize_synaplex_object(config, allow=("environment",))
         assert isinstance(back, MCPTool) and back.parameters == add.parameters and back.description == add.description
         assert await back(a=20, b=22) == 42.0
-        assert deserialize_synaplex_object(config).client is back.client  # one shared client per connection
+        # one shared client per connection
+        assert deserialize_synaplex_object(config, allow=("environment",)).client is back.client
         await back.client.aclose()
     finally:
         await literal.aclose()

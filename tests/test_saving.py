@@ -4,7 +4,7 @@ import os
 import pytest
 
 import synaplex
-from synaplex.errors import SavingError, UnknownClassError
+from synaplex.errors import SavingError, UnknownClassError, UnsafeLoadError
 from synaplex.version import __version__
 from tests.conftest import Answer, AnswerWithRationale, MixedQA, Query, scripted
 from tests.reply_fns import constant_answer
@@ -40,7 +40,7 @@ async def test_functional_round_trip_keeps_structure_and_variables(tmp_path):
     assert data["format"] == "synaplex.program" and data["synaplex_version"] == __version__
     assert data["variables"]["generator/state"]["instructions"] == "Trained instructions."
 
-    loaded = synaplex.Program.load(path)
+    loaded = synaplex.Program.load(path, custom_objects={"by_schema": by_schema})
     assert loaded.name == "qa" and loaded.description == "d"
     assert [(m.name, type(m).__name__) for m in loaded.modules] == \
         [(m.name, type(m).__name__) for m in program.modules]
@@ -169,7 +169,9 @@ async def test_scripted_callable_is_restored_by_import_path(tmp_path):
                                    language_model=synaplex.LanguageModel(model="scripted",
                                                                          responses=constant_answer))(inputs)
     synaplex.Program(inputs=inputs, outputs=out).save(tmp_path / "c.json")
-    loaded = synaplex.Program.load(tmp_path / "c.json")
+    with pytest.raises(UnsafeLoadError, match="would import the module 'tests.reply_fns'"):
+        synaplex.Program.load(tmp_path / "c.json")  # safe mode imports nothing (tests/test_safe_loading.py)
+    loaded = synaplex.Program.load(tmp_path / "c.json", allow=("imports",))
     assert (await loaded(Query(query="q"))).get_json() == {"answer": "from an importable callable"}
 
 

@@ -17,6 +17,7 @@ class Answer(synaplex.DataModel):
     answer: str = synaplex.Field(description="The answer")
 
 
+@synaplex.saving.register_synaplex_serializable()  # a loaded program finds it again (safe loading imports nothing)
 def paris(messages, schema):
     return {"answer": "Paris"}
 

@@ -53,6 +53,27 @@ class UnknownClassError(SavingError):
     """A saved object names a class that is not registered for deserialization."""
 
 
+class UnsafeLoadError(SavingError):
+    """Safe loading refused something a file asks for (see ``synaplex.saving.safe_mode``).
+
+    A program file is data: loading it may not start a process, import code, read environment
+    variables, send the environment's credentials to an endpoint the file names, or create
+    files, unless the caller opts in with ``allow=(capability, ...)`` or ``safe_mode=False``.
+
+    Attributes:
+        path: the file, when there is one.
+        field: where in the file, as a JSON path (``program.config.modules[1].config.caching``).
+        capability: the name that ``allow=`` takes to permit it (``"processes"``, ``"imports"``,
+            ``"environment"``, ``"credentials"``, ``"files"``).
+    """
+
+    def __init__(self, message: str, path: str | None = None, field: str | None = None,
+                 capability: str | None = None):
+        super().__init__(message, path=path)
+        self.field = field
+        self.capability = capability
+
+
 class PredictionError(SynaplexError):
     """Some examples of a batch prediction failed.
 

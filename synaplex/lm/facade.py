@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import os
+import urllib.parse
 from typing import Any
 
 from synaplex.backend import config
@@ -11,6 +14,8 @@ from synaplex.lm.base import Usage
 from synaplex.lm.errors import MissingAPIKeyError
 from synaplex.lm.profiles import ProviderProfile
 from synaplex.lm.providers import load_adapter, parse_model
+
+_log = logging.getLogger("synaplex.saving")
 
 
 # With no model configured: the first provider whose key is set, else the embedded model.
@@ -43,15 +48,17 @@ def default_model(embedding: bool = False) -> str:
     return "local"
 
 
-def resolve_endpoint(profile: ProviderProfile, api_key: str | None, api_base: str | None) -> tuple[str | None, str | None]:
+def resolve_endpoint(profile: ProviderProfile, api_key: str | None, api_base: str | None,
+                     environment_key: bool = True) -> tuple[str | None, str | None]:
     """The API key and base URL to use: arguments first, then the environment, then defaults.
 
     A key is required for hosted providers; ``openai/...`` pointed at another ``api_base``
-    (a local server) needs none.
+    (a local server) needs none. ``environment_key=False`` never reads the key from the
+    environment (a model loaded from a file that names its own endpoint).
     """
     if api_base is None:
         api_base = next((os.environ[v] for v in profile.base_url_env if os.environ.get(v)), None)
-    if api_key is None:
+    if api_key is None and environment_key:
         api_key = next((os.environ[v] for v in profile.api_key_env if os.environ.get(v)), None)
     custom_server = api_base is not None and profile.base_url is not None and api_base.rstrip("/") != profile.base_url
     if api_key is None and profile.key_required and not custom_server:
@@ -74,6 +81,55 @@ def _env_value(text: str, variable: str):
         return int(text)
     except ValueError:
         raise InvalidInputError(f"The environment variable {variable} must be an integer, got {text!r}.") from None
+
+
+# Set while a model is rebuilt, in a safe load, from a file that names its own endpoint.
+_WITHOUT_ENVIRONMENT_CREDENTIALS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "synaplex_without_environment_credentials", default=False)
+
+
+def _shown_endpoint(url: str) -> str:
+    """``url`` without userinfo, query or fragment (for messages)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+    except ValueError:
+        return "<invalid URL>"
+
+
+def _withholds_environment_credentials(cls, config_: dict) -> bool:
+    """Safe loading: the environment's credentials go only to the provider's own endpoint.
+
+    A model rebuilt in a safe load, from a config that names an ``api_base`` other than its
+    provider's default and no ``api_key``, is built without the environment's key and
+    headers (a warning names the field), unless the load allows ``"credentials"``. Where the
+    provider needs a key on any endpoint (no default endpoint, e.g. Azure), the load is
+    refused instead.
+    """
+    from synaplex.saving import safe_mode
+
+    api_base, model = config_.get("api_base"), config_.get("model") or default_model(cls._embedding)
+    if (not isinstance(api_base, str) or not isinstance(model, str) or config_.get("api_key") is not None
+            or safe_mode.permits("credentials")):
+        return False
+    profile, _ = parse_model(model)
+    if profile.base_url is not None and api_base.rstrip("/") == profile.base_url.rstrip("/"):
+        return False
+    variables = [v for v in profile.api_key_env if os.environ.get(v)]
+    variables += [v for _, v in profile.env_headers if os.environ.get(v)]
+    if not variables:
+        return False
+    endpoint = _shown_endpoint(api_base)
+    names = ", ".join(variables)
+    if profile.key_required and profile.base_url is None:
+        safe_mode.require("credentials", "api_base",
+                          f"send {names} from the environment to {endpoint!r}, an endpoint named by the file")
+    _log.warning(
+        "%s names the endpoint %r, not %s's own: the model is loaded without %s from the environment "
+        "(safe loading sends the environment's credentials only to a provider's own endpoint). If you trust "
+        "this file, load it with allow=('credentials',) or safe_mode=False.",
+        safe_mode.field_path("api_base"), endpoint, profile.name, names)
+    return True
 
 
 class _Everything(frozenset):
@@ -111,7 +167,8 @@ class ModelFacade:
         for param, variable in profile.env_params:
             if param not in kwargs and os.environ.get(variable):
                 kwargs[param] = _env_value(os.environ[variable], variable)
-        if profile.env_headers:
+        environment_credentials = not _WITHOUT_ENVIRONMENT_CREDENTIALS.get()
+        if profile.env_headers and environment_credentials:
             headers = {h: os.environ[v] for h, v in profile.env_headers if os.environ.get(v)}
             if headers:
                 kwargs["headers"] = {**headers, **kwargs.get("headers", {})}
@@ -119,7 +176,7 @@ class ModelFacade:
         self.provider = profile.name
         self.api_base = api_base   # as given: the resolved one may come from the environment
         adapter_cls = load_adapter(profile, embedding=self._embedding)
-        resolved_key, resolved_base = resolve_endpoint(profile, api_key, api_base)
+        resolved_key, resolved_base = resolve_endpoint(profile, api_key, api_base, environment_credentials)
         # Keyword arguments the adapter takes are its options (responses, transport, n_ctx…);
         # the others are defaults for every request (temperature, max_tokens…).
         accepted = _adapter_options(adapter_cls)
@@ -152,7 +209,11 @@ class ModelFacade:
     def from_config(cls, config_: dict):
         config_ = dict(config_)
         callable_path = config_.pop("responses_callable", None)
-        model = cls(**config_)
+        token = _WITHOUT_ENVIRONMENT_CREDENTIALS.set(_withholds_environment_credentials(cls, config_))
+        try:
+            model = cls(**config_)
+        finally:
+            _WITHOUT_ENVIRONMENT_CREDENTIALS.reset(token)
         if callable_path is not None and hasattr(model._adapter, "restore_from_config"):
             model._adapter.restore_from_config({"responses_callable": callable_path})
         return model

@@ -396,6 +396,12 @@ class LanguageModel(ModelFacade):
     @classmethod
     def from_config(cls, config: dict):
         config = dict(config)
+        caching = config.get("caching")
+        if isinstance(caching, str) and caching.strip() and caching != "memory":
+            from synaplex.saving import safe_mode
+
+            where = "in the default cache folder" if caching in ("disk", "sqlite") else f"at {caching!r:.200}"
+            safe_mode.require("files", "caching", f"create a SQLite response cache {where}")
         if config.get("fallback"):
             from synaplex.saving.serialization import deserialize_synaplex_object
 

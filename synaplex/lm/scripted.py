@@ -116,10 +116,26 @@ class _Responses:
         return {"responses": self.items}
 
     def restore_from_config(self, config: dict) -> None:
+        from synaplex.saving import safe_mode
+        from synaplex.saving.serialization import find_callable
+
         path = config.get("responses_callable")
         if path is None:
             return
-        fn = _import_path(path)
+        if not isinstance(path, str) or ":" not in path:
+            raise InvalidInputError(f"responses_callable must be 'module:qualname', got {path!r:.100}.")
+        # A registered function, or one in custom_objects, needs no import; anything else
+        # does, which safe loading refuses (a lambda or a local function cannot be imported).
+        fn = find_callable(path, safe_mode.custom_objects())
+        module_name, _, qualname = path.partition(":")
+        if fn is None and "<" not in qualname:
+            short = qualname.rpartition(".")[2]
+            safe_mode.require(
+                "imports", "responses_callable",
+                f"import the module {module_name!r} and call {qualname!r} for this scripted {self.kind}'s replies",
+                hint=f"Pass custom_objects={{{short!r}: {short}}}, or register the function with "
+                     "@synaplex.saving.register_synaplex_serializable().")
+            fn = _import_path(path)
         if fn is not None:
             self.set(fn)
             return

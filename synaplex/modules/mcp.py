@@ -186,10 +186,101 @@ def _safe_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+# --------------------------------------------------------------------------- secrets
+#
+# Secrets never reach a saved file, a log or an error message: header and env values are
+# saved only as ``${VAR}`` templates, and arguments and URLs lose what carries a credential
+# by rule: a flag or parameter whose name says so (``--api-key x``, ``--token=x``,
+# ``API_KEY=x``, ``?access_token=x``), a URL's userinfo, and values shaped like the usual
+# tokens. Over-redaction is the safe side.
+
+_MASK = "[REDACTED]"
+_SECRET_NAME_PARTS = ("auth", "key", "token", "secret", "cookie", "password", "passwd", "credential",
+                      "session", "signature")
+_ASSIGNMENT = re.compile(r"(-{0,2})([A-Za-z_][A-Za-z0-9_.-]*)=(.*)", re.DOTALL)
+_FLAG = re.compile(r"-{1,2}([A-Za-z][A-Za-z0-9_.-]*)")
+_TOKEN_VALUE = re.compile(
+    r"(?:sk|rk|pk)[-_][A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[aboprs]-[\w-]{10,}"
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,}|glpat-[\w-]{20,}|hf_[A-Za-z0-9]{30,}"
+    r"|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]+|(?:Bearer|Basic|Token) \S+|-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@\s'\"<>]+@")
+_QUERY_PARAM = re.compile(r"([?&;])([^=&#\s'\"<>?]+)=([^&#\s'\"<>]*)")
+
+
+def _is_secret_name(name: str) -> bool:
+    lowered = urllib.parse.unquote(name).lower()
+    return any(part in lowered for part in _SECRET_NAME_PARTS) or lowered == "sig"
+
+
+def _redact_text(text: str) -> str:
+    """``text`` with URL userinfo, secret query values and token-shaped values masked."""
+    text = _USERINFO.sub(lambda m: f"{m.group(1)}{_MASK}@", text)
+    text = _QUERY_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}={_MASK}" if _is_secret_name(m.group(2))
+                            else m.group(0), text)
+    return _TOKEN_VALUE.sub(_MASK, text)
+
+
+def _redact_args(args: list[str]) -> tuple[list[str], list[int]]:
+    """The arguments with their secrets masked, and the indices of those changed."""
+    shown, changed = [], []
+    after_secret_flag = False
+    for index, arg in enumerate(args):
+        assignment = _ASSIGNMENT.fullmatch(arg)
+        if after_secret_flag and not arg.startswith("-"):
+            new = _MASK
+        elif assignment and _is_secret_name(assignment.group(2)):
+            new = f"{assignment.group(1)}{assignment.group(2)}={_MASK}"
+        else:
+            new = _redact_text(arg)
+        flag = _FLAG.fullmatch(arg)
+        after_secret_flag = bool(flag and _is_secret_name(flag.group(1)))
+        shown.append(new)
+        if new != arg:
+            changed.append(index)
+    return shown, changed
+
+
+def _saveable_url(url: str) -> tuple[str, list[str]]:
+    """The URL without userinfo and secret query parameters, and what was removed."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return _redact_text(url), ["url"]
+    removed = ["userinfo"] if "@" in parts.netloc else []
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not _is_secret_name(k) and not _TOKEN_VALUE.search(v)]
+    removed += [k for k, v in pairs if (k, v) not in kept]
+    if not removed:
+        return url, []
+    query = urllib.parse.urlencode(kept) if len(kept) != len(pairs) else parts.query
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, query,
+                                    parts.fragment)), removed
+
+
+def _secret_values(connection: dict) -> list[str]:
+    """Every value of ``connection`` that may be a secret, as given and as expanded."""
+    values = []
+    for key in ("headers", "env"):
+        for value in (connection.get(key) or {}).values():
+            values.append(value)
+            values.extend(os.environ.get(name, "") for name in _TEMPLATE.findall(value))
+    args = connection.get("args") or []
+    values.extend(args[i] for i in _redact_args(args)[1])
+    return sorted((v for v in values if len(v) >= 5), key=len, reverse=True)
+
+
+def _redact_output(text: str, connection: dict) -> str:
+    """A server's output (stderr) without the connection's secrets."""
+    for value in _secret_values(connection):
+        text = text.replace(value, _MASK)
+    return _redact_text(text)
+
+
 def _describe(connection: dict) -> str:
     """Transport and target, without secrets: header and env names only."""
     if connection["transport"] == "stdio":
-        text = f"transport stdio, command: {shlex.join([connection['command'], *connection.get('args', [])])}"
+        args = _redact_args(connection.get("args", []))[0]
+        text = f"transport stdio, command: {shlex.join([connection['command'], *args])}"
         if connection.get("env"):
             text += f", env: {', '.join(connection['env'])}"
         return text
@@ -200,9 +291,19 @@ def _describe(connection: dict) -> str:
 
 
 def _saveable_connection(connection: dict) -> dict:
-    """The connection as saved with a program: literal header and env values are dropped."""
+    """The connection as saved with a program, without secrets: literal header and env values
+    are dropped, and so are the secrets of the arguments and the URL (``"redacted"`` says
+    which)."""
     saved = {key: value for key, value in connection.items() if key not in ("headers", "env")}
-    redacted: dict[str, list[str]] = {}
+    redacted: dict[str, list] = {}
+    if connection.get("args"):
+        saved["args"], indices = _redact_args(connection["args"])
+        if indices:
+            redacted["args"] = indices
+    if connection.get("url"):
+        saved["url"], removed = _saveable_url(connection["url"])
+        if removed:
+            redacted["url"] = removed
     for key in ("headers", "env"):
         values = connection.get(key)
         if not values:
@@ -562,7 +663,7 @@ class MultiServerMCPClient:
         connection = self.connections[server_name]
         message = f"MCP server {server_name!r} ({_describe(connection)}): {what}"
         if error is not None:
-            message += f": {_error_text(error)}"
+            message += f": {_redact_output(_error_text(error), connection)}"
         message += "."
         leaf = _leaf(error) if error is not None else None
         if isinstance(leaf, OSError) and connection["transport"] == "stdio":
@@ -573,6 +674,7 @@ class MultiServerMCPClient:
         elif connection["transport"] == "streamable_http" and "connect" in type(leaf).__name__.lower():
             message += " Check that the server is running and listening at that URL."
         if stderr:
+            stderr = _redact_output(stderr, connection)
             message += f"\nThe server's stderr ends with:\n{stderr}"
         elif connection["transport"] == "stdio":
             message += " The server wrote nothing to stderr."
@@ -627,6 +729,25 @@ def _convert_result(result, server_name: str, tool_name: str) -> Any:
 _SHARED_CLIENTS: dict[str, MultiServerMCPClient] = {}
 
 
+def _check_loading(server_name: str, connection: dict) -> None:
+    """Safe loading: a stdio server is a process, a ``${VAR}`` template reads the environment."""
+    from synaplex.saving import safe_mode
+
+    where = f"MCP server {server_name!r}"
+    if connection["transport"] == "stdio":
+        command = shlex.join([connection["command"], *_redact_args(connection.get("args", []))[0]])
+        safe_mode.require("processes", ("connection", "command"),
+                          f"start the process {command[:300]!r} ({where}, over stdio) when the tool is called")
+    for key in ("headers", "env"):
+        for name, value in (connection.get(key) or {}).items():
+            variables = _TEMPLATE.findall(value)
+            if variables:
+                sent = "the server's environment" if key == "env" else f"the header {name!r}"
+                safe_mode.require("environment", ("connection", key, name),
+                                  f"read the environment variable {variables[0]} and send it to {where} "
+                                  f"(in {sent})")
+
+
 def _shared_client(server_name: str, connection: dict) -> MultiServerMCPClient:
     """One client per saved connection, shared by every tool loaded with it."""
     key = json.dumps({"server": server_name, "connection": connection}, sort_keys=True)
@@ -659,7 +780,15 @@ class MCPTool(Tool):
         client._check_server(server_name)
 
         async def call(**arguments):
-            return await client.call_tool(server_name, tool_name, arguments)
+            try:
+                return await client.call_tool(server_name, tool_name, arguments)
+            except MCPConnectionError as error:
+                # The command line and the server's stderr are for the logs (redacted), not
+                # for the model: it only learns that the tool failed.
+                _log.warning("MCP tool %r could not run: %s", tool_name, error)
+                raise MCPConnectionError(
+                    f"MCP server {server_name!r} is unavailable: tool {tool_name!r} could not run.",
+                    server_name, error.transport) from error
 
         call.__name__ = call.__qualname__ = tool_name
         super().__init__(call, name=name or tool_name, description=description, timeout=timeout,
@@ -682,14 +811,17 @@ class MCPTool(Tool):
     @classmethod
     def from_config(cls, config: dict) -> MCPTool:
         config = dict(config)
-        connection = dict(config.pop("connection"))
-        redacted = connection.pop("redacted", None)
-        server_name = config.pop("server_name")
+        server_name = config.pop("server_name", None)
+        connection = config.pop("connection", None)
+        redacted = connection.pop("redacted", None) if isinstance(connection, dict) else None
+        connection = _normalize_connection(server_name, connection)
+        _check_loading(server_name, connection)
         if redacted:
-            names = "; ".join(f"{key}: {', '.join(names)}" for key, names in redacted.items())
+            names = "; ".join(f"{key}: {', '.join(map(str, names))}" if isinstance(names, list) else str(key)
+                              for key, names in redacted.items()) if isinstance(redacted, dict) else str(redacted)
             _log.warning(
-                "MCP tool %r of server %r was saved without the values of %s (literal header and env values "
-                "are not saved; use '${VAR}' templates to have them read from the environment).",
+                "MCP tool %r of server %r was saved without the values of %s (secrets are never saved: give "
+                "them as '${VAR}' templates in headers or env, read from the environment when it connects).",
                 config.get("name"), server_name, names,
             )
         client = _shared_client(server_name, connection)

@@ -300,11 +300,19 @@ class Program(Trainer, Module):
         save_program(self, filepath)
 
     @classmethod
-    def load(cls, filepath: str, custom_objects: dict | None = None) -> "Program":
-        """Load a program saved with :meth:`save`."""
+    def load(cls, filepath: str, custom_objects: dict | None = None, *, safe_mode: bool = True,
+             allow: tuple = ()) -> "Program":
+        """Load a program saved with :meth:`save`.
+
+        Safe by default: a file that would start a process, import code, read environment
+        variables, send the environment's credentials to an endpoint it names, or create
+        files raises ``UnsafeLoadError`` naming the field. For a file you trust, name what it
+        may do, ``allow=("processes", "imports", "environment", "credentials", "files")``, or
+        pass ``safe_mode=False`` (see the README's "Safe loading").
+        """
         from synaplex.saving.program_io import load_program
 
-        return load_program(filepath, custom_objects=custom_objects)
+        return load_program(filepath, custom_objects=custom_objects, safe_mode=safe_mode, allow=allow)
 
     def save_variables(self, filepath: str) -> None:
         from synaplex.saving.program_io import save_variables

@@ -1,5 +1,6 @@
 """``synaplex.saving``: the serialization registry and program files."""
 
+from synaplex.saving.safe_mode import CAPABILITIES  # noqa: F401
 from synaplex.saving.serialization import (  # noqa: F401
     deserialize_synaplex_object,
     get_registered_name,
@@ -16,8 +17,12 @@ def save_program(program, filepath):
     _save(program, filepath)
 
 
-def load_program(filepath, custom_objects=None):
-    """Load a program saved with ``program.save`` or :func:`save_program`."""
+def load_program(filepath, custom_objects=None, *, safe_mode=True, allow=()):
+    """Load a program saved with ``program.save`` or :func:`save_program`.
+
+    Safe by default: see ``Program.load`` and :mod:`synaplex.saving.safe_mode`.
+    """
     from synaplex.saving.program_io import load_program as _load
 
-    return _load(filepath, custom_objects=custom_objects)
+    return _load(filepath, custom_objects=custom_objects, safe_mode=safe_mode, allow=allow)
+

@@ -8,16 +8,22 @@ and a load checks everything before it changes anything.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from typing import Any
 
 from synaplex.backend import tree
 from synaplex.backend.asyncio_utils import run_now
-from synaplex.backend.errors import InvalidInputError, SavingError, UnknownClassError
+from synaplex.backend.errors import (
+    InvalidInputError,
+    SavingError,
+    SynaplexError,
+    UnknownClassError,
+    UnsafeLoadError,
+)
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.input import InputModule
+from synaplex.saving import files
+from synaplex.saving import safe_mode as safe_loading
 from synaplex.saving.serialization import deserialize_synaplex_object, serialize_synaplex_object
 from synaplex.version import __version__
 
@@ -101,22 +107,6 @@ def program_from_functional_config(config: dict, custom_objects: dict | None = N
 
 # --- files ------------------------------------------------------------------------------
 
-def _write_atomically(filepath: str, data: dict) -> None:
-    filepath = os.fspath(filepath)
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    directory = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".synaplex-", suffix=".json.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, filepath)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _major(version: str) -> int:
     try:
         return int(str(version).split(".")[0])
@@ -125,30 +115,11 @@ def _major(version: str) -> int:
 
 
 def _read(filepath: str, expected_format: str) -> dict:
-    filepath = os.fspath(filepath)
-    if not os.path.exists(filepath):
-        raise SavingError(f"Cannot load {filepath!r}: the file does not exist.", path=filepath)
-    try:
-        with open(filepath, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise SavingError(f"Cannot load {filepath!r}: the file cannot be read ({error}).", path=filepath) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        # An unterminated string runs to the end of the file; other errors at the very end
-        # ("Expecting ',' delimiter", "Expecting value") also mean the text stops too early.
-        truncated = error.msg.startswith("Unterminated") or error.pos >= len(text.rstrip())
-        hint = " The file looks truncated." if truncated else ""
-        raise SavingError(
-            f"Cannot load {filepath!r}: it is not valid JSON ({error.msg} at line {error.lineno}, "
-            f"column {error.colno}).{hint}",
-            path=filepath,
-        ) from None
+    data = files.parse_json(files.read_text(filepath), filepath)
     if not isinstance(data, dict) or data.get("format") != expected_format:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise SavingError(
-            f"Cannot load {filepath!r}: it is not a {expected_format} file (format: {found!r}).",
+            f"Cannot load {filepath!r}: it is not a {expected_format} file (format: {found!r:.80}).",
             path=filepath,
         )
     version = data.get("synaplex_version")
@@ -163,11 +134,18 @@ def _read(filepath: str, expected_format: str) -> dict:
     return data
 
 
+def _filepath(filepath: Any) -> str:
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise InvalidInputError(f"filepath must be a path, got {type(filepath).__name__}: {filepath!r:.80}.")
+    return os.fspath(filepath)
+
+
 def _variable_values(program) -> dict[str, dict]:
     return {path: variable.get_json() for path, variable in program._variable_items()}
 
 
 def save_program(program, filepath: str) -> None:
+    filepath = _filepath(filepath)
     data = {
         "format": PROGRAM_FORMAT,
         "synaplex_version": __version__,
@@ -178,39 +156,62 @@ def save_program(program, filepath: str) -> None:
         data["build_input_schemas"] = [x.get_schema() for x in program._graph.inputs]
     if program._compiled:
         data["compile"] = program._compile_config()
-    _write_atomically(filepath, data)
+    files.write_json_atomically(filepath, data)
 
 
-def load_program(filepath: str, custom_objects: dict | None = None):
+def load_program(filepath: str, custom_objects: dict | None = None, *, safe_mode: bool = True,
+                 allow: tuple = ()):
+    """Load a program file; safe by default (see ``synaplex.saving.safe_mode``)."""
+    filepath = _filepath(filepath)
+    safe_loading.check_policy(safe_mode, allow, custom_objects)
+    data = _read(filepath, PROGRAM_FORMAT)
+    with safe_loading.loading_scope(safe_mode=safe_mode, allow=allow, custom_objects=custom_objects,
+                                    filepath=filepath, root=data):
+        try:
+            return _program_from_file_data(data, filepath, custom_objects)
+        except UnsafeLoadError:
+            raise
+        except UnknownClassError as error:
+            raise UnknownClassError(f"Cannot load {filepath!r}: {error}", path=filepath) from None
+        except SavingError as error:
+            if str(error).startswith(f"Cannot load {filepath!r}"):
+                raise
+            raise SavingError(f"Cannot load {filepath!r}: {error}", path=filepath) from None
+        except (SynaplexError, RecursionError, MemoryError) as error:
+            raise SavingError(f"Cannot load {filepath!r}: {type(error).__name__}: {error}",
+                              path=filepath) from error
+
+
+def _program_from_file_data(data: dict, filepath: str, custom_objects: dict | None):
     from synaplex.programs.program import Program
 
-    data = _read(filepath, PROGRAM_FORMAT)
-    try:
-        program = deserialize_synaplex_object(data.get("program"), custom_objects)
-    except UnknownClassError as error:
-        raise UnknownClassError(f"Cannot load {os.fspath(filepath)!r}: {error}", path=os.fspath(filepath)) from None
-    except SavingError as error:
-        raise SavingError(f"Cannot load {os.fspath(filepath)!r}: {error}", path=os.fspath(filepath)) from None
+    program = deserialize_synaplex_object(data.get("program"), custom_objects)
     if not isinstance(program, Program):
-        raise SavingError(f"Cannot load {os.fspath(filepath)!r}: it holds a {type(program).__name__}, not a Program.",
-                          path=os.fspath(filepath))
+        raise SavingError(f"Cannot load {filepath!r}: it holds a {type(program).__name__}, not a Program.",
+                          path=filepath)
     schemas = data.get("build_input_schemas")
     if schemas and program._graph is None:
+        if not isinstance(schemas, list) or not all(isinstance(s, dict) for s in schemas):
+            raise SavingError(f"Cannot load {filepath!r}: 'build_input_schemas' must be a list of JSON schemas.",
+                              path=filepath)
         symbolic = [SymbolicDataModel(schema=s) for s in schemas]
         args = (symbolic[0],) if len(symbolic) == 1 else (symbolic,)
         run_now(lambda: program._maybe_build(args, {}))
-    _assign_variables(program, data.get("variables", {}), os.fspath(filepath))
+    _assign_variables(program, data.get("variables", {}), filepath)
     if data.get("compile"):
+        if not isinstance(data["compile"], dict):
+            raise SavingError(f"Cannot load {filepath!r}: 'compile' must be an object.", path=filepath)
         try:
             program._compile_from_config(data["compile"], custom_objects)
-        except (UnknownClassError, SavingError) as error:
-            raise SavingError(f"Cannot load {os.fspath(filepath)!r}: its training setup: {error}",
-                              path=os.fspath(filepath)) from None
+        except UnsafeLoadError:
+            raise
+        except (UnknownClassError, SavingError, KeyError) as error:
+            raise SavingError(f"Cannot load {filepath!r}: its training setup: {error}", path=filepath) from None
     return program
 
 
 def save_variables(program, filepath: str) -> None:
-    _write_atomically(filepath, {
+    files.write_json_atomically(_filepath(filepath), {
         "format": VARIABLES_FORMAT,
         "synaplex_version": __version__,
         "variables": _variable_values(program),
@@ -218,8 +219,11 @@ def save_variables(program, filepath: str) -> None:
 
 
 def load_variables(program, filepath: str) -> None:
+    """Load a variables file into ``program``. A variables file holds values only (no class,
+    callable, endpoint or path), so there is nothing for safe mode to refuse."""
+    filepath = _filepath(filepath)
     data = _read(filepath, VARIABLES_FORMAT)
-    _assign_variables(program, data.get("variables"), os.fspath(filepath))
+    _assign_variables(program, data.get("variables"), filepath)
 
 
 def _assign_variables(program, values: Any, filepath: str) -> None:

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from synaplex.backend.errors import SavingError, UnknownClassError
+from synaplex.saving import safe_mode as safe_loading
 
 _REGISTRY: dict[str, Any] = {}
 _REGISTERED_NAMES: dict[int, str] = {}
@@ -54,6 +55,20 @@ def get_registered_object(name: str, custom_objects: dict | None = None) -> Any:
         if short in custom_objects:
             return custom_objects[short]
     return _REGISTRY.get(name)
+
+
+def find_callable(path: str, custom_objects: dict | None = None) -> Any:
+    """The function saved as ``"module:qualname"``, if ``custom_objects`` holds it (under that
+    path, its qualname or its name) or it is registered; never imported."""
+    qualname = path.partition(":")[2]
+    if custom_objects:
+        for key in (path, qualname, qualname.rpartition(".")[2]):
+            if key in custom_objects and callable(custom_objects[key]):
+                return custom_objects[key]
+    for obj in _REGISTRY.values():
+        if callable(obj) and f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}" == path:
+            return obj
+    return None
 
 
 def _is_json_primitive(obj: Any) -> bool:
@@ -96,61 +111,97 @@ def serialize_synaplex_object(obj: Any) -> Any:
     }
 
 
-def _find_class(config: dict, custom_objects: dict | None):
+def _find_class(config: dict, custom_objects: dict | None, path: str):
     registered = config.get("registered_name")
+    class_name, module_name = config.get("class_name"), config.get("module") or ""
+    where = f"{path}: " if path else ""
+    if (registered is not None and not isinstance(registered, str)) or not isinstance(class_name, str) \
+            or not isinstance(module_name, str):
+        raise SavingError(f"{where}'class_name', 'module' and 'registered_name' must be strings, got "
+                          f"{class_name!r:.60}, {module_name!r:.60} and {registered!r:.60}.")
     if registered:
         obj = get_registered_object(registered, custom_objects)
         if obj is not None:
             return obj
-    class_name, module_name = config.get("class_name"), config.get("module") or ""
     if custom_objects and class_name in custom_objects:
         return custom_objects[class_name]
     if module_name == "synaplex" or module_name.startswith("synaplex."):
+        # synaplex's own classes only (never another package's module), and only classes
+        # that rebuild themselves from a config.
         try:
-            return getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):
-            pass
+            found = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError, ValueError, TypeError):
+            found = None
+        if inspect.isclass(found) and hasattr(found, "from_config") \
+                and (found.__module__ or "").split(".")[0] == "synaplex":
+            return found
     name = registered or f"{module_name}.{class_name}"
     raise UnknownClassError(
-        f"Cannot rebuild {name!r}: the class is not registered. Decorate it with "
+        f"{where}Cannot rebuild {name!r}: the class is not registered. Decorate it with "
         "@synaplex.saving.register_synaplex_serializable() (and import the code that defines it "
         f"before loading), or pass custom_objects={{{class_name!r}: {class_name}}}."
     )
 
 
-def deserialize_synaplex_object(config: Any, custom_objects: dict | None = None) -> Any:
-    """Rebuild an object from :func:`serialize_synaplex_object`'s output."""
+def deserialize_synaplex_object(config: Any, custom_objects: dict | None = None, *, safe_mode: bool = True,
+                                allow: tuple = ()) -> Any:
+    """Rebuild an object from :func:`serialize_synaplex_object`'s output.
+
+    Safe by default, like ``Program.load``: a config that would start a process, import
+    code, read environment variables, send the environment's credentials to an endpoint it
+    names, or create files raises :class:`~synaplex.errors.UnsafeLoadError` unless
+    ``allow`` names that capability or ``safe_mode=False`` (see
+    ``synaplex.saving.safe_mode``). Called while a load is under way (from a
+    ``from_config``), it follows that load's policy and ``custom_objects``.
+    """
+    scope = safe_loading.current_scope()
+    if scope is None:
+        with safe_loading.loading_scope(safe_mode=safe_mode, allow=allow, custom_objects=custom_objects,
+                                        root=config):
+            return _deserialize(config, custom_objects, "")
+    if custom_objects is None:
+        custom_objects = scope.custom_objects
+    path = safe_loading.locate(config) if isinstance(config, (dict, list)) else ""
+    return _deserialize(config, custom_objects, path)
+
+
+def _deserialize(config: Any, custom_objects: dict | None, path: str) -> Any:
     if _is_json_primitive(config):
         return config
     if isinstance(config, list):
-        return [deserialize_synaplex_object(x, custom_objects) for x in config]
+        return [_deserialize(x, custom_objects, safe_loading.join(path, i)) for i, x in enumerate(config)]
     if not isinstance(config, dict):
         raise SavingError(f"Cannot deserialize {type(config).__name__}: {config!r:.80}")
     if "class_name" not in config:
-        return {k: deserialize_synaplex_object(v, custom_objects) for k, v in config.items()}
+        return {k: _deserialize(v, custom_objects, safe_loading.join(path, k)) for k, v in config.items()}
+    where = f"{path}: " if path else ""
     if config["class_name"] == "function":
-        fn = get_registered_object(config.get("registered_name", ""), custom_objects)
+        registered = config.get("registered_name")
+        fn = get_registered_object(registered, custom_objects) if isinstance(registered, str) else None
         if fn is None:
             raise UnknownClassError(
-                f"Cannot rebuild function {config.get('registered_name')!r}: it is not registered. "
+                f"{where}Cannot rebuild function {registered!r:.100}: it is not registered. "
                 "Import the code that defines it (decorated with "
-                "@synaplex.saving.register_synaplex_serializable()) before loading."
+                "@synaplex.saving.register_synaplex_serializable()) before loading, or pass it in custom_objects."
             )
         return fn
-    cls = _find_class(config, custom_objects)
+    cls = _find_class(config, custom_objects, path)
     inner = config.get("config", {})
     if not isinstance(inner, dict):
-        raise SavingError(f"The config of {config['class_name']} must be an object, got {inner!r:.80}.")
+        raise SavingError(f"{where}The config of {config['class_name']} must be an object, got {inner!r:.80}.")
     try:
-        from_config = getattr(cls, "from_config")
-        if "custom_objects" in inspect.signature(from_config).parameters:
-            return from_config(inner, custom_objects=custom_objects)
-        return from_config(inner)
-    except (SavingError, UnknownClassError):
+        with safe_loading.rebuilding(path, config):
+            # A copy: from_config often pops keys, and the file's data must stay as it was
+            # (nested objects are found in it, to name their path).
+            from_config = getattr(cls, "from_config")
+            if "custom_objects" in inspect.signature(from_config).parameters:
+                return from_config(dict(inner), custom_objects=custom_objects)
+            return from_config(dict(inner))
+    except SavingError:
         raise
     except Exception as error:
         raise SavingError(
-            f"Could not rebuild {config['class_name']} from its config: {type(error).__name__}: {error}. "
+            f"{where}Could not rebuild {config['class_name']} from its config: {type(error).__name__}: {error}. "
             "If it is a subclass, give it get_config() and from_config() that match its __init__."
         ) from error
 
