@@ -7,6 +7,9 @@ import io
 import json
 import logging
 import os
+import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -291,6 +294,25 @@ def test_csv_logger_without_append_overwrites(tmp_path):
     fake_fit([CSVLogger(path)], epochs=1, steps=1)
     assert "old content" not in path.read_text()
     assert read_csv(path)[0][0] == "epoch"
+
+
+def test_csv_logger_never_writes_through_a_symbolic_link(tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    link = tmp_path / "log.csv"
+    link.symlink_to(precious)
+    dangling = tmp_path / "dangling.csv"
+    dangling.symlink_to(tmp_path / "created-through-the-link.txt")
+    for path, target in ((link, precious), (dangling, tmp_path / "created-through-the-link.txt")):
+        for append in (False, True):
+            with pytest.raises(SavingError) as caught:
+                fake_fit([CSVLogger(path, append=append)], epochs=1, steps=1)
+            assert str(caught.value) == (
+                f"CSVLogger will not write to {str(path)!r}: it is a symbolic link (to {str(target)!r}), and writing "
+                "through it could overwrite another file. Remove the link or log to another path.")
+            assert caught.value.path == str(path)
+    assert precious.read_text() == "keep me\n"
+    assert not (tmp_path / "created-through-the-link.txt").exists()
 
 
 # --- EarlyStopping ------------------------------------------------------------------------
@@ -614,6 +636,35 @@ def test_backup_corrupt_file_is_a_clear_error(tmp_path):
     with pytest.raises(SavingError, match="corrupt or not a synaplex training backup") as info:
         fake_fit([BackupAndRestore(tmp_path)], epochs=1, steps=1)
     assert info.value.path == str(path)
+
+
+def test_backup_is_durable_and_a_killed_writes_temporary_file_is_removed(tmp_path, monkeypatch):
+    backup_dir = tmp_path / "backup"
+    backup_dir.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = backup_dir / f".backup.json.{dead.pid}.abc_123.synaplex-tmp"  # a write killed mid-way
+    stale.write_text("{half")
+    synced, real = [], os.fsync
+
+    def fsync(descriptor):
+        synced.append("folder" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "file")
+        real(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    fake_fit([BackupAndRestore(backup_dir, delete_checkpoint=False)], epochs=1, steps=1)
+    assert synced == ["file", "folder"] * 2  # after the batch and after the epoch
+    assert os.listdir(backup_dir) == ["backup.json"]
+
+
+def test_a_backup_nested_too_deep_is_a_clear_error(tmp_path):
+    path = tmp_path / "backup.json"
+    for depth in (150, 10_000):
+        path.write_text('{"format": "synaplex.training_backup", "state": ' + "[" * depth + "]" * depth + "}")
+        with pytest.raises(SavingError) as caught:
+            fake_fit([BackupAndRestore(tmp_path)], epochs=1, steps=1)
+        assert str(caught.value) == (f"The training backup {str(path)!r} is corrupt (its JSON is nested more than "
+                                     "100 levels deep). Delete it to start training over.")
 
 
 def test_backup_restore_failure_names_the_file(tmp_path):

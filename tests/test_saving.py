@@ -1,5 +1,10 @@
+import errno
 import json
 import os
+import stat
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -256,3 +261,99 @@ async def test_failed_save_keeps_the_previous_file(tmp_path):
         program.save(tmp_path / "p.json")
     assert (tmp_path / "p.json").read_text() == before
     assert sorted(os.listdir(tmp_path)) == ["p.json"]
+
+
+# --- durable writes (issue 11, item 15) --------------------------------------------------
+
+
+def record_fsyncs(monkeypatch):
+    """Record each fsync as ("file" or "folder", inode)."""
+    synced, real = [], os.fsync
+
+    def fsync(descriptor):
+        info = os.fstat(descriptor)
+        synced.append(("folder" if stat.S_ISDIR(info.st_mode) else "file", info.st_ino))
+        real(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+async def test_save_fsyncs_the_file_then_its_folder(tmp_path, monkeypatch):
+    program = await functional_program()
+    synced = record_fsyncs(monkeypatch)
+    program.save(tmp_path / "p.json")
+    program.save_variables(tmp_path / "v.json")
+    folder = os.stat(tmp_path).st_ino
+    assert synced == [("file", os.stat(tmp_path / "p.json").st_ino), ("folder", folder),
+                      ("file", os.stat(tmp_path / "v.json").st_ino), ("folder", folder)]
+
+
+async def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch):
+    program = await functional_program()
+    program.save(tmp_path / "p.json")
+    before = (tmp_path / "p.json").read_text()
+
+    def full(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(SavingError) as caught:
+        program.save(tmp_path / "p.json")
+    assert str(caught.value) == (f"Cannot save {str(tmp_path / 'p.json')!r}: [Errno {errno.ENOSPC}] No space left on "
+                                 "device. The previous file, if any, is unchanged.")
+    assert caught.value.path == str(tmp_path / "p.json")
+    assert os.listdir(tmp_path) == ["p.json"] and (tmp_path / "p.json").read_text() == before
+
+
+KILLED_WRITER = """
+import os, sys, time
+from synaplex.saving import files
+
+def hang(*args):
+    print("written", flush=True)
+    time.sleep(60)
+
+os.replace = hang  # killed between the write and the rename
+files.write_json_atomically(sys.argv[1], {"big": "x" * 100000})
+"""
+
+
+async def test_a_killed_save_leaves_a_temporary_file_that_the_next_save_removes(tmp_path):
+    program = await functional_program()
+    program.save(tmp_path / "p.json")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path / "p.json")], cwd=root,
+                              stdout=subprocess.PIPE)
+    try:
+        assert writer.stdout.readline() == b"written\n"
+    finally:
+        writer.kill()
+        writer.wait()
+        writer.stdout.close()
+    (leftover,) = [name for name in os.listdir(tmp_path) if name != "p.json"]
+    assert leftover.startswith(f".p.json.{writer.pid}.") and leftover.endswith(".synaplex-tmp")
+    assert synaplex.saving.files.is_temporary(leftover)
+    program.save(tmp_path / "other.json")  # any later save in the folder removes it
+    assert sorted(os.listdir(tmp_path)) == ["other.json", "p.json"]
+
+
+async def test_a_live_writers_temporary_file_is_left_alone_until_stale(tmp_path):
+    program = await functional_program()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / f".p.json.{sleeper.pid}.abc_123.synaplex-tmp"
+        mine = tmp_path / f".p.json.{os.getpid()}.def_456.synaplex-tmp"  # another thread's write
+        live.write_text("half")
+        mine.write_text("half")
+        program.save(tmp_path / "p.json")
+        assert live.exists() and mine.exists()
+        two_hours_ago = time.time() - 7200
+        os.utime(mine, (two_hours_ago, two_hours_ago))
+        program.save(tmp_path / "p.json")
+        assert live.exists() and not mine.exists()  # no write takes an hour
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    program.save(tmp_path / "p.json")
+    assert os.listdir(tmp_path) == ["p.json"]  # its process is gone

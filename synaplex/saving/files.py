@@ -157,7 +157,7 @@ def parse_json(text: str, filepath: str) -> Any:
         ) from None
     except RecursionError:  # the parser's own limit, far below a 10,000-deep file
         raise _too_deep_error(filepath) from None
-    if _too_deep(data):
+    if too_deep(data):
         raise _too_deep_error(filepath)
     return data
 
@@ -167,7 +167,8 @@ def _too_deep_error(filepath: str) -> SavingError:
                        "deeper than any synaplex file.", path=filepath)
 
 
-def _too_deep(data: Any) -> bool:
+def too_deep(data: Any) -> bool:
+    """Whether ``data`` (parsed JSON) nests more than :data:`MAX_NESTING` levels."""
     stack = [(data, 1)]
     while stack:
         node, depth = stack.pop()

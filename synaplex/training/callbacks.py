@@ -30,17 +30,18 @@ from __future__ import annotations
 
 import copy
 import csv
+import errno
 import json
 import logging
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError, SavingError, SynaplexError
+from synaplex.saving import files
 
 _log = logging.getLogger("synaplex.training")
 
@@ -682,14 +683,12 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, logs=None):
         self._close()
-        self._write_header = True
-        if self.append and os.path.exists(self.filename):
-            with open(self.filename, encoding="utf-8") as existing:
-                self._write_header = not existing.readline()
         directory = os.path.dirname(self.filename)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        self._file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")
+        self._file = _open_log(self.filename, self.append)
+        # appending to a file with content: its header is already there
+        self._write_header = not (self.append and os.fstat(self._file.fileno()).st_size > 0)
         self._writer = None
         self.keys = None
 
@@ -730,6 +729,25 @@ class CSVLogger(Callback):
             self._close()
         except Exception:
             pass
+
+
+def _open_log(filename: str, append: bool):
+    """Open the log for writing, never through a symbolic link: a link planted at the log's
+    path would make ``"w"`` truncate whatever file it points to."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC) | nofollow | getattr(os, "O_CLOEXEC", 0)
+    try:
+        if not nofollow and os.path.islink(filename):  # no O_NOFOLLOW (Windows): check first
+            raise OSError(errno.ELOOP, "symbolic link")
+        descriptor = os.open(filename, flags, 0o666)
+    except OSError as error:
+        if os.path.islink(filename):
+            raise SavingError(
+                f"CSVLogger will not write to {filename!r}: it is a symbolic link (to {os.readlink(filename)!r}), "
+                "and writing through it could overwrite another file. Remove the link or log to another path.",
+                path=filename) from None
+        raise SavingError(f"CSVLogger cannot open {filename!r}: {error.strerror or error}.", path=filename) from None
+    return os.fdopen(descriptor, "a" if append else "w", newline="", encoding="utf-8")
 
 
 def _csv_value(value: Any) -> Any:
@@ -1184,8 +1202,17 @@ class BackupAndRestore(Callback):
             raise SavingError(
                 f"The training backup {path!r} is corrupt (not valid JSON: {error}). Delete it to start training "
                 "over, or point BackupAndRestore at another backup_dir.", path=path) from None
+        except RecursionError:
+            data = None
+            deep = True
         except OSError as error:
             raise SavingError(f"Cannot read the training backup {path!r}: {error}.", path=path) from None
+        else:
+            deep = files.too_deep(data)
+        if deep:
+            raise SavingError(
+                f"The training backup {path!r} is corrupt (its JSON is nested more than {files.MAX_NESTING} levels "
+                "deep). Delete it to start training over.", path=path)
         if not isinstance(data, dict) or data.get("format") != BACKUP_FORMAT or not isinstance(data.get("state"), dict):
             raise SavingError(
                 f"The training backup {path!r} is corrupt or not a synaplex training backup (expected "
@@ -1204,20 +1231,9 @@ class BackupAndRestore(Callback):
         except (TypeError, ValueError) as error:
             raise SavingError(f"Cannot write the training backup {self.filepath!r}: the training state is not "
                               f"JSON-serializable ({error}).", path=self.filepath) from None
-        os.makedirs(self.backup_dir, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=self.backup_dir, prefix=".backup.", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.filepath)
-        except BaseException:
-            try:
-                os.remove(temporary)
-            except OSError:
-                pass
-            raise
+        # a temporary file, fsync, rename, fsync of the folder; a killed write's temporary
+        # file is removed by the next write
+        files.write_text_atomically(self.filepath, text)
 
 
 def _epoch_text(epoch: Any) -> str:
