@@ -108,10 +108,12 @@ def _withholds_environment_credentials(cls, config_: dict) -> bool:
     """
     from synaplex.saving import safe_mode
 
-    api_base, model = config_.get("api_base"), config_.get("model") or default_model(cls._embedding)
-    if (not isinstance(api_base, str) or not isinstance(model, str) or config_.get("api_key") is not None
-            or safe_mode.permits("credentials")):
+    api_base = config_.get("api_base")
+    if not isinstance(api_base, str) or config_.get("api_key") is not None or safe_mode.permits("credentials"):
         return False
+    model = config_.get("model") or default_model(cls._embedding)
+    if not isinstance(model, str):
+        return False  # the constructor says what is wrong with it
     profile, _ = parse_model(model)
     if profile.base_url is not None and api_base.rstrip("/") == profile.base_url.rstrip("/"):
         return False
