@@ -667,6 +667,14 @@ def test_a_backup_nested_too_deep_is_a_clear_error(tmp_path):
                                      "100 levels deep). Delete it to start training over.")
 
 
+def test_a_backup_with_a_number_too_long_to_read_is_a_clear_error(tmp_path):
+    path = tmp_path / "backup.json"
+    path.write_text('{"format": "synaplex.training_backup", "state": {"epoch": ' + "9" * 5000 + "}}")
+    with pytest.raises(SavingError, match=r"training backup .*backup\.json' is corrupt \(not valid JSON: Exceeds "
+                                          r"the limit \(4300 digits\)"):
+        fake_fit([BackupAndRestore(tmp_path)], epochs=1, steps=1)
+
+
 def test_backup_restore_failure_names_the_file(tmp_path):
     class Strict(FakeProgram):
         def _restore_training_state(self, state):

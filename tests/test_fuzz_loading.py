@@ -322,3 +322,19 @@ def test_variables_nested_10000_deep_are_a_typed_error_and_change_nothing(workdi
     text = text.replace('"examples": []', '"examples": ' + nested(10_000, "list"), 1)
     error = load_variables_text(workdir, program, before, text)
     assert isinstance(error, SavingError) and "nested more than 100 levels deep" in str(error)
+
+
+@pytest.mark.parametrize("loader", ["program", "variables"])
+def test_a_number_too_long_to_read_is_a_typed_error(workdir, variables_target, loader):
+    digits = "7" * 5000  # past Python's int conversion limit: json.loads raises a bare ValueError
+    if loader == "program":
+        error = load_text(workdir, '{"format": "synaplex.program", "synaplex_version": "0.1.0", "program": '
+                          + digits + "}")
+    else:
+        program, before = variables_target
+        error = load_variables_text(workdir, program, before, '{"format": "synaplex.variables", '
+                                    '"synaplex_version": "0.1.0", "variables": ' + digits + "}")
+    assert isinstance(error, SavingError)
+    assert str(error) == (f"Cannot load {str(workdir / 'fuzzed.json')!r}: it is not valid JSON (Exceeds the limit "
+                          "(4300 digits) for integer string conversion: value has 5000 digits; use "
+                          "sys.set_int_max_str_digits() to increase the limit).")

@@ -357,3 +357,17 @@ async def test_a_live_writers_temporary_file_is_left_alone_until_stale(tmp_path)
         sleeper.wait()
     program.save(tmp_path / "p.json")
     assert os.listdir(tmp_path) == ["p.json"]  # its process is gone
+
+
+async def test_temporary_files_of_older_versions_are_removed_once_stale(tmp_path):
+    program = await functional_program()
+    legacy = [tmp_path / ".synaplex-abcd1234.json.tmp", tmp_path / ".backup.k2j3h4g5.tmp"]  # no pid in the name
+    for path in legacy:
+        path.write_text("half")
+    program.save(tmp_path / "p.json")
+    assert all(path.exists() for path in legacy)  # maybe a write in progress
+    two_hours_ago = time.time() - 7200
+    for path in legacy:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    program.save(tmp_path / "p.json")
+    assert os.listdir(tmp_path) == ["p.json"]

@@ -32,6 +32,8 @@ STALE_AFTER = 3600.0
 MAX_NESTING = 100
 
 _TEMPORARY = re.compile(r"\..*\.(\d+)\.[A-Za-z0-9_]+" + re.escape(TEMP_SUFFIX) + r"\Z", re.DOTALL)
+# What saves and backups of earlier versions named their temporaries (no pid: removed by age).
+_LEGACY_TEMPORARY = re.compile(r"\.(?:synaplex-[a-z0-9_]+\.json|backup\.[a-z0-9_]+)\.tmp\Z")
 
 
 def write_json_atomically(filepath: str | os.PathLike, data: Any, indent: int | None = 2) -> None:
@@ -102,14 +104,14 @@ def remove_stale_temporaries(directory: str) -> list[str]:
     now = time.time()
     for name in names:
         match = _TEMPORARY.match(name)
-        if match is None:
+        if match is None and not _LEGACY_TEMPORARY.match(name):
             continue
         path = os.path.join(directory, name)
         try:
             age = now - os.lstat(path).st_mtime
         except OSError:
             continue
-        pid = int(match.group(1))
+        pid = int(match.group(1)) if match else os.getpid()
         # A temporary of this process may be another thread's write in progress.
         if age > STALE_AFTER or (pid != os.getpid() and not _process_exists(pid)):
             with contextlib.suppress(OSError):
@@ -157,6 +159,8 @@ def parse_json(text: str, filepath: str) -> Any:
         ) from None
     except RecursionError:  # the parser's own limit, far below a 10,000-deep file
         raise _too_deep_error(filepath) from None
+    except ValueError as error:  # a number past Python's int conversion limit
+        raise SavingError(f"Cannot load {filepath!r}: it is not valid JSON ({error}).", path=filepath) from None
     if too_deep(data):
         raise _too_deep_error(filepath)
     return data

@@ -1198,7 +1198,7 @@ class BackupAndRestore(Callback):
         try:
             with open(path, encoding="utf-8") as file:
                 data = json.load(file)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError, or a number too long to read
             raise SavingError(
                 f"The training backup {path!r} is corrupt (not valid JSON: {error}). Delete it to start training "
                 "over, or point BackupAndRestore at another backup_dir.", path=path) from None
