@@ -347,6 +347,20 @@ async def test_the_providers_own_endpoint_still_gets_the_key(tmp_path, monkeypat
     assert endpoint.headers[-1]["authorization"] == "Bearer sk-env-0123456789abcdef" and caplog.text == ""
 
 
+async def test_the_endpoint_the_environment_configures_still_gets_the_key(tmp_path, monkeypatch, endpoint, caplog):
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.url)  # the user's own gateway
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-0123456789abcdef")
+    data = await saved(tmp_path)
+    at(data, LM)["config"] = {"model": "openai/gpt-4o-mini", "api_base": endpoint.url}
+    with caplog.at_level(logging.WARNING, logger="synaplex.saving"):
+        await synaplex.Program.load(write(tmp_path, data))(Query(query="q"))
+    assert endpoint.headers[-1]["authorization"] == "Bearer sk-env-0123456789abcdef" and caplog.text == ""
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://me.openai.azure.com")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-env-key-0123456789")
+    at(data, LM)["config"] = {"model": "azure/my-deployment", "api_base": "https://me.openai.azure.com/"}
+    assert synaplex.Program.load(write(tmp_path, data))  # Azure has no default: its endpoint is the user's
+
+
 async def test_environment_headers_are_withheld_too(tmp_path, monkeypatch, endpoint):
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-env-0123456789abcdef")
     monkeypatch.setenv("OPENROUTER_HTTP_REFERER", "https://my-private-app.example")

@@ -101,7 +101,8 @@ def _withholds_environment_credentials(cls, config_: dict) -> bool:
     """Safe loading: the environment's credentials go only to the provider's own endpoint.
 
     A model rebuilt in a safe load, from a config that names an ``api_base`` other than its
-    provider's default and no ``api_key``, is built without the environment's key and
+    provider's default (or the one the environment sets, such as ``OPENAI_BASE_URL``) and no
+    ``api_key``, is built without the environment's key and
     headers (a warning names the field), unless the load allows ``"credentials"``. Where the
     provider needs a key on any endpoint (no default endpoint, e.g. Azure), the load is
     refused instead.
@@ -115,7 +116,9 @@ def _withholds_environment_credentials(cls, config_: dict) -> bool:
     if not isinstance(model, str):
         return False  # the constructor says what is wrong with it
     profile, _ = parse_model(model)
-    if profile.base_url is not None and api_base.rstrip("/") == profile.base_url.rstrip("/"):
+    # The provider's own endpoints: its default, and the one the user's environment configures.
+    own = [profile.base_url, *(os.environ.get(v) for v in profile.base_url_env)]
+    if api_base.rstrip("/") in {url.rstrip("/") for url in own if url}:
         return False
     variables = [v for v in profile.api_key_env if os.environ.get(v)]
     variables += [v for _, v in profile.env_headers if os.environ.get(v)]
