@@ -38,6 +38,7 @@ def answer_reply(messages, schema):
     return {"answer": "ans:" + messages[-1]["content"]}
 
 
+@synaplex.saving.register_synaplex_serializable()  # a rebuilt optimizer finds it again (safe loading imports nothing)
 def optimizer_reply(messages, schema):
     """A deterministic optimizer model: new instructions named after a hash of the prompt."""
     kind = "merged" if "Candidate B" in messages[-1]["content"] else "mutated"
