@@ -317,8 +317,10 @@ def test_secret_arguments_and_url_parameters_are_never_saved(caplog):
                                   "--port", "8080"]
     assert connection["redacted"] == {"args": [2, 3, 5, 6, 7]}
     assert not [name for name, secret in SECRETS.items() if secret in repr(client)]
+    config = json.loads(saved)
     with caplog.at_level(logging.WARNING, logger="synaplex.mcp"):
-        loaded = deserialize_synaplex_object(json.loads(saved), allow=("processes",))
+        loaded = deserialize_synaplex_object(config, allow=("processes",))
+    assert config == json.loads(saved)  # loading leaves the file's data as it was
     assert loaded.client.connections["files"]["args"] == connection["args"]
     assert "MCP tool 'read' of server 'files' was saved without the values of args: 2, 3, 5, 6, 7" in caplog.text
 

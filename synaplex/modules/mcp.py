@@ -813,6 +813,7 @@ class MCPTool(Tool):
         config = dict(config)
         server_name = config.pop("server_name", None)
         connection = config.pop("connection", None)
+        connection = dict(connection) if isinstance(connection, dict) else connection  # the file's data stays as is
         redacted = connection.pop("redacted", None) if isinstance(connection, dict) else None
         connection = _normalize_connection(server_name, connection)
         _check_loading(server_name, connection)
