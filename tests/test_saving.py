@@ -9,7 +9,7 @@ import time
 import pytest
 
 import synaplex
-from synaplex.errors import SavingError, UnknownClassError, UnsafeLoadError
+from synaplex.errors import InvalidInputError, SavingError, UnknownClassError, UnsafeLoadError
 from synaplex.version import __version__
 from tests.conftest import Answer, AnswerWithRationale, MixedQA, Query, scripted
 from tests.reply_fns import constant_answer
@@ -371,3 +371,34 @@ async def test_temporary_files_of_older_versions_are_removed_once_stale(tmp_path
         os.utime(path, (two_hours_ago, two_hours_ago))
     program.save(tmp_path / "p.json")
     assert os.listdir(tmp_path) == ["p.json"]
+
+
+async def test_malformed_parts_of_a_program_file_are_named(tmp_path):
+    program = await functional_program()
+    program.compile(reward=synaplex.rewards.ExactMatch(), optimizer=synaplex.optimizers.RandomFewShot())
+    program.save(tmp_path / "p.json")
+    good = json.loads((tmp_path / "p.json").read_text())
+    path = tmp_path / "bad.json"
+    generator = "program.config.modules[1]"
+
+    def load_with(change):
+        data = json.loads(json.dumps(good))
+        change(data)
+        path.write_text(json.dumps(data))
+        with pytest.raises(SavingError) as caught:
+            synaplex.Program.load(path, custom_objects={"by_schema": by_schema})
+        return str(caught.value)
+
+    assert load_with(lambda d: d.update(compile=["exact_match"])) == (
+        f"Cannot load {str(path)!r}: 'compile' must be an object.")
+    assert load_with(lambda d: d["program"]["config"]["modules"][1].update(class_name=["Generator"])) == (
+        f"Cannot load {str(path)!r}: {generator}: 'class_name', 'module' and 'registered_name' must be strings, got "
+        "['Generator'], 'synaplex.modules.generator' and None.")
+    assert load_with(lambda d: d["program"]["config"]["modules"][1]["config"].update(language_model=7)).startswith(
+        f"Cannot load {str(path)!r}: {generator}: Could not rebuild Generator from its config:")
+    with pytest.raises(InvalidInputError) as caught:
+        synaplex.Program.load(123)
+    assert str(caught.value) == "filepath must be a path, got int: 123."
+    with pytest.raises(InvalidInputError) as caught:
+        program.save(None)
+    assert str(caught.value) == "filepath must be a path, got NoneType: None."
