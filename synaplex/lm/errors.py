@@ -1,14 +1,16 @@
 """Typed errors of the provider layer.
 
 Every error carries ``is_retryable`` and the provider/model involved; messages never
-contain a key or an auth header (see :func:`redact`).
+contain a key, an auth header or a URL's userinfo (see :func:`redact`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 from synaplex.backend.errors import InvalidInputError, SynaplexError
+from synaplex.lm.redaction import redact_url
 
 # Each pattern keeps group "keep" (the label) and replaces the secret that follows it.
 _SECRET_PATTERNS = [
@@ -20,13 +22,17 @@ _SECRET_PATTERNS = [
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove API keys and auth headers from ``text``."""
-    for secret in secrets:
+    """Remove API keys, auth headers, URL userinfo and secret query values from ``text``.
+
+    ``secrets`` are removed by value (the key, the credential headers' values); the rest by
+    pattern (``Bearer …``, ``api_key=…``, ``sk-…``, ``https://user:pass@…``, ``?key=…``).
+    """
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[REDACTED]")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group("keep") + "[REDACTED]", text)
-    return text
+    return redact_url(text)
 
 
 class LMError(SynaplexError):
@@ -104,6 +110,18 @@ class ProviderInternalError(LMError):
     is_retryable = True
 
 
+class ResponseTooLargeError(LMError):
+    """The reply is larger than ``max_response_bytes``; it was not read further.
+
+    Not retryable (the same request would get the same reply), but a fallback model is tried.
+    ``limit`` is the cap in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int, **kwargs):
+        super().__init__(message, **kwargs)
+        self.limit = limit
+
+
 class RetriesExhaustedError(LMError):
     """Every retry of a retryable error failed. ``original_error`` is the last one."""
 
@@ -174,28 +192,59 @@ ERROR_TYPE_STATUS: dict[str, int] = {
 }
 
 
-def parse_retry_after(headers) -> float | None:
-    """Seconds to wait from ``retry-after-ms``, ``Retry-After`` (seconds or HTTP date)."""
+def _seconds(text: str) -> float | None:
+    """A finite, non-negative number of seconds, or None."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def read_retry_after(headers) -> tuple[float | None, str | None]:
+    """The wait a 429/503 asks for, from ``retry-after-ms`` or ``Retry-After`` (seconds or an
+    HTTP date), and a note when a header was present but unusable.
+
+    Returns ``(seconds, None)``, ``(None, None)`` when there is no header, or
+    ``(None, note)`` for a value that is not a finite, non-negative number of seconds nor an
+    HTTP date (``inf``, ``nan``, ``-5``, garbage): such a header is ignored, the retry uses
+    the backoff. A date in the past is 0; a date far in the future is a long wait (which the
+    retry policy refuses to sleep, see ``max_retry_wait``).
+    """
+    notes: list[str] = []
     value = headers.get("retry-after-ms")
     if value:
-        try:
-            return max(float(value) / 1000.0, 0.0)
-        except ValueError:
-            pass
+        seconds = _seconds(value)
+        if seconds is not None:
+            return seconds / 1000.0, None
+        notes.append(f"retry-after-ms {str(value)[:40]!r}")
     value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
+    if value:
+        seconds = _seconds(value) if not re.search(r"[a-zA-Z]{3}", value) else None
+        if seconds is not None:
+            return seconds, None
         import datetime
+        from email.utils import parsedate_to_datetime
 
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max((when - datetime.datetime.now(datetime.timezone.utc)).total_seconds(), 0.0)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=datetime.timezone.utc)
+            wait = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+        except (TypeError, ValueError, OverflowError, IndexError, AttributeError):
+            wait = None
+        if wait is not None and math.isfinite(wait):
+            return max(wait, 0.0), None
+        notes.append(f"Retry-After {str(value)[:40]!r}")
+    if not notes:
+        return None, None
+    return None, (f"ignored the invalid {' and '.join(notes)}: not a number of seconds >= 0 nor an HTTP date")
+
+
+def parse_retry_after(headers) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date);
+    None when absent or invalid (see :func:`read_retry_after`)."""
+    return read_retry_after(headers)[0]
 
 
 def error_message_from_body(body) -> str:
@@ -236,9 +285,11 @@ def error_from_status(status: int, body, headers, *, provider: str, model: str,
         text += f" {hint}"
     kwargs = dict(provider=provider, model=model, status_code=status, secrets=secrets)
     if cls is RateLimitError:
-        retry_after = parse_retry_after(headers)
+        retry_after, note = read_retry_after(headers)
         if retry_after is None:
             retry_after = _retry_delay_in_body(body)
+        if note:
+            text += f" ({note}; retrying with backoff)"
         return RateLimitError(text, retry_after=retry_after, **kwargs)
     return cls(text, **kwargs)
 
@@ -249,10 +300,7 @@ def _retry_delay_in_body(body) -> float | None:
     for detail in (error or {}).get("details", []) if isinstance(error, dict) else []:
         delay = detail.get("retryDelay") if isinstance(detail, dict) else None
         if isinstance(delay, str) and delay.endswith("s"):
-            try:
-                return max(float(delay[:-1]), 0.0)
-            except ValueError:
-                return None
+            return _seconds(delay[:-1])
     return None
 
 
@@ -268,6 +316,6 @@ __all__ = [
     "AuthenticationError", "ContentFilterError", "ContextWindowExceededError", "InvalidInputError",
     "InvalidRequestError", "LMError", "MissingAPIKeyError", "MissingResponsesError", "ModelNotFoundError",
     "PaymentRequiredError", "ProviderConnectionError", "ProviderInternalError", "ProviderTimeoutError",
-    "RateLimitError", "RetriesExhaustedError", "ScriptExhaustedError", "StructuredOutputError",
-    "UnknownProviderError", "error_from_status", "parse_retry_after", "redact",
+    "RateLimitError", "ResponseTooLargeError", "RetriesExhaustedError", "ScriptExhaustedError", "StructuredOutputError",
+    "UnknownProviderError", "error_from_status", "parse_retry_after", "read_retry_after", "redact",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from typing import Any, AsyncIterator
 
@@ -48,8 +49,9 @@ def _check_params(params: dict) -> None:
     if top_p is not None and (not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
         raise InvalidInputError(f"top_p must be in (0, 1], got {top_p!r}.")
     timeout = params.get("timeout")
-    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise InvalidInputError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not math.isfinite(timeout) or timeout <= 0):
+        raise InvalidInputError(f"timeout must be a positive, finite number of seconds, got {timeout!r}.")
 
 
 def _completion_to_json(completion: Completion) -> dict:

@@ -5,14 +5,17 @@ One adapter, configured by the provider's profile (see :mod:`synaplex.lm.profile
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 import logging
 from typing import Any, AsyncIterator
 
+from synaplex.lm import wire
 from synaplex.lm.base import Completion, CompletionRequest, StreamChunk, Usage
-from synaplex.lm.errors import ContentFilterError, ProviderInternalError
-from synaplex.lm.http import HttpClient
+from synaplex.lm.errors import ContentFilterError, LMError, ProviderInternalError
+from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
+from synaplex.lm.redaction import safe_headers
 from synaplex.lm.profiles import ProviderProfile
 from synaplex.lm.schemas import schema_name, transform
 from synaplex.lm.tools import tool_call
@@ -21,6 +24,8 @@ _log = logging.getLogger("synaplex.lm")
 
 _TOOL_CHOICES = {"auto": "auto", "none": "none", "required": "required"}
 JSON_PROMPT = ("Respond with a single JSON object, and nothing else, that follows this JSON schema:\n{schema}")
+#: How many schemas' provider forms an adapter keeps (least recently used dropped first).
+SCHEMA_CACHE_SIZE = 128
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -37,9 +42,35 @@ def _merge(base: dict, extra: dict) -> dict:
 def _content_text(content: Any) -> str:
     if content is None:
         return ""
+    if isinstance(content, str):
+        return content
     if isinstance(content, list):  # content parts
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return str(content)
+        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    raise wire.WireValueError(f"the content is a {type(content).__name__}, not text nor a list of parts")
+
+
+def _object(value: Any, what: str) -> dict:
+    """``value`` when it is a JSON object (``None`` is ``{}``), else WireValueError."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise wire.WireValueError(f"{what} is a {type(value).__name__}, not an object")
+    return value
+
+
+def _items(value: Any, what: str) -> list:
+    """``value`` when it is a JSON array (``None`` is ``[]``), else WireValueError."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise wire.WireValueError(f"{what} is a {type(value).__name__}, not an array")
+    return value
+
+
+def _text_or_none(value: Any, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise wire.WireValueError(f"{what} is a {type(value).__name__}, not text")
 
 
 def _tool_call_out(call: dict) -> dict:
@@ -49,19 +80,22 @@ def _tool_call_out(call: dict) -> dict:
     return tool_call(call.get("id") or "", function.get("name", ""), function.get("arguments"))
 
 
-def _usage(data: dict | None) -> Usage:
-    data = data or {}
-    prompt_details = data.get("prompt_tokens_details") or {}
-    completion_details = data.get("completion_tokens_details") or {}
-    cost = data.get("cost")
+def _usage(data: Any) -> Usage:
+    data = _object(data, "usage")
+    prompt_details = _object(data.get("prompt_tokens_details"), "usage.prompt_tokens_details")
+    completion_details = _object(data.get("completion_tokens_details"), "usage.completion_tokens_details")
     return Usage(
         calls=1,
-        input_tokens=int(data.get("prompt_tokens") or 0),
-        output_tokens=int(data.get("completion_tokens") or 0),
-        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
-        cost=float(cost) if isinstance(cost, (int, float)) else None,
+        input_tokens=wire.count(data.get("prompt_tokens"), "usage.prompt_tokens"),
+        output_tokens=wire.count(data.get("completion_tokens"), "usage.completion_tokens"),
+        cached_tokens=wire.count(prompt_details.get("cached_tokens"), "usage.cached_tokens"),
+        reasoning_tokens=wire.count(completion_details.get("reasoning_tokens"), "usage.reasoning_tokens"),
+        cost=wire.cost(data.get("cost")),
     )
+
+
+#: What a malformed reply can raise while it is read (the reply is untrusted data).
+_SHAPE_ERRORS = (wire.WireValueError, AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 
 class OpenAICompatibleAdapter:
@@ -69,19 +103,22 @@ class OpenAICompatibleAdapter:
 
     def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None, api_base: str,
                  transport: Any = None, timeout: float = 120.0, headers: dict | None = None,
-                 api_version: str | None = None):
+                 api_version: str | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES):
         self.profile = profile
         self.model_name = model_name
         self.repair_attempts = profile.repair_attempts
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.extra_headers = dict(headers or {})
         self.query = dict(profile.query_params)
         if api_version:
             self.query["api-version"] = api_version
         self.api_version = api_version
         self.http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
-                                           transport=transport, headers=self.extra_headers)
-        self._schemas: dict[int, tuple[dict, dict]] = {}
+                                           transport=transport, headers=self.extra_headers,
+                                           max_response_bytes=max_response_bytes)
+        # id(schema) -> (schema, its provider form); bounded, least recently used dropped first.
+        self._schemas: collections.OrderedDict[int, tuple[dict, dict]] = collections.OrderedDict()
 
     # --- requests ---------------------------------------------------------------------
 
@@ -140,11 +177,16 @@ class OpenAICompatibleAdapter:
         return body
 
     def _transformed(self, schema: dict) -> dict:
-        """The provider's form of ``schema``, computed once per schema object."""
+        """The provider's form of ``schema``, computed once per schema object (the last
+        :data:`SCHEMA_CACHE_SIZE` schemas are kept)."""
         entry = self._schemas.get(id(schema))
         if entry is None or entry[0] is not schema:
             entry = (schema, transform(self.profile.schema_transform, schema))
             self._schemas[id(schema)] = entry
+            if len(self._schemas) > SCHEMA_CACHE_SIZE:
+                self._schemas.popitem(last=False)
+        else:
+            self._schemas.move_to_end(id(schema))
         return entry[1]
 
     def _structured(self, body: dict, schema: dict) -> None:
@@ -173,58 +215,100 @@ class OpenAICompatibleAdapter:
 
     # --- calls --------------------------------------------------------------------------
 
+    def _malformed(self, what: str, problem: str, data: Any) -> ProviderInternalError:
+        return ProviderInternalError(
+            f"{self.profile.name}/{self.model_name}: {what} does not have the Chat Completions shape "
+            f"({problem}): {wire.excerpt(data, 300)}", provider=self.profile.name, model=self.model_name,
+            secrets=self.http.secrets)
+
     async def complete(self, request: CompletionRequest) -> Completion:
         data = await self.http.post_json(self._path(self.profile.chat_path), self.body(request),
                                          params=self.query or None, timeout=request.params.get("timeout"))
+        return self.completion(data)
+
+    def completion(self, data: Any) -> Completion:
+        """The Completion of a Chat Completions reply; ProviderInternalError when it is malformed."""
+        try:
+            return self._read_completion(data)
+        except LMError:
+            raise
+        except _SHAPE_ERRORS as error:
+            problem = str(error) or type(error).__name__
+        raise self._malformed("the reply", problem, data)
+
+    def _read_completion(self, data: Any) -> Completion:
         choices = data.get("choices") if isinstance(data, dict) else None
         if not choices:
             raise ProviderInternalError(
-                f"{self.profile.name}/{self.model_name}: the reply has no choices: {str(data)[:300]}",
-                provider=self.profile.name, model=self.model_name)
-        choice = choices[0]
-        message = choice.get("message") or {}
-        finish = choice.get("finish_reason")
+                f"{self.profile.name}/{self.model_name}: the reply has no choices: {wire.excerpt(data, 300)}",
+                provider=self.profile.name, model=self.model_name, secrets=self.http.secrets)
+        choice = _object(_items(choices, "choices")[0], "choices[0]")
+        message = _object(choice.get("message"), "choices[0].message")
+        finish = _text_or_none(choice.get("finish_reason"), "finish_reason")
         if finish == "content_filter":
             raise ContentFilterError(
                 f"{self.profile.name}/{self.model_name}: the provider's content filter stopped the reply.",
                 provider=self.profile.name, model=self.model_name)
         completion = Completion(
             text=_content_text(message.get("content")),
-            tool_calls=[_tool_call_out(c) for c in message.get("tool_calls") or []],
+            tool_calls=[_tool_call_out(_object(c, "a tool call"))
+                        for c in _items(message.get("tool_calls"), "tool_calls")],
             usage=_usage(data.get("usage")),
             finish_reason=finish,
         )
         reasoning = message.get("reasoning") or message.get("reasoning_content")
         if reasoning:
-            completion.reasoning = reasoning
+            completion.reasoning = _content_text(reasoning)
         return completion
+
+    def _stream_event(self, data: Any) -> tuple[list[StreamChunk], str | None, Usage | None]:
+        """The chunks, the finish reason and the usage carried by one stream event."""
+        data = _object(data, "the event")
+        usage = _usage(data["usage"]) if data.get("usage") else None
+        chunks: list[StreamChunk] = []
+        finish = None
+        for choice in _items(data.get("choices"), "choices"):
+            choice = _object(choice, "a choice")
+            delta = _object(choice.get("delta"), "delta")
+            chunk = StreamChunk(text=_content_text(delta.get("content")))
+            for call in _items(delta.get("tool_calls"), "tool_calls"):
+                call = _object(call, "a tool call delta")
+                function = _object(call.get("function"), "a tool call delta's function")
+                chunk.tool_call_deltas.append({
+                    "index": call.get("index", 0), "id": call.get("id"), "name": function.get("name"),
+                    "arguments_delta": function.get("arguments") or ""})
+            if choice.get("finish_reason"):
+                finish = _text_or_none(choice["finish_reason"], "finish_reason")
+            if chunk.text or chunk.tool_call_deltas:
+                chunks.append(chunk)
+        return chunks, finish, usage
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
         usage: Usage | None = None
         finish: str | None = None
+        done = False
         async for event in self.http.stream_events(self._path(self.profile.chat_path),
                                                    self.body(request, stream=True), params=self.query or None,
-                                                   timeout=request.params.get("timeout")):
+                                                   timeout=request.params.get("timeout"), until="[DONE]"):
+            if event.data.strip() == "[DONE]":
+                done = True
+                continue
+            problem = None
             try:
-                data = json.loads(event.data)
-            except ValueError:
-                raise ProviderInternalError(
-                    f"{self.profile.name}/{self.model_name}: a stream event is not JSON: {event.data[:200]!r}",
-                    provider=self.profile.name, model=self.model_name) from None
-            if data.get("usage"):
-                usage = _usage(data["usage"])
-            for choice in data.get("choices") or []:
-                delta = choice.get("delta") or {}
-                chunk = StreamChunk(text=_content_text(delta.get("content")))
-                for call in delta.get("tool_calls") or []:
-                    function = call.get("function") or {}
-                    chunk.tool_call_deltas.append({
-                        "index": call.get("index", 0), "id": call.get("id"), "name": function.get("name"),
-                        "arguments_delta": function.get("arguments") or ""})
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-                if chunk.text or chunk.tool_call_deltas:
-                    yield chunk
+                chunks, event_finish, event_usage = self._stream_event(wire.loads(event.data))
+            except _SHAPE_ERRORS as error:
+                problem = str(error) or type(error).__name__
+            if problem is not None:
+                raise self._malformed("a stream event", problem, event.data)
+            usage = event_usage or usage
+            finish = event_finish or finish
+            for chunk in chunks:
+                yield chunk
+        if not done and finish is None:
+            raise ProviderInternalError(
+                f"{self.profile.name}/{self.model_name}: the stream was cut off: it ended without [DONE] and "
+                "without a finish reason, so the reply may be incomplete (retrying may help).",
+                provider=self.profile.name, model=self.model_name)
         if finish == "content_filter":
             raise ContentFilterError(f"{self.profile.name}/{self.model_name}: the content filter stopped the reply.",
                                      provider=self.profile.name, model=self.model_name)
@@ -237,6 +321,8 @@ class OpenAICompatibleAdapter:
                 provider=self.profile.name, model=self.model_name)
         data = await self.http.get_json(self.profile.models_path, params=self.query or None)
         items = data.get("data", data.get("models", [])) if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise self._malformed("the model list", f"it is a {type(items).__name__}, not a list", data)
         return [{**item, "id": item.get("id") or item.get("name"), "provider": self.profile.name}
                 for item in items if isinstance(item, dict)]
 
@@ -246,8 +332,9 @@ class OpenAICompatibleAdapter:
             config["timeout"] = self.timeout
         if self.api_version:
             config["api_version"] = self.api_version
-        safe = {k: v for k, v in self.extra_headers.items()
-                if k.lower() not in ("authorization", "api-key", "x-api-key")}
+        if self.max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES:
+            config["max_response_bytes"] = self.max_response_bytes
+        safe = safe_headers(self.extra_headers)  # credential headers by rule, never saved
         if safe:
             config["headers"] = safe
         return config
@@ -259,16 +346,17 @@ class OpenAICompatibleEmbeddingAdapter:
 
     def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None, api_base: str,
                  transport: Any = None, timeout: float = 120.0, api_version: str | None = None,
-                 **body_params: Any):
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, **body_params: Any):
         self.profile = profile
         self.model_name = model_name
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.body_params = body_params
         self.query = dict(profile.query_params)
         if api_version:
             self.query["api-version"] = api_version
         self.http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
-                                           transport=transport)
+                                           transport=transport, max_response_bytes=max_response_bytes)
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         size = self.profile.embedding_batch_size or len(texts)
@@ -282,15 +370,22 @@ class OpenAICompatibleEmbeddingAdapter:
         data = await self.http.post_json(self.profile.embeddings_path.format(model=self.model_name), body,
                                          params=self.query or None)
         items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list) or len(items) != len(texts):
+        if (not isinstance(items, list) or len(items) != len(texts)
+                or not all(isinstance(item, dict) and isinstance(item.get("embedding"), list)
+                           and isinstance(item.get("index", 0), int) for item in items)):
             raise ProviderInternalError(
                 f"{self.profile.name}/{self.model_name}: expected {len(texts)} embeddings, got "
-                f"{str(data)[:200]}", provider=self.profile.name, model=self.model_name)
+                f"{wire.excerpt(data)}", provider=self.profile.name, model=self.model_name,
+                secrets=self.http.secrets)
         items = sorted(items, key=lambda item: item.get("index", 0))
         self.last_usage = data.get("usage") or {}
         return [self._vector(item["embedding"]) for item in items]
 
     def _vector(self, embedding: list) -> list[float]:
+        if not all(isinstance(x, (int, float, list)) and not isinstance(x, bool) for x in embedding):
+            raise ProviderInternalError(f"{self.profile.name}/{self.model_name}: an embedding holds something "
+                                        f"that is not a number: {wire.excerpt(embedding)}",
+                                        provider=self.profile.name, model=self.model_name)
         if embedding and isinstance(embedding[0], list):
             # Some servers return one vector per token for models without a pooling layer.
             if self.profile.embedding_pooling != "mean":
@@ -306,4 +401,6 @@ class OpenAICompatibleEmbeddingAdapter:
         config = dict(self.body_params)
         if self.timeout != 120.0:
             config["timeout"] = self.timeout
+        if self.max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES:
+            config["max_response_bytes"] = self.max_response_bytes
         return config
