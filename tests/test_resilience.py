@@ -12,7 +12,7 @@ from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.errors import (AuthenticationError, ContextWindowExceededError, InvalidRequestError,
                                 ProviderConnectionError, ProviderInternalError, ProviderTimeoutError,
                                 RateLimitError, RetriesExhaustedError)
-from synaplex.lm.resilience import MAX_RETRY_AFTER, RateLimiter, RetryPolicy
+from synaplex.lm.resilience import DEFAULT_MAX_WAIT, RateLimiter, RetryPolicy
 
 
 class FakeSleep:
@@ -97,11 +97,61 @@ async def test_retry_after_above_max_delay_is_honoured():
     assert sleep.delays == [45.0]
 
 
-async def test_retry_after_is_capped_at_an_absolute_maximum():
+@pytest.mark.parametrize("retry_after", [60.5, 600, 86_400, math.inf])
+async def test_a_retry_after_beyond_the_cap_is_not_slept_at_all(retry_after):
     sleep = FakeSleep()
-    policy = RetryPolicy(max_retries=1, sleep=sleep)
-    await policy.run(failing(RateLimitError("429", retry_after=86_400)))
-    assert sleep.delays == [MAX_RETRY_AFTER] == [600.0]
+    policy = RetryPolicy(max_retries=3, sleep=sleep)
+    original = RateLimitError("openai/gpt: HTTP 429 RateLimitError: slow down", retry_after=retry_after,
+                              provider="openai", model="gpt", status_code=429)
+    fn = failing(original)
+    with pytest.raises(RateLimitError) as caught:
+        await policy.run(fn)
+    assert sleep.delays == [] and fn.calls == [1]
+    assert caught.value.is_retryable and caught.value.retry_after == retry_after
+    assert caught.value.status_code == 429 and caught.value.provider == "openai"
+    assert str(caught.value) == (f"openai/gpt: HTTP 429 RateLimitError: slow down (the provider asks to wait "
+                                 f"{retry_after:g} s, more than max_retry_wait=60 s: not waiting; a fallback "
+                                 "model, if any, is tried now).")
+    assert DEFAULT_MAX_WAIT == 60.0
+
+
+async def test_one_cap_governs_backoff_too():
+    sleep = FakeSleep()
+    policy = RetryPolicy(max_retries=4, initial_delay=10, multiplier=10, jitter=0, max_delay=1000, max_wait=15,
+                         wait_budget=1000, sleep=sleep)
+    await policy.run(failing(*[server_error() for _ in range(4)]))
+    assert sleep.delays == [10, 15, 15, 15]
+
+
+async def test_the_total_wait_per_call_has_a_budget():
+    sleep = FakeSleep()
+    policy = RetryPolicy(max_retries=10, initial_delay=1, multiplier=2, jitter=0, max_delay=100, max_wait=100,
+                         wait_budget=10, sleep=sleep)
+    errors = [server_error(f"boom {i}") for i in range(10)]
+    fn = failing(*errors)
+    with pytest.raises(RetriesExhaustedError) as caught:
+        await policy.run(fn)
+    assert sleep.delays == [1, 2, 4] and fn.calls == [1, 2, 3, 4]
+    assert caught.value.attempts == 4 and caught.value.original_error is errors[3]
+    assert str(caught.value) == ("Gave up after 4 attempts: waiting 8 s more would pass the wait budget of 10 s "
+                                 "(7 s waited already): ProviderInternalError: openai/gpt: HTTP 500 boom 3")
+
+
+async def test_retry_after_counts_against_the_budget():
+    sleep = FakeSleep()
+    policy = RetryPolicy(max_retries=5, jitter=0, wait_budget=100, sleep=sleep)
+    fn = failing(*[RateLimitError("429", retry_after=45) for _ in range(5)])
+    with pytest.raises(RetriesExhaustedError, match="waiting 45 s more would pass the wait budget of 100 s "
+                                                    r"\(90 s waited already\)"):
+        await policy.run(fn)
+    assert sleep.delays == [45, 45]
+
+
+async def test_a_nan_retry_after_falls_back_to_the_backoff():
+    sleep = FakeSleep()
+    policy = RetryPolicy(max_retries=1, initial_delay=0.5, jitter=0, sleep=sleep)
+    assert await policy.run(failing(RateLimitError("429", retry_after=math.nan))) == "ok"
+    assert sleep.delays == [0.5]
 
 
 async def test_rate_limit_without_retry_after_uses_backoff():
@@ -217,6 +267,10 @@ async def test_policy_is_reusable_and_uses_real_sleep_by_default():
     (dict(multiplier=math.inf), "multiplier"),
     (dict(jitter=-0.5), "jitter"),
     (dict(jitter="0.5"), "jitter"),
+    (dict(max_wait=-1), "max_wait"),
+    (dict(max_wait=math.inf), "max_wait"),
+    (dict(wait_budget=math.nan), "wait_budget"),
+    (dict(wait_budget="120"), "wait_budget"),
 ])
 def test_retry_policy_rejects_bad_arguments(kwargs, name):
     with pytest.raises(InvalidInputError) as caught:
@@ -375,3 +429,119 @@ def test_pause_carries_across_event_loops():
     started = time.monotonic()
     asyncio.run(once())
     assert time.monotonic() - started >= 0.15
+
+
+# --- Retry-After through the LanguageModel (MockTransport) -----------------------------------
+
+import httpx2  # noqa: E402
+
+import synaplex  # noqa: E402
+
+KEY = "sk-resilience-0123456789abcdefghij"
+MESSAGES = [{"role": "user", "content": "hi"}]
+CHAT = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+
+
+def rate_limited(retry_after: str, then=None):
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        if then is not None and len(calls) > 1:
+            return httpx2.Response(200, json=then)
+        return httpx2.Response(429, headers={"Retry-After": retry_after},
+                               json={"error": {"message": "Rate limit reached", "type": "rate_limit_error"}})
+
+    handler.calls = calls
+    return handler
+
+
+def model_for(handler, **kwargs):
+    return synaplex.LanguageModel(model="openai/gpt-4o-mini", api_key=KEY, transport=httpx2.MockTransport(handler),
+                                  **kwargs)
+
+
+async def test_a_day_long_retry_after_neither_sleeps_nor_pauses_the_shared_limiter():
+    handler = rate_limited("86400")
+    lm = model_for(handler, requests_per_minute=600, max_retries=2)
+    started = time.monotonic()
+    with pytest.raises(RateLimitError) as caught:
+        await lm(MESSAGES)
+    assert time.monotonic() - started < 1.0 and len(handler.calls) == 1
+    assert lm._limiter.paused_until <= time.monotonic()
+    assert caught.value.is_retryable and caught.value.retry_after == 86400
+    assert str(caught.value).endswith("(the provider asks to wait 86400 s, more than max_retry_wait=60 s: not "
+                                      "waiting; a fallback model, if any, is tried now).")
+
+
+async def test_a_long_retry_after_falls_back_at_once():
+    fallback = model_for(lambda request: httpx2.Response(200, json=CHAT))
+    lm = model_for(rate_limited("600"), fallback=fallback, max_retries=2)
+    started = time.monotonic()
+    assert (await lm(MESSAGES))["content"] == "Paris"
+    assert time.monotonic() - started < 1.0 and lm.last_usage.fallbacks == 1
+
+
+async def test_a_retry_after_under_the_cap_pauses_the_limiter_for_that_long():
+    handler = rate_limited("0.2", then=CHAT)
+    lm = model_for(handler, requests_per_minute=600, max_retries=1)
+    started = time.monotonic()
+    assert (await lm(MESSAGES))["content"] == "Paris"
+    assert 0.2 <= time.monotonic() - started < 2.0 and len(handler.calls) == 2
+
+
+async def test_max_retry_wait_and_retry_wait_budget_are_options_of_the_model():
+    handler = rate_limited("0.1")
+    lm = model_for(handler, max_retries=5, max_retry_wait=0.2, retry_wait_budget=0.3)
+    started = time.monotonic()
+    with pytest.raises(RetriesExhaustedError) as caught:
+        await lm(MESSAGES)
+    assert time.monotonic() - started < 1.5
+    assert caught.value.attempts == 2 and len(handler.calls) == 2
+    assert "would pass the wait budget of 0.3 s" in str(caught.value)
+    config = lm.get_config()
+    assert config["max_retry_wait"] == 0.2 and config["retry_wait_budget"] == 0.3
+    assert synaplex.LanguageModel.from_config({**config, "api_key": KEY}).retry_wait_budget == 0.3
+    assert "max_retry_wait" not in model_for(handler).get_config()
+
+
+@pytest.mark.parametrize("header, shown", [
+    ("inf", "'inf'"), ("nan", "'nan'"), ("NaN", "'NaN'"), ("-5", "'-5'"), ("soon", "'soon'"),
+    ("1e999", "'1e999'"), ("Infinity", "'Infinity'"), ("", None),
+])
+async def test_bad_retry_after_values_are_typed_lm_errors_and_use_the_backoff(header, shown):
+    lm = model_for(rate_limited(header), max_retries=0)
+    with pytest.raises(RateLimitError) as caught:
+        await lm(MESSAGES)
+    assert caught.value.is_retryable and caught.value.retry_after is None
+    message = "openai/gpt-4o-mini: HTTP 429 RateLimitError: Rate limit reached [rate_limit_error]"
+    if shown:
+        message += (f" (ignored the invalid Retry-After {shown}: not a number of seconds >= 0 nor an HTTP date; "
+                    "retrying with backoff)")
+    assert str(caught.value) == message
+
+
+async def test_a_retry_after_date_far_in_the_future_fails_at_once():
+    lm = model_for(rate_limited("Wed, 21 Oct 2999 07:28:00 GMT"), max_retries=2)
+    with pytest.raises(RateLimitError, match=r"asks to wait \d+ s, more than max_retry_wait=60 s") as caught:
+        await lm(MESSAGES)
+    assert caught.value.retry_after > 10 ** 10
+
+
+async def test_a_retry_after_date_in_the_past_means_now():
+    handler = rate_limited("Wed, 21 Oct 2015 07:28:00 GMT", then=CHAT)
+    lm = model_for(handler, max_retries=1, max_retry_wait=0.1)
+    assert (await lm(MESSAGES))["content"] == "Paris" and len(handler.calls) == 2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(max_retry_wait=-1), "max_retry_wait must be a finite number >= 0, got -1."),
+    (dict(max_retry_wait=math.inf), "max_retry_wait must be a finite number >= 0, got inf."),
+    (dict(retry_wait_budget="2"), "retry_wait_budget must be a finite number >= 0, got '2'."),
+    (dict(retry_wait_budget=math.nan), "retry_wait_budget must be a finite number >= 0, got nan."),
+])
+def test_bad_wait_options_are_refused(kwargs, message):
+    with pytest.raises(InvalidInputError) as caught:
+        model_for(rate_limited("1"), **kwargs)
+    assert str(caught.value) == f"LanguageModel: {message}"

@@ -85,6 +85,12 @@ class LanguageModel(ModelFacade):
         caching: ``True``/``"memory"``, ``"disk"`` (SQLite), a path, or a cache object.
         max_retries: retries of retryable errors (rate limits, timeouts, 5xx), with
             exponential backoff, jitter and the provider's ``Retry-After``.
+        max_retry_wait: the longest single wait before a retry, in seconds (backoff,
+            ``Retry-After`` and the rate limiter's pause alike). A ``Retry-After`` above it is
+            not waited for: the call fails at once with a retryable ``RateLimitError`` (or the
+            fallback answers).
+        retry_wait_budget: the most seconds one call spends waiting between attempts, all
+            retries together; past it, ``RetriesExhaustedError``.
         requests_per_minute, max_concurrency: client-side rate limits, shared by every
             LanguageModel of the same model and endpoint; a 429 pauses them.
         capabilities: a dict overriding the catalogue's facts (context window, prices…).
@@ -102,6 +108,7 @@ class LanguageModel(ModelFacade):
 
     def __init__(self, model: str | None = None, api_key: str | None = None, api_base: str | None = None,
                  *, fallback: Any = None, caching: Any = False, max_retries: int = 2,
+                 max_retry_wait: float = 60.0, retry_wait_budget: float = 120.0,
                  requests_per_minute: float | None = None, max_concurrency: int | None = None,
                  capabilities: dict | None = None, **kwargs: Any):
         super().__init__(model=model, api_key=api_key, api_base=api_base, **kwargs)
@@ -118,6 +125,12 @@ class LanguageModel(ModelFacade):
 
             self._cache = make_cache(caching)
         self.max_retries = max_retries
+        for name, value in (("max_retry_wait", max_retry_wait), ("retry_wait_budget", retry_wait_budget)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < 0:
+                raise InvalidInputError(f"LanguageModel: {name} must be a finite number >= 0, got {value!r}.")
+        self.max_retry_wait = max_retry_wait
+        self.retry_wait_budget = retry_wait_budget
         self._retry = None
         self.requests_per_minute = requests_per_minute
         self.max_concurrency = max_concurrency
@@ -278,8 +291,7 @@ class LanguageModel(ModelFacade):
 
         def on_retry(error, attempt, delay):
             usage.retries += 1
-            if isinstance(error, RateLimitError) and error.retry_after and self._limiter is not None:
-                self._limiter.pause(error.retry_after)
+            self._pause_limiter(error)
             _log.info("%s: %s, retry %d in %.2f s", self.model, type(error).__name__, attempt, delay)
 
         try:
@@ -287,14 +299,14 @@ class LanguageModel(ModelFacade):
             # retryable failure, which it replays as its first attempt.
             completion = await once()
         except LMError as error:
-            if isinstance(error, RateLimitError) and error.retry_after and self._limiter is not None:
-                self._limiter.pause(error.retry_after)
+            self._pause_limiter(error)
             if not (error.is_retryable and self.max_retries):
                 raise
             if self._retry is None:
                 from synaplex.lm.resilience import RetryPolicy
 
-                self._retry = RetryPolicy(max_retries=self.max_retries)
+                self._retry = RetryPolicy(max_retries=self.max_retries, max_wait=self.max_retry_wait,
+                                          wait_budget=self.retry_wait_budget)
             failures = [error]
 
             async def replay():
@@ -306,6 +318,14 @@ class LanguageModel(ModelFacade):
         self._price(completion.usage)
         usage.add(completion.usage)
         return completion
+
+    def _pause_limiter(self, error: LMError) -> None:
+        """A 429's Retry-After pauses every caller of the shared limiter, if it is within the
+        cap (``max_retry_wait``); a longer one is not waited for by anyone."""
+        wait = getattr(error, "retry_after", None) if isinstance(error, RateLimitError) else None
+        if self._limiter is not None and isinstance(wait, (int, float)) and not isinstance(wait, bool) \
+                and 0 < wait <= self.max_retry_wait:
+            self._limiter.pause(wait)
 
     def _price(self, usage: Usage) -> None:
         if usage.cost is not None:
@@ -386,7 +406,8 @@ class LanguageModel(ModelFacade):
             from synaplex.saving.serialization import serialize_synaplex_object
 
             config["fallback"] = [serialize_synaplex_object(f) for f in self.fallbacks]
-        for key, default in (("caching", False), ("max_retries", 2), ("requests_per_minute", None),
+        for key, default in (("caching", False), ("max_retries", 2), ("max_retry_wait", 60.0),
+                             ("retry_wait_budget", 120.0), ("requests_per_minute", None),
                              ("max_concurrency", None)):
             value = getattr(self, key)
             if value != default and isinstance(value, (bool, int, float, str)):

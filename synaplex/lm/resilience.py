@@ -2,7 +2,10 @@
 
 * :class:`RetryPolicy` retries a call that failed with a retryable :class:`LMError`,
   waiting an exponential backoff with jitter (``tenacity``) or the provider's
-  ``Retry-After``, whichever is longer.
+  ``Retry-After``, whichever is longer. One cap, ``max_wait``, bounds every wait: a
+  ``Retry-After`` beyond it is not slept at all (the call fails at once with a retryable
+  :class:`RateLimitError`, so a fallback model can answer), and ``wait_budget`` bounds the
+  total of the waits of one call.
 * :class:`RateLimiter` caps the requests per minute (``aiolimiter``'s leaky bucket) and the
   calls in flight (an :class:`asyncio.Semaphore`), and can be paused for a while.
 
@@ -27,8 +30,11 @@ from synaplex.lm.errors import LMError, RateLimitError, RetriesExhaustedError
 
 T = TypeVar("T")
 
-#: The longest wait a provider's ``Retry-After`` can impose on one retry, in seconds.
-MAX_RETRY_AFTER = 600.0
+#: The longest single wait before a retry, in seconds (backoff, ``Retry-After``, a rate
+#: limiter's pause). The official OpenAI and Anthropic SDKs draw the line at 60 s too.
+DEFAULT_MAX_WAIT = 60.0
+#: The most seconds one call may spend waiting between its attempts, all retries together.
+DEFAULT_WAIT_BUDGET = 120.0
 
 
 def _number(owner: str, name: str, value: Any, *, minimum: float, what: str, strict: bool = False) -> float:
@@ -43,13 +49,31 @@ def _is_retryable(error: BaseException) -> bool:
     return isinstance(error, LMError) and bool(error.is_retryable)
 
 
+def requested_wait(error: BaseException) -> float | None:
+    """The wait a :class:`RateLimitError` asks for (``inf`` stays ``inf``), or None when it
+    asks for none or for something that is not a number of seconds >= 0 (NaN, negative)."""
+    value = getattr(error, "retry_after", None) if isinstance(error, RateLimitError) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+        return None
+    return float(value)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}" if value < 1e6 or math.isinf(value) else f"{value:.0f}"
+
+
 class RetryPolicy:
     """Retry a provider call on retryable errors, with exponential backoff and jitter.
 
     The wait before retry ``n`` (1, 2, ...) is
-    ``min(initial_delay * multiplier ** (n - 1) + uniform(0, jitter), max_delay)``, but never
-    less than the ``retry_after`` of a :class:`RateLimitError` (the provider's Retry-After is
-    honoured fully, even above ``max_delay``, up to :data:`MAX_RETRY_AFTER` seconds).
+    ``min(initial_delay * multiplier ** (n - 1) + uniform(0, jitter), max_delay, max_wait)``,
+    but never less than the ``retry_after`` of a :class:`RateLimitError` (the provider's
+    Retry-After is honoured fully, even above ``max_delay``).
+
+    Two limits keep a call from hanging: a Retry-After above ``max_wait`` is not slept at all
+    (the :class:`RateLimitError` is raised at once, still retryable, saying why, so a fallback
+    model answers instead), and when the next wait would bring the waits of this call above
+    ``wait_budget``, :class:`RetriesExhaustedError` is raised instead of waiting.
 
     Args:
         max_retries: retries after the first attempt (0: no retry).
@@ -57,6 +81,8 @@ class RetryPolicy:
         max_delay: the longest backoff, in seconds (jitter included).
         multiplier: how much each wait grows over the previous one (>= 1).
         jitter: a random ``uniform(0, jitter)`` seconds added to each wait.
+        max_wait: the longest single wait, Retry-After included (:data:`DEFAULT_MAX_WAIT`).
+        wait_budget: the most seconds of waiting per call (:data:`DEFAULT_WAIT_BUDGET`).
         sleep: the coroutine function that waits (``asyncio.sleep``); tests inject a fake.
 
     Raises:
@@ -64,7 +90,8 @@ class RetryPolicy:
     """
 
     def __init__(self, max_retries: int = 2, initial_delay: float = 0.5, max_delay: float = 30.0,
-                 multiplier: float = 2.0, jitter: float = 0.5,
+                 multiplier: float = 2.0, jitter: float = 0.5, max_wait: float = DEFAULT_MAX_WAIT,
+                 wait_budget: float = DEFAULT_WAIT_BUDGET,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep):
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise InvalidInputError(f"RetryPolicy: max_retries must be an int >= 0, got {max_retries!r}.")
@@ -73,6 +100,8 @@ class RetryPolicy:
         self.max_delay = _number("RetryPolicy", "max_delay", max_delay, minimum=0, what=">= 0")
         self.multiplier = _number("RetryPolicy", "multiplier", multiplier, minimum=1, what=">= 1")
         self.jitter = _number("RetryPolicy", "jitter", jitter, minimum=0, what=">= 0")
+        self.max_wait = _number("RetryPolicy", "max_wait", max_wait, minimum=0, what=">= 0")
+        self.wait_budget = _number("RetryPolicy", "wait_budget", wait_budget, minimum=0, what=">= 0")
         if not callable(sleep):
             raise InvalidInputError(f"RetryPolicy: sleep must be a coroutine function, got {sleep!r}.")
         self.sleep = sleep
@@ -81,14 +110,31 @@ class RetryPolicy:
 
     def __repr__(self) -> str:
         return (f"RetryPolicy(max_retries={self.max_retries}, initial_delay={self.initial_delay}, "
-                f"max_delay={self.max_delay}, multiplier={self.multiplier}, jitter={self.jitter})")
+                f"max_delay={self.max_delay}, multiplier={self.multiplier}, jitter={self.jitter}, "
+                f"max_wait={self.max_wait}, wait_budget={self.wait_budget})")
 
     def _wait(self, state: RetryCallState) -> float:
-        delay = min(self._backoff(state), self.max_delay)
+        delay = min(self._backoff(state), self.max_delay, self.max_wait)
         error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, RateLimitError) and error.retry_after:
-            delay = max(delay, min(float(error.retry_after), MAX_RETRY_AFTER))
+        asked = requested_wait(error)
+        if asked is not None:
+            delay = max(delay, asked)  # above max_wait: _stop refuses to sleep it
         return delay
+
+    def too_long(self, error: BaseException) -> bool:
+        """Whether ``error`` asks for a wait above ``max_wait`` (then it is raised at once)."""
+        asked = requested_wait(error)
+        return asked is not None and asked > self.max_wait
+
+    def refuse(self, error: RateLimitError) -> RateLimitError:
+        """The error raised when ``error``'s Retry-After is above ``max_wait``: the same error,
+        retryable, saying that it was not waited for."""
+        refused = RateLimitError(
+            f"{error} (the provider asks to wait {_seconds(requested_wait(error))} s, more than "
+            f"max_retry_wait={self.max_wait:g} s: not waiting; a fallback model, if any, is tried now).",
+            retry_after=error.retry_after, provider=error.provider, model=error.model,
+            status_code=error.status_code)
+        return refused
 
     async def run(self, fn: Callable[[], Awaitable[T]],
                   on_retry: Callable[[LMError, int, float], None] | None = None) -> T:
@@ -105,13 +151,26 @@ class RetryPolicy:
         """
         if self.max_retries == 0:
             return await fn()
+        why: dict[str, Any] = {}
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number > self.max_retries:
+                return True
+            error = state.outcome.exception()
+            if self.too_long(error):
+                why["refused"] = error
+                return True
+            if state.idle_for + state.upcoming_sleep > self.wait_budget + 1e-9:
+                why["budget"] = (state.upcoming_sleep, state.idle_for)
+                return True
+            return False
 
         def before_sleep(state: RetryCallState) -> None:
             if on_retry is not None:
                 on_retry(state.outcome.exception(), state.attempt_number, state.next_action.sleep)
 
         retrying = AsyncRetrying(
-            sleep=self.sleep, stop=stop_after_attempt(self.max_retries + 1), wait=self._wait,
+            sleep=self.sleep, stop=stop, wait=self._wait,
             retry=retry_if_exception(_is_retryable), before_sleep=before_sleep, reraise=True)
         attempts = 0
         try:
@@ -121,13 +180,21 @@ class RetryPolicy:
                     result = await fn()
             return result
         except LMError as error:
-            if not (error.is_retryable and attempts > self.max_retries):
+            if not error.is_retryable:
                 raise
             last = error
+        if "refused" in why:
+            raise self.refuse(last) from None
+        plural = "retry" if self.max_retries == 1 else "retries"
+        if "budget" in why:
+            upcoming, waited = why["budget"]
+            reason = (f"waiting {_seconds(upcoming)} s more would pass the wait budget of {self.wait_budget:g} s "
+                      f"({_seconds(waited)} s waited already)")
+        else:
+            reason = None
         raise RetriesExhaustedError(
-            f"Gave up after {attempts} attempts ({self.max_retries} "
-            f"{'retry' if self.max_retries == 1 else 'retries'}): "
-            f"{type(last).__name__}: {last}",
+            f"Gave up after {attempts} attempts: {reason}: {type(last).__name__}: {last}" if reason else
+            f"Gave up after {attempts} attempts ({self.max_retries} {plural}): {type(last).__name__}: {last}",
             original_error=last, attempts=attempts, provider=last.provider, model=last.model,
             status_code=last.status_code) from last
 
@@ -279,4 +346,4 @@ class RateLimiter:
         await self.release()
 
 
-__all__ = ["MAX_RETRY_AFTER", "RateLimiter", "RetryPolicy"]
+__all__ = ["DEFAULT_MAX_WAIT", "DEFAULT_WAIT_BUDGET", "RateLimiter", "RetryPolicy", "requested_wait"]
