@@ -31,6 +31,7 @@ from typing import Any, AsyncIterator
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import ContentFilterError, InvalidRequestError, ProviderInternalError
 from synaplex.lm.http import HttpClient
+from synaplex.lm.redaction import safe_headers
 from synaplex.lm.tools import mark_cut_off, tool_call
 
 STRUCTURED_TOOL = "structured_output"
@@ -49,10 +50,6 @@ _FINISH_REASONS = {
 # Neutral params the adapter translates itself (everything else goes into the body as is).
 _HANDLED_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "stop", "seed", "timeout", "tool_choice",
                              "parallel_tool_calls", "stream"})
-
-
-def _is_auth(header: str) -> bool:
-    return header.lower() in ("x-api-key", "authorization", "api-key", "proxy-authorization")
 
 
 def _json_arguments(arguments: Any) -> Any:
@@ -121,7 +118,7 @@ class AnthropicAdapter:
     def get_config(self) -> dict:
         """Options safe to save: never the key nor an auth header."""
         config: dict = {} if self.timeout == DEFAULT_TIMEOUT else {"timeout": self.timeout}
-        safe = {k: v for k, v in self.extra_headers.items() if not _is_auth(k)}
+        safe = safe_headers(self.extra_headers)  # credential headers by rule, never saved
         if safe:
             config["headers"] = safe
         return config

@@ -13,6 +13,7 @@ from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.base import Usage
 from synaplex.lm.errors import MissingAPIKeyError
 from synaplex.lm.profiles import ProviderProfile
+from synaplex.lm.redaction import redact_config
 from synaplex.lm.providers import load_adapter, parse_model
 
 _log = logging.getLogger("synaplex.saving")
@@ -208,7 +209,8 @@ class ModelFacade:
         config_.update(self.defaults)
         config_.pop("transport", None)
         config_.update(self._adapter.get_config())
-        return config_
+        # Credentials by rule: no credential header, no URL userinfo nor secret query value.
+        return redact_config(config_)
 
     @classmethod
     def from_config(cls, config_: dict):

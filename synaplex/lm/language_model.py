@@ -143,6 +143,7 @@ class LanguageModel(ModelFacade):
                 key, RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency))
         self._capability_overrides = dict(capabilities or {})
         self._capabilities = None
+        self._endpoint: str | None | bool = False  # computed on first use
 
     # --- facts ---------------------------------------------------------------------------
 
@@ -167,6 +168,24 @@ class LanguageModel(ModelFacade):
                     raise InvalidInputError(f"capabilities: {error}") from None
             self._capabilities = found
         return self._capabilities
+
+    @property
+    def endpoint(self) -> str | None:
+        """The server this model calls: its base URL without credentials, plus the query
+        parameters that select a deployment (Azure's ``api-version``); None in-process."""
+        if self._endpoint is False:
+            from synaplex.lm.redaction import strip_url_credentials
+
+            http = getattr(self._adapter, "http", None) or getattr(self._adapter, "_http", None)
+            base = getattr(http, "base_url", None)
+            endpoint = strip_url_credentials(base) if isinstance(base, str) else None
+            query = getattr(self._adapter, "query", None)
+            if endpoint and isinstance(query, dict) and query:
+                import urllib.parse
+
+                endpoint += ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(sorted(query.items()))
+            self._endpoint = endpoint
+        return self._endpoint
 
     @property
     def cumulated_cost(self) -> float | None:

@@ -2,8 +2,10 @@
 
 Off by default, and then it costs one attribute check per call. ``enable_observability()``
 turns it on: a span per program run and module call, and a span per LM call following the
-OpenTelemetry GenAI conventions (``gen_ai.*`` attributes: provider, model, token usage).
-Message contents are not recorded unless ``record_content=True``; keys never are.
+OpenTelemetry GenAI conventions (``gen_ai.*`` attributes: provider, model, token usage;
+``server.address``/``server.port`` of the endpoint). Message contents are not recorded unless
+``record_content=True``; keys, credential headers and URL userinfo never are (an error recorded
+on a span has a redacted message).
 """
 
 from __future__ import annotations
@@ -75,6 +77,19 @@ def lm_span(lm, request):
         "gen_ai.request.model": lm.model,
         "synaplex.structured_output": request.schema is not None,
     }
+    endpoint = getattr(lm, "endpoint", None)  # without credentials
+    if isinstance(endpoint, str):
+        import urllib.parse
+
+        try:
+            parts = urllib.parse.urlsplit(endpoint)
+            port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+        except ValueError:
+            parts, port = None, None
+        if parts is not None and parts.hostname:
+            attributes["server.address"] = parts.hostname
+            if port:
+                attributes["server.port"] = port
     for key in ("temperature", "max_tokens", "top_p"):
         value = request.params.get(key)
         if isinstance(value, (int, float)):
