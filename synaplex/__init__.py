@@ -53,7 +53,7 @@ _EXPORTS = {
     "Program": "synaplex.programs.program:Program",
     "Sequential": "synaplex.programs.sequential:Sequential",
     # training
-    "Variable": "synaplex.training.variable:Variable",
+    "Variable": "synaplex.data.variable:Variable",
     # language models
     "LanguageModel": "synaplex.lm.language_model:LanguageModel",
     "EmbeddingModel": "synaplex.lm.embedding_model:EmbeddingModel",

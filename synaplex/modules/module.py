@@ -13,7 +13,7 @@ from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.node import Node
 from synaplex.observability import tracing
-from synaplex.training.variable import Variable
+from synaplex.data.variable import Variable
 
 
 def _is_symbolic(args: tuple, kwargs: dict) -> bool:
