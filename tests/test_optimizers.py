@@ -15,7 +15,7 @@ from synaplex.training.optimizers import (
     RandomFewShot,
     dominated_novelty_selection,
 )
-from synaplex.training.trace import Trace, collecting
+from synaplex.modules.trace import Trace, collecting
 from tests.conftest import Answer, Query
 
 
@@ -573,7 +573,7 @@ async def test_setting_the_seed_restarts_the_random_generator():
 
 
 async def test_random_few_shot_learns_from_labels_when_every_answer_is_wrong():
-    from synaplex.training.trace import Trace
+    from synaplex.modules.trace import Trace
 
     class Q(synaplex.DataModel):
         query: str

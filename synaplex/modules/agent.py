@@ -17,7 +17,7 @@ from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.generator import resolve_language_model
 from synaplex.modules.module import Module
 from synaplex.modules.tool import Tool
-from synaplex.training import trace
+from synaplex.modules import trace
 
 _log = logging.getLogger("synaplex.agent")
 

@@ -12,7 +12,7 @@ from synaplex.data.data_model import is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.module import Module
-from synaplex.training import trace
+from synaplex.modules import trace
 
 DEFAULT_PROMPT_TEMPLATE = "{instructions}{input_schema_section}{output_schema_section}"
 

@@ -22,7 +22,7 @@ from synaplex.backend.asyncio_utils import run_sync
 from synaplex.backend.errors import InvalidInputError, SynaplexError
 from synaplex.lm.base import Usage
 from synaplex.lm.usage import track_usage
-from synaplex.training import trace as trace_lib
+from synaplex.modules import trace as trace_lib
 
 _log = logging.getLogger("synaplex.training")
 
