@@ -9,7 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from synaplex.data import provide_operators as _provide_operators
 from synaplex.version import __version__
+
+# The data types' operators (+ & | ^ ~ in, masks) record modules in a program's graph when an
+# operand is symbolic, so they are implemented in synaplex.modules, a layer above synaplex.data.
+# The root, above every layer, wires that implementation in; it loads on the first operator used.
+_provide_operators(lambda: importlib.import_module("synaplex.modules.ops"))
 
 # name -> "module:attribute" (or "module" for a namespace)
 _EXPORTS = {

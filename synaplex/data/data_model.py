@@ -8,17 +8,15 @@ from typing import Any
 import pydantic
 from pydantic._internal._model_construction import ModelMetaclass
 
-from synaplex.data._operators import OperatorMixin
+from synaplex.backend.errors import InvalidInputError, describe_validation_error
+from synaplex.data.json_data_model import JsonDataModel
+from synaplex.data import operators_implementation
+from synaplex.data.operators import OperatorMixin
+from synaplex.data.symbolic_data_model import SymbolicDataModel
 
 Field = pydantic.Field
 
 _SCHEMAS: dict[type, dict] = {}
-
-
-def _ops():
-    from synaplex.modules import ops
-
-    return ops
 
 
 class DataModelMeta(ModelMetaclass):
@@ -28,27 +26,27 @@ class DataModelMeta(ModelMetaclass):
     """
 
     def __add__(cls, other):
-        return _ops().concat(cls, other)
+        return operators_implementation().concat(cls, other)
 
     def __radd__(cls, other):
-        return _ops().concat(other, cls)
+        return operators_implementation().concat(other, cls)
 
     def __and__(cls, other):
-        return _ops().logical_and(cls, other)
+        return operators_implementation().logical_and(cls, other)
 
     def __rand__(cls, other):
-        return _ops().logical_and(other, cls)
+        return operators_implementation().logical_and(other, cls)
 
     def __xor__(cls, other):
-        return _ops().logical_xor(cls, other)
+        return operators_implementation().logical_xor(cls, other)
 
     def __rxor__(cls, other):
-        return _ops().logical_xor(other, cls)
+        return operators_implementation().logical_xor(other, cls)
 
     def __contains__(cls, other):
         if isinstance(other, str):
             return other in cls.model_fields
-        return _ops().contains(cls, other)
+        return operators_implementation().contains(cls, other)
 
 
 class DataModel(OperatorMixin, pydantic.BaseModel, metaclass=DataModelMeta):
@@ -76,8 +74,6 @@ class DataModel(OperatorMixin, pydantic.BaseModel, metaclass=DataModelMeta):
 
     @classmethod
     def to_symbolic_data_model(cls, name: str | None = None):
-        from synaplex.data.symbolic_data_model import SymbolicDataModel
-
         return SymbolicDataModel(schema=cls.get_schema(), data_model=cls, name=name)
 
     @classmethod
@@ -89,8 +85,6 @@ class DataModel(OperatorMixin, pydantic.BaseModel, metaclass=DataModelMeta):
         try:
             return cls.model_validate(value)
         except pydantic.ValidationError as error:
-            from synaplex.backend.errors import InvalidInputError, describe_validation_error
-
             raise InvalidInputError(f"{context}: {describe_validation_error(error)}.") from None
 
     def get_json(self) -> dict:
@@ -101,14 +95,12 @@ class DataModel(OperatorMixin, pydantic.BaseModel, metaclass=DataModelMeta):
         return json.dumps(self.get_json(), indent=2, ensure_ascii=False)
 
     def to_json_data_model(self, name: str | None = None):
-        from synaplex.data.json_data_model import JsonDataModel
-
         return JsonDataModel(json=self.get_json(), schema=type(self).get_schema(), name=name)
 
     def __contains__(self, other: Any) -> bool:
         if isinstance(other, str):
             return other in type(self).model_fields
-        return _ops().contains(self, other)
+        return operators_implementation().contains(self, other)
 
 
 def is_data_model_class(obj: Any) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from synaplex.data._operators import OperatorMixin
+from synaplex.backend.errors import InvalidInputError
+from synaplex.data.operators import OperatorMixin
+from synaplex.data.symbolic_data_model import SymbolicDataModel
 
 
 class JsonDataModel(OperatorMixin):
@@ -66,8 +68,6 @@ class JsonDataModel(OperatorMixin):
         return self
 
     def to_symbolic_data_model(self, name: str | None = None):
-        from synaplex.data.symbolic_data_model import SymbolicDataModel
-
         return SymbolicDataModel(schema=self._schema, name=name)
 
     def clone(self, name: str | None = None) -> "JsonDataModel":
@@ -88,8 +88,6 @@ class JsonDataModel(OperatorMixin):
 
 
 def _schema_missing():
-    from synaplex.backend.errors import InvalidInputError
-
     return InvalidInputError(
         "JsonDataModel needs a schema: pass schema=<JSON schema dict> or data_model=<DataModel>."
     )

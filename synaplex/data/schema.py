@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterable
 
+from synaplex.data.json_data_model import JsonDataModel
+
 _META_KEYS = ("title", "description")
 
 
@@ -228,7 +230,5 @@ class PlannedConcat:
         return plan[2], plan[3]
 
     def __call__(self, first, second):
-        from synaplex.data.json_data_model import JsonDataModel
-
         merged, renames = self.schema(first.get_schema(), second.get_schema())
         return JsonDataModel(json=concat_values(first.get_json(), second.get_json(), renames), schema=merged)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from synaplex.data._operators import OperatorMixin
+from synaplex.backend.errors import DataModelTypeError, InvalidInputError
+from synaplex.data.operators import OperatorMixin
 
 
 class SymbolicDataModel(OperatorMixin):
@@ -19,8 +20,6 @@ class SymbolicDataModel(OperatorMixin):
     def __init__(self, schema: dict | None = None, data_model=None, name: str | None = None):
         if schema is None:
             if data_model is None:
-                from synaplex.backend.errors import InvalidInputError
-
                 raise InvalidInputError(
                     "SymbolicDataModel needs a schema: pass schema=<JSON schema dict> or "
                     "data_model=<DataModel class>."
@@ -44,8 +43,6 @@ class SymbolicDataModel(OperatorMixin):
         return SymbolicDataModel(schema=self._schema, data_model=self.data_model, name=name)
 
     def get_json(self):
-        from synaplex.backend.errors import DataModelTypeError
-
         raise DataModelTypeError(
             "A SymbolicDataModel has a schema but no value: it exists only while a program is "
             "being built. Read values inside call(), when the program runs."

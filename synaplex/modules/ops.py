@@ -3,7 +3,8 @@
 Each one works on DataModel instances, JsonDataModels, SymbolicDataModels and DataModel
 classes. When an operand is symbolic the operation is recorded as a node of the program
 (through its module twin: Concat, And, Or, Xor, Not, InMask, OutMask); otherwise it runs
-on the values at once.
+on the values at once. This module is also the implementation of the data types' operator
+dunders (see :mod:`synaplex.data.operators`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from synaplex.data import schema as schema_lib
 from synaplex.data.data_model import DataModel, is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.modules import masking, merging
 
 _VALUE_TYPES = (JsonDataModel, SymbolicDataModel, DataModel)
 
@@ -67,8 +69,6 @@ def _binary(symbol: str, module_cls_name: str, x1: Any, x2: Any, name: str | Non
                 )
             other = x1 if x2 is None else x2
             return None if symbol == "&" else _as_symbolic(other)
-        from synaplex.modules import merging
-
         module = getattr(merging, module_cls_name)(name=name)
         return module._symbolic_call_sync(([_as_symbolic(x1), _as_symbolic(x2)],), {})
     return None
@@ -130,9 +130,7 @@ def logical_not(x: Any, name: str | None = None):
     """``~x``: always None at run time (a stop condition); the same schema while tracing."""
     _check_operands("~", x, None)
     if _symbolic(x):
-        from synaplex.modules.merging import Not
-
-        return Not(name=name)._symbolic_call_sync((_as_symbolic(x),), {})
+        return merging.Not(name=name)._symbolic_call_sync((_as_symbolic(x),), {})
     return None
 
 
@@ -148,8 +146,6 @@ def _mask(kind: str, x: Any, mask, recursive: bool, name: str | None):
     if isinstance(mask, str) or not all(isinstance(m, str) for m in mask or []):
         raise InvalidInputError(f"{kind} expects mask=[field names], got {mask!r}.")
     _check_operands(kind, x, None)
-    from synaplex.modules import masking
-
     module = getattr(masking, kind)(mask=list(mask), recursive=recursive, name=name)
     if _symbolic(x):
         return module._symbolic_call_sync((_as_symbolic(x),), {})
