@@ -60,12 +60,12 @@ def with_params(**changes):
 
 
 def test_key_is_a_stable_sha256_of_the_canonical_json():
-    key = cache_key(MODEL, request())
-    assert key == cache_key(MODEL, request())
+    key = cache_key(MODEL, request(), endpoint="https://api.openai.com/v1")
+    assert key == cache_key(MODEL, request(), endpoint="https://api.openai.com/v1")
     r = request()
     canonical = json.dumps(
-        {"v": 1, "model": MODEL, "messages": r.messages, "schema": r.schema, "tools": r.tools,
-         "params": {"temperature": 0.2, "max_tokens": 100, "seed": 7}},
+        {"v": 2, "model": MODEL, "endpoint": "https://api.openai.com/v1", "messages": r.messages,
+         "schema": r.schema, "tools": r.tools, "params": {"temperature": 0.2, "max_tokens": 100, "seed": 7}},
         sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     )
     assert key == hashlib.sha256(canonical.encode()).hexdigest()
@@ -98,6 +98,44 @@ def test_any_change_that_can_change_the_reply_changes_the_key(changed):
 def test_model_is_part_of_the_key():
     assert cache_key(MODEL, request()) != cache_key("openai/gpt-4o", request())
     assert cache_key("openai/gpt-4o", request()) != cache_key("openrouter/gpt-4o", request())
+
+
+def test_the_endpoint_is_part_of_the_key():
+    base = cache_key(MODEL, request(), endpoint="http://10.0.0.1:8000/v1")
+    assert base != cache_key(MODEL, request(), endpoint="http://10.0.0.2:8000/v1")
+    assert base != cache_key(MODEL, request(), endpoint="http://10.0.0.1:8000/v1?api-version=2024-10-21")
+    assert base != cache_key(MODEL, request())
+
+
+@pytest.mark.parametrize("endpoint", [5, b"http://x", ""])
+def test_a_bad_endpoint_is_refused(endpoint):
+    with pytest.raises(InvalidInputError) as info:
+        cache_key(MODEL, request(), endpoint=endpoint)
+    assert str(info.value) == f"cache_key: endpoint must be a non-empty URL str or None, got {endpoint!r}."
+
+
+async def test_two_servers_behind_one_model_name_do_not_share_replies():
+    import httpx2
+
+    import synaplex
+
+    def server(answer):
+        return httpx2.MockTransport(lambda r: httpx2.Response(200, json={"choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": answer}}]}))
+
+    cache = MemoryCache()
+    first = synaplex.LanguageModel(model="openai/same-name", api_base="http://127.0.0.1:8001/v1",
+                                   transport=server("from server 1"), caching=cache)
+    second = synaplex.LanguageModel(model="openai/same-name", api_base="http://127.0.0.1:8002/v1",
+                                    transport=server("from server 2"), caching=cache)
+    messages = [{"role": "user", "content": "hi"}]
+    assert (await first(messages))["content"] == "from server 1"
+    assert (await second(messages))["content"] == "from server 2"
+    assert second.last_usage.cache_hits == 0 and len(cache) == 2
+    # The same server with other credentials is the same server: one entry serves both.
+    third = synaplex.LanguageModel(model="openai/same-name", api_base="http://user:pw@127.0.0.1:8001/v1",
+                                   transport=server("never asked"), caching=cache, api_key="sk-other-key-0123456789")
+    assert (await third(messages))["content"] == "from server 1" and third.last_usage.cache_hits == 1
 
 
 def test_timeout_does_not_change_the_key():

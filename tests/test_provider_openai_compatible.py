@@ -167,6 +167,20 @@ async def test_strict_schema_transform_keeps_the_original_for_validation():
     assert schema["$defs"]["Inner"]["additionalProperties"] is False
 
 
+def test_the_per_schema_cache_is_bounded_and_keeps_the_recently_used():
+    from synaplex.lm.openai_compatible import SCHEMA_CACHE_SIZE
+
+    adapter = lm_with(Recorder(chat_reply()))._adapter
+    kept = {"type": "object", "properties": {"kept": {"type": "string"}}, "title": "Kept"}
+    first = adapter._transformed(kept)
+    for i in range(3000):
+        adapter._transformed({"type": "object", "properties": {f"f{i}": {"type": "string"}}, "title": f"S{i}"})
+        if i % 50 == 0:
+            assert adapter._transformed(kept) is first  # used recently: still cached, not recomputed
+    assert len(adapter._schemas) == SCHEMA_CACHE_SIZE == 128
+    assert adapter._transformed(kept) is first
+
+
 async def test_tool_calls_from_python_functions_and_results_sent_back():
     def get_weather(city: str, unit: str = "celsius") -> dict:
         """Get the weather.

@@ -29,8 +29,9 @@ import json
 from typing import Any, AsyncIterator
 
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
-from synaplex.lm.errors import ContentFilterError, InvalidRequestError, ProviderInternalError
-from synaplex.lm.http import HttpClient
+from synaplex.lm import wire
+from synaplex.lm.errors import ContentFilterError, InvalidRequestError, LMError, ProviderInternalError
+from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
 from synaplex.lm.redaction import safe_headers
 from synaplex.lm.tools import mark_cut_off, tool_call
 
@@ -38,6 +39,8 @@ STRUCTURED_TOOL = "structured_output"
 STRUCTURED_TOOL_DESCRIPTION = "Answer with this tool; its input is the answer."
 DEFAULT_MAX_TOKENS = 4096
 DEFAULT_TIMEOUT = 120.0
+#: The most pages of a model list read before the list is deemed endless.
+MAX_MODEL_PAGES = 100
 
 _FINISH_REASONS = {
     "end_turn": "stop",
@@ -92,7 +95,8 @@ class AnthropicAdapter:
         api_key: sent as ``x-api-key``; never logged, saved nor put in an error message.
         api_base: the API root, ``https://api.anthropic.com/v1`` by default.
         transport: an ``httpx2`` async transport (tests pass ``httpx2.MockTransport``).
-        timeout: seconds for a request (a stream: between two chunks).
+        timeout: seconds for a whole request (a stream: to the first event, then between two).
+        max_response_bytes: the largest reply read (see :mod:`synaplex.lm.http`).
         headers: extra HTTP headers, e.g. ``{"anthropic-beta": "..."}`` (saved in the config,
             except auth headers).
     """
@@ -100,14 +104,21 @@ class AnthropicAdapter:
     provider = "anthropic"
 
     def __init__(self, profile, model_name: str, api_key: str | None, api_base: str | None, transport=None,
-                 timeout: float = DEFAULT_TIMEOUT, headers: dict | None = None):
+                 timeout: float = DEFAULT_TIMEOUT, headers: dict | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES):
         self.profile = profile
         self.model_name = model_name
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.repair_attempts = profile.repair_attempts
         self.extra_headers = dict(headers or {})
         self._http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
-                                            transport=transport, headers=self.extra_headers)
+                                            transport=transport, headers=self.extra_headers,
+                                            max_response_bytes=max_response_bytes)
+
+    @property
+    def http(self) -> HttpClient:
+        return self._http
 
     @property
     def capabilities(self) -> Capabilities:
@@ -118,6 +129,8 @@ class AnthropicAdapter:
     def get_config(self) -> dict:
         """Options safe to save: never the key nor an auth header."""
         config: dict = {} if self.timeout == DEFAULT_TIMEOUT else {"timeout": self.timeout}
+        if self.max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES:
+            config["max_response_bytes"] = self.max_response_bytes
         safe = safe_headers(self.extra_headers)  # credential headers by rule, never saved
         if safe:
             config["headers"] = safe
@@ -241,12 +254,16 @@ class AnthropicAdapter:
 
     # --- response ------------------------------------------------------------------------
 
-    def _usage(self, usage: dict | None) -> Usage:
+    def _usage(self, usage: Any) -> Usage:
         usage = usage or {}
-        cache_read = usage.get("cache_read_input_tokens") or 0
-        cache_write = usage.get("cache_creation_input_tokens") or 0
-        return Usage(calls=1, input_tokens=(usage.get("input_tokens") or 0) + cache_write + cache_read,
-                     output_tokens=usage.get("output_tokens") or 0, cached_tokens=cache_read, cost=None)
+        if not isinstance(usage, dict):
+            raise wire.WireValueError(f"usage is a {type(usage).__name__}, not an object")
+        cache_read = wire.count(usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens")
+        cache_write = wire.count(usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")
+        return Usage(calls=1, input_tokens=wire.count(usage.get("input_tokens"), "usage.input_tokens")
+                     + cache_write + cache_read,
+                     output_tokens=wire.count(usage.get("output_tokens"), "usage.output_tokens"),
+                     cached_tokens=cache_read, cost=None)
 
     def _refusal(self, text: str) -> ContentFilterError:
         detail = f" Partial reply: {text!r:.200}" if text else ""
@@ -255,12 +272,26 @@ class AnthropicAdapter:
                                   model=self.model_name)
 
     def _unexpected(self, what: str, data: Any) -> ProviderInternalError:
-        return ProviderInternalError(f"{self.profile.name}/{self.model_name}: {what}: {str(data)[:300]}",
+        shown = data if isinstance(data, str) else wire.excerpt(data, 300)
+        return ProviderInternalError(f"{self.profile.name}/{self.model_name}: {what}: {shown[:300]}",
                                      provider=self.profile.name, model=self.model_name, secrets=self._http.secrets)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         body, timeout, wrapped = self._body(request)
         data = await self._http.post_json("/messages", body, timeout=timeout)
+        return self.completion(data, request, wrapped)
+
+    def completion(self, data: Any, request: CompletionRequest, wrapped: bool = False) -> Completion:
+        """The Completion of a Messages API reply; ProviderInternalError when it is malformed."""
+        try:
+            return self._read_completion(data, request, wrapped)
+        except LMError:
+            raise
+        except wire.SHAPE_ERRORS as error:
+            problem = str(error) or type(error).__name__
+        raise self._unexpected(f"the reply does not have the Messages shape ({problem})", data)
+
+    def _read_completion(self, data: Any, request: CompletionRequest, wrapped: bool) -> Completion:
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
             raise self._unexpected("the reply is not an Anthropic message", data)
         texts: list[str] = []
@@ -270,9 +301,9 @@ class AnthropicAdapter:
         for block in data["content"]:
             kind = block.get("type") if isinstance(block, dict) else None
             if kind == "text":
-                texts.append(block.get("text") or "")
+                texts.append(wire.text(block.get("text"), "a text block's text"))
             elif kind == "thinking":
-                thinking.append(block.get("thinking") or "")
+                thinking.append(wire.text(block.get("thinking"), "a thinking block's text"))
             elif kind == "tool_use":
                 if request.schema is not None and block.get("name") == STRUCTURED_TOOL and structured is None:
                     structured = block.get("input")
@@ -284,6 +315,8 @@ class AnthropicAdapter:
             mark_cut_off(tool_calls[-1])  # an incomplete tool_use comes with the input parsed so far
         text = "".join(texts)
         stop_reason = data.get("stop_reason")
+        if stop_reason is not None and not isinstance(stop_reason, str):
+            raise wire.WireValueError(f"stop_reason is a {type(stop_reason).__name__}, not text")
         if stop_reason == "refusal":
             raise self._refusal(text)
         finish_reason = _FINISH_REASONS.get(stop_reason, stop_reason)
@@ -304,6 +337,19 @@ class AnthropicAdapter:
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
         body, timeout, wrapped = self._body(request, stream=True)
+        problem: str | None = None
+        try:
+            async for chunk in self._stream(request, body, timeout, wrapped):
+                yield chunk
+        except LMError:
+            raise
+        except wire.SHAPE_ERRORS as error:  # the events are untrusted data
+            problem = str(error) or type(error).__name__
+        if problem is not None:
+            raise self._unexpected("a stream event does not have the Messages shape", problem)
+
+    async def _stream(self, request: CompletionRequest, body: dict, timeout: float | None,
+                      wrapped: bool) -> AsyncIterator[StreamChunk]:
         input_usage: dict = {}
         output_tokens = 0
         stop_reason: str | None = None
@@ -314,9 +360,11 @@ class AnthropicAdapter:
         finished = False
         async for event in self._http.stream_events("/messages", body, timeout=timeout):
             try:
-                data = json.loads(event.data)
-            except ValueError:
-                raise self._unexpected("a stream event is not JSON", event.data) from None
+                data = wire.loads(event.data)
+            except wire.WireValueError as error:
+                raise self._unexpected(f"a stream event is not JSON it can use ({error})", event.data) from None
+            if not isinstance(data, dict):
+                raise wire.WireValueError(f"the event is a {type(data).__name__}, not an object")
             kind = event.event if event.event and event.event != "message" else data.get("type")
             if kind == "message_start":
                 input_usage = dict((data.get("message") or {}).get("usage") or {})
@@ -334,17 +382,17 @@ class AnthropicAdapter:
                                                          "name": block.get("name"),
                                                          "arguments_delta": json.dumps(initial) if initial else ""}])
                 elif block.get("type") == "text" and block.get("text"):
-                    texts.append(block["text"])
+                    texts.append(wire.text(block["text"], "a text block's text"))
                     yield StreamChunk(text=block["text"])
             elif kind == "content_block_delta":
                 delta = data.get("delta") or {}
                 index = data.get("index", 0)
                 if delta.get("type") == "text_delta":
                     if delta.get("text"):
-                        texts.append(delta["text"])
+                        texts.append(wire.text(delta["text"], "a text delta"))
                         yield StreamChunk(text=delta["text"])
                 elif delta.get("type") == "input_json_delta":
-                    piece = delta.get("partial_json") or ""
+                    piece = wire.text(delta.get("partial_json"), "partial_json")
                     if index in structured_blocks:
                         structured_json.append(piece)
                         if piece and not wrapped:
@@ -355,8 +403,8 @@ class AnthropicAdapter:
             elif kind == "content_block_stop":
                 if data.get("index") in structured_blocks and wrapped:
                     try:
-                        value = json.loads("".join(structured_json) or "{}")
-                    except ValueError:
+                        value = wire.loads("".join(structured_json) or "{}")
+                    except wire.WireValueError:
                         value = None
                     text = json.dumps(value.get("value")) if isinstance(value, dict) and "value" in value \
                         else "".join(structured_json)
@@ -375,6 +423,8 @@ class AnthropicAdapter:
             # "ping" and unknown events are ignored; "error" events raise in HttpClient.
         if not finished:
             raise self._unexpected("the stream ended before message_stop", f"stop_reason={stop_reason!r}")
+        if stop_reason is not None and not isinstance(stop_reason, str):
+            raise wire.WireValueError(f"stop_reason is a {type(stop_reason).__name__}, not text")
         if stop_reason == "refusal":
             raise self._refusal("".join(texts))
         usage = self._usage({**input_usage, "output_tokens": output_tokens})
@@ -387,16 +437,22 @@ class AnthropicAdapter:
         """Every model the key may use: ``[{"id", "display_name", "provider"}]`` (all pages)."""
         models: list[dict] = []
         params: dict = {"limit": 1000}
+        seen: set[str] = set()
         while True:
             data = await self._http.get_json(self.profile.models_path or "/models", params=params)
             if not isinstance(data, dict) or not isinstance(data.get("data"), list):
                 raise self._unexpected("the model list is not an Anthropic model list", data)
             for item in data["data"]:
-                models.append({"id": item.get("id"), "display_name": item.get("display_name") or item.get("id"),
-                               "provider": self.profile.name})
+                if isinstance(item, dict):
+                    models.append({"id": item.get("id"), "display_name": item.get("display_name") or item.get("id"),
+                                   "provider": self.profile.name})
             if not data.get("has_more") or not data.get("last_id") or not data["data"]:
                 return models
-            params = {"limit": 1000, "after_id": data["last_id"]}
+            last = data["last_id"]
+            if not isinstance(last, str) or last in seen or len(seen) >= MAX_MODEL_PAGES:
+                raise self._unexpected("the model list does not end", f"last_id {last!r:.80} after {len(seen) + 1} pages")
+            seen.add(last)
+            params = {"limit": 1000, "after_id": last}
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -9,6 +9,9 @@ object with ``async get(key)`` and ``async set(key, value)``.
 What counts in the key (a change to any of these is a different request):
 
 * the model, as the full ``"provider/name"`` string;
+* the endpoint: the server's base URL (``api_base`` or the provider's default) and the query
+  parameters that select a deployment (Azure's ``api-version``), without credentials, so two
+  servers behind the same model name never share replies;
 * the messages, the output schema and the tools, exactly (list order counts, dict key
   order does not);
 * every sampling parameter in ``params``: ``temperature``, ``max_tokens``, ``top_p``,
@@ -16,8 +19,9 @@ What counts in the key (a change to any of these is a different request):
   through ``params`` (e.g. OpenRouter's ``provider`` or ``reasoning``).
 
 What does not count (it cannot change the reply): ``params["timeout"]``, and the
-LanguageModel's transport settings, which never reach ``params``: API keys, headers,
-retries and rate limits.
+LanguageModel's transport settings, which never reach ``params``: API keys, headers, URL
+userinfo, retries, rate limits and size caps. (Keys are left out on purpose: the cache key
+is a hash that may be stored on disk, and the same server answers the same way whoever pays.)
 
 Values are JSON only (never pickle): a cache stores a ``dict`` as JSON text and parses it
 again on ``get``, so mutating a returned dict never alters the cache.
@@ -64,7 +68,7 @@ __all__ = [
 #: ``params`` keys left out of the cache key: they never change the reply.
 IGNORED_PARAMS: frozenset[str] = frozenset({"timeout"})
 
-_KEY_VERSION = 1
+_KEY_VERSION = 2
 _JSON_KINDS = "dict with str keys, list, str, int, finite float, bool or None"
 
 
@@ -138,13 +142,14 @@ def _check_key(key: Any, what: str) -> None:
         raise InvalidInputError(f"{what}: the key must be a str (see cache_key), got {key!r:.80}.")
 
 
-def cache_key(model: str, request: Any) -> str:
-    """The cache key of ``request`` sent to ``model``: a sha256 hex digest.
+def cache_key(model: str, request: Any, endpoint: str | None = None) -> str:
+    """The cache key of ``request`` sent to ``model`` at ``endpoint``: a sha256 hex digest.
 
-    The digest covers ``{"v": 1, "model", "messages", "schema", "tools", "params"}`` as
-    canonical JSON (sorted keys, no spaces), with :data:`IGNORED_PARAMS` left out of
-    ``params``; see the module docstring for the rule. Raises ``InvalidInputError``
-    naming the part that is not JSON.
+    The digest covers ``{"v": 2, "model", "endpoint", "messages", "schema", "tools",
+    "params"}`` as canonical JSON (sorted keys, no spaces), with :data:`IGNORED_PARAMS` left
+    out of ``params``; see the module docstring for the rule. ``endpoint`` is the server's
+    URL without credentials (``LanguageModel.endpoint``), None for in-process models. Raises
+    ``InvalidInputError`` naming the part that is not JSON.
 
     >>> from synaplex.lm.base import CompletionRequest
     >>> r = CompletionRequest(messages=[{"role": "user", "content": "Hi"}])
@@ -155,12 +160,15 @@ def cache_key(model: str, request: Any) -> str:
     """
     if not isinstance(model, str) or not model:
         raise InvalidInputError(f"cache_key: model must be a non-empty 'provider/name' str, got {model!r}.")
+    if endpoint is not None and (not isinstance(endpoint, str) or not endpoint):
+        raise InvalidInputError(f"cache_key: endpoint must be a non-empty URL str or None, got {endpoint!r}.")
     params = request.params or {}
     if not isinstance(params, dict):
         raise InvalidInputError(f"cache_key: params must be a dict, got {type(params).__name__}.")
     payload = {
         "v": _KEY_VERSION,
         "model": model,
+        "endpoint": endpoint,
         "messages": request.messages,
         "schema": request.schema,
         "tools": request.tools,

@@ -16,13 +16,15 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
+from synaplex.lm import wire
 from synaplex.lm.errors import (
     AuthenticationError,
     ContentFilterError,
     InvalidRequestError,
+    LMError,
     ProviderInternalError,
 )
-from synaplex.lm.http import HttpClient
+from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
 from synaplex.lm.profiles import ProviderProfile
 from synaplex.lm.tools import tool_call
 
@@ -204,6 +206,8 @@ _GENERATION_FIELDS = frozenset({
 })
 _BODY_FIELDS = frozenset({"safetySettings", "cachedContent", "labels", "tools", "toolConfig",
                           "systemInstruction"})
+#: The most pages of a model list read before the list is deemed endless.
+MAX_MODEL_PAGES = 100
 _API_KEY_REJECTED = re.compile(r"API key not valid|API_KEY_INVALID|API key expired|invalid api key",
                                re.IGNORECASE)
 
@@ -261,14 +265,16 @@ class GeminiAdapter:
     """Gemini's ``generateContent`` / ``streamGenerateContent`` for one model."""
 
     def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None, api_base: str | None,
-                 transport: Any = None, timeout: float = 120.0):
+                 transport: Any = None, timeout: float = 120.0,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES):
         self.profile = profile
         self.provider = profile.name
         self.model_name = model_name
         self.repair_attempts = profile.repair_attempts
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
-                                           transport=transport)
+                                           transport=transport, max_response_bytes=max_response_bytes)
         # Gemini 3 wants the thoughtSignature of each functionCall part sent back with it;
         # the neutral tool call has no room for it, so it is remembered here by call id.
         self._signatures: dict[tuple, str] = {}
@@ -395,14 +401,14 @@ class GeminiAdapter:
 
     def _usage(self, metadata: Any) -> Usage:
         metadata = metadata if isinstance(metadata, dict) else {}
-        thoughts = int(metadata.get("thoughtsTokenCount") or 0)
+        thoughts = wire.count(metadata.get("thoughtsTokenCount"), "thoughtsTokenCount")
         return Usage(
             calls=1,
-            input_tokens=int(metadata.get("promptTokenCount") or 0)
-            + int(metadata.get("toolUsePromptTokenCount") or 0),
+            input_tokens=wire.count(metadata.get("promptTokenCount"), "promptTokenCount")
+            + wire.count(metadata.get("toolUsePromptTokenCount"), "toolUsePromptTokenCount"),
             # Thinking is billed as output: like OpenAI's completion_tokens, output includes it.
-            output_tokens=int(metadata.get("candidatesTokenCount") or 0) + thoughts,
-            cached_tokens=int(metadata.get("cachedContentTokenCount") or 0),
+            output_tokens=wire.count(metadata.get("candidatesTokenCount"), "candidatesTokenCount") + thoughts,
+            cached_tokens=wire.count(metadata.get("cachedContentTokenCount"), "cachedContentTokenCount"),
             reasoning_tokens=thoughts,
             cost=None,
         )
@@ -423,7 +429,9 @@ class GeminiAdapter:
             raise self._error(ContentFilterError, f"Gemini's filters stopped the reply (finishReason {reason}).")
         return candidate
 
-    def _finish(self, reason: str | None, has_calls: bool) -> str | None:
+    def _finish(self, reason: Any, has_calls: bool) -> str | None:
+        if reason is not None and not isinstance(reason, str):
+            raise wire.WireValueError(f"finishReason is a {type(reason).__name__}, not text")
         if has_calls:
             return "tool_calls"
         if reason is None:
@@ -457,22 +465,61 @@ class GeminiAdapter:
         return "".join(text), calls, "".join(thoughts)
 
     def _completion(self, data: Any) -> Completion:
-        if not isinstance(data, dict):
-            raise self._error(ProviderInternalError, f"the reply is not a JSON object: {str(data)[:300]}")
+        """The Completion of a generateContent reply; ProviderInternalError when it is malformed."""
         try:
-            candidate = self._check_blocked(data)
-            if candidate is None:
-                raise self._error(ProviderInternalError, f"the reply has no candidates: {str(data)[:300]}")
-            text, calls, thoughts = self._read_parts((candidate.get("content") or {}).get("parts") or [], 0)
-        except (AttributeError, TypeError, KeyError) as error:
-            raise self._error(ProviderInternalError,
-                              f"the reply does not have the generateContent shape ({error}): "
-                              f"{str(data)[:300]}") from None
+            return self._read_completion(data)
+        except LMError:
+            raise
+        except wire.SHAPE_ERRORS as error:  # the reply is untrusted data
+            problem = str(error) or type(error).__name__
+        raise self._error(ProviderInternalError, f"the reply does not have the generateContent shape ({problem}): "
+                                                 f"{wire.excerpt(data, 300)}")
+
+    def _read_completion(self, data: Any) -> Completion:
+        if not isinstance(data, dict):
+            raise self._error(ProviderInternalError, f"the reply is not a JSON object: {wire.excerpt(data, 300)}")
+        candidate = self._check_blocked(data)
+        if candidate is None:
+            raise self._error(ProviderInternalError, f"the reply has no candidates: {wire.excerpt(data, 300)}")
+        text, calls, thoughts = self._read_parts((candidate.get("content") or {}).get("parts") or [], 0)
         completion = Completion(text=text, tool_calls=calls, usage=self._usage(data.get("usageMetadata")),
                                 finish_reason=self._finish(candidate.get("finishReason"), bool(calls)))
         if thoughts:
             completion.reasoning = thoughts   # the thought summaries (includeThoughts)
         return completion
+
+    def _stream_event(self, text: str, calls: int) -> tuple[StreamChunk | None, str | None, Usage | None, int]:
+        """One event's chunk (or None), finish reason, usage, and the tool calls seen so far."""
+        try:
+            data = wire.loads(text)
+        except wire.WireValueError as error:
+            problem = f"a stream event is not JSON it can use ({error})"
+        else:
+            problem = None
+            try:
+                return self._read_stream_event(data, calls)
+            except LMError:
+                raise
+            except wire.SHAPE_ERRORS as error:  # the events are untrusted data
+                problem = f"a stream event does not have the generateContent shape ({str(error) or type(error).__name__})"
+        raise self._error(ProviderInternalError, f"{problem}: {wire.excerpt(text)}")
+
+    def _read_stream_event(self, data: Any, calls: int) -> tuple[StreamChunk | None, str | None, Usage | None, int]:
+        if not isinstance(data, dict):
+            raise wire.WireValueError(f"it is a {type(data).__name__}, not an object")
+        usage = self._usage(data["usageMetadata"]) if data.get("usageMetadata") else None
+        candidate = self._check_blocked(data)
+        if candidate is None:
+            return None, None, usage, calls
+        parts = (candidate.get("content") or {}).get("parts") or []
+        text, tool_calls, _thoughts = self._read_parts(parts, calls)
+        reason = candidate.get("finishReason") or None
+        self._finish(reason, False)  # a reason that is not text is refused here
+        deltas = [{"index": calls + i, "id": call["id"], "name": call["name"],
+                   "arguments_delta": call.get("arguments_raw", json.dumps(call["arguments"]))}
+                  for i, call in enumerate(tool_calls)]
+        chunk = StreamChunk(text=text, tool_call_deltas=deltas) if text or deltas else None
+        return chunk, reason, usage, calls + len(tool_calls)
 
     # --- calls --------------------------------------------------------------------------
 
@@ -490,44 +537,27 @@ class GeminiAdapter:
                                          timeout=request.params.get("timeout"))
         try:
             async for event in events:
-                try:
-                    data = json.loads(event.data)
-                except ValueError:
-                    raise self._error(ProviderInternalError,
-                                      f"a stream event is not JSON: {event.data[:200]!r}") from None
-                if not isinstance(data, dict):
-                    raise self._error(ProviderInternalError, f"a stream event is not an object: {event.data[:200]!r}")
-                if data.get("usageMetadata"):
-                    usage = self._usage(data["usageMetadata"])   # cumulative: the last one is the total
-                try:
-                    candidate = self._check_blocked(data)
-                    if candidate is None:
-                        continue
-                    parts = (candidate.get("content") or {}).get("parts") or []
-                    text, tool_calls, _thoughts = self._read_parts(parts, calls)
-                except (AttributeError, TypeError, KeyError) as error:
-                    raise self._error(ProviderInternalError,
-                                      f"a stream event does not have the generateContent shape ({error}): "
-                                      f"{event.data[:200]!r}") from None
-                if candidate.get("finishReason"):
-                    reason = candidate["finishReason"]
-                deltas = [{"index": calls + i, "id": call["id"], "name": call["name"],
-                           "arguments_delta": call.get("arguments_raw", json.dumps(call["arguments"]))}
-                          for i, call in enumerate(tool_calls)]
-                calls += len(tool_calls)
-                if text or deltas:
-                    yield StreamChunk(text=text, tool_call_deltas=deltas)
+                chunk, event_reason, event_usage, calls = self._stream_event(event.data, calls)
+                usage = event_usage or usage   # cumulative: the last one is the total
+                reason = event_reason or reason
+                if chunk is not None:
+                    yield chunk
         except InvalidRequestError as error:
             raise self._retyped(error) from None
+        if reason is None:
+            raise self._error(ProviderInternalError, "the stream was cut off: it ended without a finishReason, so "
+                                                     "the reply may be incomplete (retrying may help).")
         yield StreamChunk(usage=usage or Usage(calls=1, cost=None), finish_reason=self._finish(reason, calls > 0))
 
     async def list_models(self) -> list[dict]:
         models: list[dict] = []
         params: dict[str, Any] = {"pageSize": 1000}
+        seen: set[str] = set()
         while True:
             data = await self._call(self.http.get_json("/models", params=params))
-            if not isinstance(data, dict):
-                raise self._error(ProviderInternalError, f"the model list is not a JSON object: {str(data)[:300]}")
+            if not isinstance(data, dict) or not isinstance(data.get("models") or [], list):
+                raise self._error(ProviderInternalError, f"the model list is not a JSON object with a list of "
+                                                         f"models: {wire.excerpt(data, 300)}")
             for item in data.get("models") or []:
                 if not isinstance(item, dict):
                     continue
@@ -542,10 +572,17 @@ class GeminiAdapter:
             token = data.get("nextPageToken")
             if not token:
                 return models
+            if not isinstance(token, str) or token in seen or len(seen) >= MAX_MODEL_PAGES:
+                raise self._error(ProviderInternalError, f"the model list does not end (page token {wire.excerpt(token)} "
+                                                         f"after {len(seen) + 1} pages).")
+            seen.add(token)
             params = {"pageSize": 1000, "pageToken": token}
 
     def get_config(self) -> dict:
-        return {"timeout": self.timeout} if self.timeout != 120.0 else {}
+        config: dict[str, Any] = {"timeout": self.timeout} if self.timeout != 120.0 else {}
+        if self.max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES:
+            config["max_response_bytes"] = self.max_response_bytes
+        return config
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -562,15 +599,16 @@ class GeminiEmbeddingAdapter:
 
     def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None, api_base: str | None,
                  transport: Any = None, timeout: float = 120.0, task_type: str | None = None,
-                 output_dimensionality: int | None = None):
+                 output_dimensionality: int | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES):
         self.profile = profile
         self.provider = profile.name
         self.model_name = model_name
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.task_type = task_type
         self.output_dimensionality = output_dimensionality
         self.http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
-                                           transport=transport)
+                                           transport=transport, max_response_bytes=max_response_bytes)
 
     def _request(self, text: str) -> dict:
         out: dict[str, Any] = {"model": _model_path(self.model_name), "content": {"parts": [{"text": text}]}}
@@ -588,9 +626,11 @@ class GeminiEmbeddingAdapter:
             data = await _call(self.http.post_json(path, {"requests": [self._request(t) for t in batch]}), self.http)
             items = data.get("embeddings") if isinstance(data, dict) else None
             if (not isinstance(items, list) or len(items) != len(batch)
-                    or not all(isinstance(i, dict) and isinstance(i.get("values"), list) for i in items)):
+                    or not all(isinstance(i, dict) and isinstance(i.get("values"), list)
+                               and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in i["values"])
+                               for i in items)):
                 raise ProviderInternalError(
-                    f"{self.provider}/{self.model_name}: expected {len(batch)} embeddings, got {str(data)[:200]}",
+                    f"{self.provider}/{self.model_name}: expected {len(batch)} embeddings, got {wire.excerpt(data)}",
                     provider=self.provider, model=self.model_name, secrets=self.http.secrets)
             vectors.extend(item["values"] for item in items)
         return vectors
@@ -603,6 +643,8 @@ class GeminiEmbeddingAdapter:
             config["task_type"] = self.task_type
         if self.output_dimensionality:
             config["output_dimensionality"] = self.output_dimensionality
+        if self.max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES:
+            config["max_response_bytes"] = self.max_response_bytes
         return config
 
     async def aclose(self) -> None:

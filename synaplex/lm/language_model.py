@@ -120,7 +120,7 @@ class LanguageModel(ModelFacade):
         self.fallbacks = fallbacks
         self.caching = caching
         self._cache = None
-        if caching:
+        if caching is not None and caching is not False:  # an empty cache object is falsy (len 0)
             from synaplex.lm.cache import make_cache
 
             self._cache = make_cache(caching)
@@ -271,7 +271,7 @@ class LanguageModel(ModelFacade):
         if self._cache is not None:
             from synaplex.lm.cache import cache_key
 
-            key = cache_key(self.model, request)
+            key = cache_key(self.model, request, self.endpoint)
             hit = await self._cache.get(key)
             if hit is not None:
                 completion = _completion_from_json(hit)
@@ -363,14 +363,22 @@ class LanguageModel(ModelFacade):
         return {"role": "assistant", "content": completion.text, "tool_calls": completion.tool_calls}
 
     def _parse(self, completion: Completion, schema: dict) -> tuple[Any, list[str]]:
+        from synaplex.lm import wire
+
         value = completion.parsed
-        if value is None:
-            try:
-                value = json.loads(completion.text)
-            except (json.JSONDecodeError, TypeError) as error:
-                reason = "the reply was cut at max_tokens" if completion.finish_reason == "length" else str(error)
-                return None, [f"not valid JSON ({reason})"]
-        return value, validation_errors(value, schema)
+        try:
+            # The reply is untrusted: bounded nesting, no NaN or infinite numbers.
+            if value is None:
+                value = wire.loads(completion.text if isinstance(completion.text, str) else "", finite=True)
+            else:
+                wire.check_value(value, finite=True)
+        except wire.WireValueError as error:
+            reason = "the reply was cut at max_tokens" if completion.finish_reason == "length" else str(error)
+            return None, [f"not valid JSON ({reason})"]
+        try:
+            return value, validation_errors(value, schema)
+        except RecursionError:  # a recursive schema over data within the nesting limit
+            return None, ["nested too deeply to validate against the schema"]
 
     async def _validated(self, completion: Completion, request: CompletionRequest, usage: Usage):
         value, errors = self._parse(completion, request.schema)

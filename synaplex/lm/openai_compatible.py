@@ -94,8 +94,7 @@ def _usage(data: Any) -> Usage:
     )
 
 
-#: What a malformed reply can raise while it is read (the reply is untrusted data).
-_SHAPE_ERRORS = (wire.WireValueError, AttributeError, TypeError, KeyError, IndexError, ValueError)
+_SHAPE_ERRORS = wire.SHAPE_ERRORS
 
 
 class OpenAICompatibleAdapter:
@@ -295,7 +294,17 @@ class OpenAICompatibleAdapter:
                 continue
             problem = None
             try:
-                chunks, event_finish, event_usage = self._stream_event(wire.loads(event.data))
+                data = wire.loads(event.data)
+            except wire.WireValueError as error:
+                problem = f"a stream event is not JSON it can use ({error}): {wire.excerpt(event.data)}"
+            if problem is not None:
+                raise ProviderInternalError(f"{self.profile.name}/{self.model_name}: {problem}",
+                                            provider=self.profile.name, model=self.model_name,
+                                            secrets=self.http.secrets)
+            try:
+                chunks, event_finish, event_usage = self._stream_event(data)
+            except LMError:
+                raise
             except _SHAPE_ERRORS as error:
                 problem = str(error) or type(error).__name__
             if problem is not None:

@@ -18,8 +18,18 @@ from typing import Any
 MAX_JSON_DEPTH = 128
 
 
+#: The largest token count believed (a quadrillion tokens).
+MAX_COUNT = 10 ** 15
+
+
 class WireValueError(ValueError):
     """A value from the wire is not acceptable; the message says why (no data beyond a short excerpt)."""
+
+
+#: What reading a malformed reply of the wrong shape can raise (a list where an object was
+#: expected, a number where text was...). Adapters turn these into ProviderInternalError; they
+#: re-raise LMError first (InvalidRequestError is a ValueError too).
+SHAPE_ERRORS = (WireValueError, AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 
 def _constant(name: str):
@@ -114,6 +124,8 @@ def count(value: Any, what: str) -> int:
         raise WireValueError(f"{what} must be a whole number, got {str(value)[:40]!r}")
     if number < 0:
         raise WireValueError(f"{what} must not be negative, got {number}")
+    if number > MAX_COUNT:
+        raise WireValueError(f"{what} is out of range, got {str(value)[:40]}")
     return number
 
 
@@ -123,6 +135,15 @@ def cost(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) and value >= 0 else None
+
+
+def text(value: Any, what: str) -> str:
+    """``value`` when it is text (``None`` is ``""``), else WireValueError."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise WireValueError(f"{what} is a {type(value).__name__}, not text")
+    return value
 
 
 def excerpt(value: Any, limit: int = 200) -> str:
@@ -137,4 +158,5 @@ def excerpt(value: Any, limit: int = 200) -> str:
     return repr(value[:limit]) + ("…" if len(value) > limit else "")
 
 
-__all__ = ["MAX_JSON_DEPTH", "WireValueError", "check_value", "cost", "count", "excerpt", "loads"]
+__all__ = ["MAX_JSON_DEPTH", "SHAPE_ERRORS", "WireValueError", "check_value", "cost", "count", "excerpt", "loads",
+           "text"]
