@@ -27,7 +27,7 @@ from synaplex.modules.mcp import (
     MultiServerMCPClient,
     _convert_result,
 )
-from synaplex.saving.serialization import (
+from synaplex.serialization import (
     deserialize_synaplex_object,
     serialize_synaplex_object,
 )

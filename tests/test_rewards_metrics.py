@@ -9,7 +9,7 @@ import pytest
 import synaplex
 from synaplex.backend.errors import InvalidInputError, SavingError, UnknownClassError
 from synaplex.lm.base import Usage
-from synaplex.saving.serialization import (
+from synaplex.serialization import (
     deserialize_synaplex_object,
     register_synaplex_serializable,
     serialize_synaplex_object,

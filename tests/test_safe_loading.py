@@ -20,7 +20,7 @@ import pytest
 import synaplex
 from synaplex.errors import InvalidInputError, SavingError, SynaplexError, UnknownClassError, UnsafeLoadError
 from synaplex.modules.mcp import MCPTool, MultiServerMCPClient
-from synaplex.saving.serialization import deserialize_synaplex_object, serialize_synaplex_object
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 from tests.conftest import Answer, Query
 
 GENERATOR = "program.config.modules[1]"

@@ -114,7 +114,7 @@ def test_get_config_and_saved_json_hold_no_credential(model):
     config = lm.get_config()
     assert config["api_base"] == "https://gateway.example/v1?region=eu"
     assert config["headers"] == PLAIN_HEADERS
-    from synaplex.saving.serialization import serialize_synaplex_object
+    from synaplex.serialization import serialize_synaplex_object
 
     assert_no_secret(json.dumps(serialize_synaplex_object(lm)))
 
@@ -122,7 +122,7 @@ def test_get_config_and_saved_json_hold_no_credential(model):
 def test_a_fallback_model_is_saved_without_credentials_too():
     inner = synaplex.LanguageModel(model="openai/y", api_key=KEY, api_base=API_BASE, headers=SECRET_HEADERS)
     lm = synaplex.LanguageModel(model="openai/x", api_key=KEY, fallback=inner)
-    from synaplex.saving.serialization import serialize_synaplex_object
+    from synaplex.serialization import serialize_synaplex_object
 
     assert_no_secret(json.dumps(serialize_synaplex_object(lm)))
 

@@ -54,7 +54,7 @@ class UnknownClassError(SavingError):
 
 
 class UnsafeLoadError(SavingError):
-    """Safe loading refused something a file asks for (see ``synaplex.saving.safe_mode``).
+    """Safe loading refused something a file asks for (see ``synaplex.serialization.safe_mode``).
 
     A program file is data: loading it may not start a process, import code, read environment
     variables, send the environment's credentials to an endpoint the file names, or create

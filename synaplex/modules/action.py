@@ -12,6 +12,7 @@ from synaplex.lm.tools import quote_arguments
 from synaplex.modules.agent import _as_tool
 from synaplex.modules.generator import Generator
 from synaplex.modules.module import Module
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
 def action_schema(tool) -> tuple[dict, dict]:
@@ -91,8 +92,6 @@ class Action(Module):
         return SymbolicDataModel(schema=self._output_schema)
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         state = self.generator.state
         config = super().get_config()
         config.update(tool=serialize_synaplex_object(self.tool),
@@ -103,8 +102,6 @@ class Action(Module):
 
     @classmethod
     def from_config(cls, config: dict):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         config["tool"] = deserialize_synaplex_object(config["tool"])
         config["language_model"] = deserialize_synaplex_object(config["language_model"])

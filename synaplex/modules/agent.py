@@ -14,10 +14,16 @@ from synaplex.data.builtins import ChatMessages, GeneratorState
 from synaplex.data.data_model import is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.modules import trace
 from synaplex.modules.generator import resolve_language_model
 from synaplex.modules.module import Module
 from synaplex.modules.tool import Tool
-from synaplex.modules import trace
+from synaplex.serialization import (
+    deserialize_data_model,
+    deserialize_synaplex_object,
+    serialize_data_model,
+    serialize_synaplex_object,
+)
 
 _log = logging.getLogger("synaplex.agent")
 
@@ -368,8 +374,6 @@ class FunctionCallingAgent(Module):
     # --- serialization ------------------------------------------------------------------
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_data_model, serialize_synaplex_object
-
         config = super().get_config()
         config.update(serialize_data_model(self.data_model, self.schema))
         config.update(
@@ -382,8 +386,6 @@ class FunctionCallingAgent(Module):
 
     @classmethod
     def from_config(cls, config: dict):
-        from synaplex.saving.serialization import deserialize_data_model, deserialize_synaplex_object
-
         config = dict(config)
         data_model, schema = deserialize_data_model(config)
         config["language_model"] = deserialize_synaplex_object(config["language_model"])

@@ -9,6 +9,7 @@ from synaplex.data import schema as schema_lib
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.decision import Decision, check_labels
 from synaplex.modules.module import Module
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
 class Branch(Module):
@@ -82,8 +83,6 @@ class Branch(Module):
         return tuple(outputs)
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         return {"name": self.name, "description": self.description, "trainable": self.trainable,
                 "question": self.decision.question, "labels": self.labels,
                 "branches": [serialize_synaplex_object(b) for b in self.branches],
@@ -93,8 +92,6 @@ class Branch(Module):
 
     @classmethod
     def from_config(cls, config: dict):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         config["branches"] = [deserialize_synaplex_object(b) for b in config["branches"]]
         config["language_model"] = deserialize_synaplex_object(config["language_model"])

@@ -7,6 +7,7 @@ from typing import Any
 from synaplex.data import schema as schema_lib
 from synaplex.data.data_model import DataModel, Field
 from synaplex.modules.generator import Generator
+from synaplex.serialization import serialize_data_model
 
 
 class Thinking(DataModel):
@@ -34,8 +35,6 @@ class ChainOfThought(Generator):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        from synaplex.saving.serialization import serialize_data_model
-
         answer = self.answer_data_model
         config.update(serialize_data_model(answer, answer.get_schema() if answer else None))
         if answer is None:

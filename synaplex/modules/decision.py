@@ -6,6 +6,7 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.modules.generator import Generator
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
 def decision_schema(question: str, labels: list[str]) -> dict:
@@ -53,8 +54,6 @@ class Decision(Generator):
             examples=examples, temperature=temperature, name=name, description=description, trainable=trainable)
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         return {"name": self.name, "description": self.description, "trainable": self.trainable,
                 "question": self.question, "labels": self.labels, "temperature": self.temperature,
                 "instructions": self.state["instructions"], "examples": self.state["examples"],
@@ -62,8 +61,6 @@ class Decision(Generator):
 
     @classmethod
     def from_config(cls, config: dict):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         config["language_model"] = deserialize_synaplex_object(config["language_model"])
         return cls(**config)

@@ -7,6 +7,7 @@ from synaplex.data.data_model import is_data_model_class
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.module import Module
 from synaplex.modules.node import Node
+from synaplex.serialization import deserialize_data_model, serialize_data_model
 
 
 class InputModule(Module):
@@ -37,16 +38,12 @@ class InputModule(Module):
         return inputs
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_data_model
-
         config = super().get_config()
         config.update(serialize_data_model(self.data_model, self.schema))
         return config
 
     @classmethod
     def from_config(cls, config: dict):
-        from synaplex.saving.serialization import deserialize_data_model
-
         config = dict(config)
         data_model, schema = deserialize_data_model(config)
         return cls(data_model=data_model, schema=None if data_model else schema, **config)

@@ -12,6 +12,12 @@ from synaplex.data.data_model import DataModel, is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.module import Module
+from synaplex.serialization import (
+    deserialize_data_model,
+    deserialize_synaplex_object,
+    serialize_data_model,
+    serialize_synaplex_object,
+)
 
 
 def _annotated_data_model(function: Callable):
@@ -87,8 +93,6 @@ class Lambda(Module):
         return JsonDataModel(json=value, schema=self.schema)
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_data_model, serialize_synaplex_object
-
         config = super().get_config()
         config.update(serialize_data_model(self.data_model, self.schema))
         config["function"] = serialize_synaplex_object(self.function)
@@ -96,8 +100,6 @@ class Lambda(Module):
 
     @classmethod
     def from_config(cls, config: dict):
-        from synaplex.saving.serialization import deserialize_data_model, deserialize_synaplex_object
-
         config = dict(config)
         data_model, schema = deserialize_data_model(config)
         config["function"] = deserialize_synaplex_object(config["function"])

@@ -21,7 +21,7 @@ from typing import Any, Self
 
 from synaplex.backend.errors import InvalidInputError, MissingDependencyError, SynaplexError
 from synaplex.modules.tool import Tool
-from synaplex.saving.serialization import register_synaplex_serializable
+from synaplex.serialization import register_synaplex_serializable, safe_mode
 
 _log = logging.getLogger("synaplex.mcp")
 
@@ -731,8 +731,6 @@ _SHARED_CLIENTS: dict[str, MultiServerMCPClient] = {}
 
 def _check_loading(server_name: str, connection: dict) -> None:
     """Safe loading: a stdio server is a process, a ``${VAR}`` template reads the environment."""
-    from synaplex.saving import safe_mode
-
     where = f"MCP server {server_name!r}"
     if connection["transport"] == "stdio":
         command = shlex.join([connection["command"], *_redact_args(connection.get("args", []))[0]])

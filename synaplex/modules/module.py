@@ -11,9 +11,9 @@ from synaplex.backend.errors import InvalidInputError, ProgramBuildError
 from synaplex.data.data_model import DataModel, is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.data.variable import Variable
 from synaplex.modules.node import Node
 from synaplex.observability import tracing
-from synaplex.data.variable import Variable
 
 
 def _is_symbolic(args: tuple, kwargs: dict) -> bool:

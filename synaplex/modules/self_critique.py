@@ -6,6 +6,7 @@ from typing import Any
 
 from synaplex.data.data_model import DataModel, Field
 from synaplex.modules.generator import Generator
+from synaplex.serialization import deserialize_synaplex_object
 
 
 class Critique(DataModel):
@@ -36,7 +37,5 @@ class SelfCritique(Generator):
         config = dict(config)
         config.pop("schema", None)
         config.pop("data_model", None)
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config["language_model"] = deserialize_synaplex_object(config["language_model"])
         return cls(**config)

@@ -8,6 +8,7 @@ import inspect
 from typing import Any, Callable
 
 from synaplex.backend.errors import InvalidInputError, ToolArgumentsError
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
 class Tool:
@@ -143,14 +144,10 @@ class Tool:
         return await self.run({} if arguments is None else arguments)  # none sent: none, as on the wire
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         return {"function": serialize_synaplex_object(self.function), "timeout": self.timeout, **self._custom}
 
     @classmethod
     def from_config(cls, config: dict):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         config["function"] = deserialize_synaplex_object(config["function"])
         return cls(**config)

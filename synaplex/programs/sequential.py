@@ -8,6 +8,7 @@ from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.input import InputModule
 from synaplex.modules.module import Module
 from synaplex.programs.program import Program
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
 class Sequential(Program):
@@ -67,8 +68,6 @@ class Sequential(Program):
             self._rebuild()
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         config = Module.get_config(self)
         config["input"] = None if self._input_module is None else serialize_synaplex_object(self._input_module)
         config["modules"] = [serialize_synaplex_object(m) for m in self._sequence]
@@ -76,8 +75,6 @@ class Sequential(Program):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         input_config = config.pop("input", None)
         modules = [deserialize_synaplex_object(m, custom_objects) for m in config.pop("modules", [])]

@@ -1,13 +1,14 @@
 """``synaplex.saving``: the serialization registry and program files."""
 
-from synaplex.saving.safe_mode import CAPABILITIES  # noqa: F401
-from synaplex.saving.serialization import (  # noqa: F401
+from synaplex.serialization import files, safe_mode  # noqa: F401
+from synaplex.serialization.registry import (  # noqa: F401
     deserialize_synaplex_object,
     get_registered_name,
     get_registered_object,
     register_synaplex_serializable,
     serialize_synaplex_object,
 )
+from synaplex.serialization.safe_mode import CAPABILITIES  # noqa: F401
 
 
 def save_program(program, filepath):
@@ -20,7 +21,7 @@ def save_program(program, filepath):
 def load_program(filepath, custom_objects=None, *, safe_mode=True, allow=()):
     """Load a program saved with ``program.save`` or :func:`save_program`.
 
-    Safe by default: see ``Program.load`` and :mod:`synaplex.saving.safe_mode`.
+    Safe by default: see ``Program.load`` and :mod:`synaplex.serialization.safe_mode`.
     """
     from synaplex.saving.program_io import load_program as _load
 

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError, SavingError, SynaplexError
-from synaplex.saving import files
+from synaplex.serialization import files
 
 _log = logging.getLogger("synaplex.training")
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.backend.naming import to_snake_case
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 from synaplex.training.rewards import FunctionWrapping, apply_masks, check_mask, json_text, to_json_value
 
 __all__ = [
@@ -463,15 +464,11 @@ _BUILT_INS: dict[str, type] = {
 
 def serialize(metric: Metric) -> dict:
     """A metric's JSON config (through the serialization registry)."""
-    from synaplex.saving.serialization import serialize_synaplex_object
-
     return serialize_synaplex_object(metric)
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Metric:
     """The metric that :func:`serialize` described."""
-    from synaplex.saving.serialization import deserialize_synaplex_object
-
     return deserialize_synaplex_object(config, custom_objects)
 
 

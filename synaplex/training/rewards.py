@@ -36,6 +36,7 @@ from typing import Any
 from synaplex.backend.errors import InvalidInputError
 from synaplex.backend.naming import to_snake_case
 from synaplex.data import schema as schema_lib
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 __all__ = [
     "JUDGE_SCHEMA",
@@ -271,16 +272,12 @@ class CosineSimilarity(Reward):
         return min(1.0, max(0.0, (cosine + 1.0) / 2.0))
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         config = super().get_config()
         config["embedding_model"] = serialize_synaplex_object(self.embedding_model)
         return config
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         config["embedding_model"] = deserialize_synaplex_object(config.get("embedding_model"), custom_objects)
         return cls(**config)
@@ -360,16 +357,12 @@ class LMAsJudge(Reward):
         return judgement["reward"]
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         config = super().get_config()
         config.update(language_model=serialize_synaplex_object(self.language_model), instructions=self.instructions)
         return config
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         config["language_model"] = deserialize_synaplex_object(config.get("language_model"), custom_objects)
         return cls(**config)
@@ -444,16 +437,12 @@ class ProgramAsJudge(Reward):
         )
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         config = super().get_config()
         config["program"] = serialize_synaplex_object(self.program)
         return config
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         config["program"] = deserialize_synaplex_object(config.get("program"), custom_objects)
         return cls(**config)
@@ -473,8 +462,6 @@ class FunctionWrapping:
         return result
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         config = super().get_config()
         config["fn"] = serialize_synaplex_object(self.fn)
         config["fn_kwargs"] = serialize_synaplex_object(self.fn_kwargs)
@@ -482,8 +469,6 @@ class FunctionWrapping:
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         fn = deserialize_synaplex_object(config.pop("fn", None), custom_objects)
         fn_kwargs = deserialize_synaplex_object(config.pop("fn_kwargs", None) or {}, custom_objects)
@@ -554,15 +539,11 @@ _BUILT_INS: dict[str, type] = {
 
 def serialize(reward: Reward) -> dict:
     """A reward's JSON config (through the serialization registry)."""
-    from synaplex.saving.serialization import serialize_synaplex_object
-
     return serialize_synaplex_object(reward)
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Reward:
     """The reward that :func:`serialize` described."""
-    from synaplex.saving.serialization import deserialize_synaplex_object
-
     return deserialize_synaplex_object(config, custom_objects)
 
 

@@ -23,6 +23,7 @@ from synaplex.backend.errors import InvalidInputError, SynaplexError
 from synaplex.lm.base import Usage
 from synaplex.lm.usage import track_usage
 from synaplex.modules import trace as trace_lib
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 _log = logging.getLogger("synaplex.training")
 
@@ -406,8 +407,6 @@ class Trainer:
 
     def _compile_config(self) -> dict:
         """The reward, optimizer (with its state) and metrics, for the saved program file."""
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         optimizer_state = None
         if self.optimizer is not None:
             optimizer_state = (self.optimizer.get_state() if getattr(self, "_optimizer_built", False)
@@ -418,8 +417,6 @@ class Trainer:
                 "metrics": [serialize_synaplex_object(m) for m in self.metrics]}
 
     def _compile_from_config(self, config: dict, custom_objects: dict | None = None) -> None:
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         self.compile(reward=deserialize_synaplex_object(config["reward"], custom_objects),
                      optimizer=deserialize_synaplex_object(config.get("optimizer"), custom_objects),
                      metrics=[deserialize_synaplex_object(m, custom_objects) for m in config.get("metrics") or []])

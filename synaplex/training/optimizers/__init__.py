@@ -12,11 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
-from synaplex.training.optimizers.omega import (
-    OMEGA,
-    dominated_novelty_scores,
-    dominated_novelty_selection,
-)
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
+from synaplex.training.optimizers.omega import OMEGA, dominated_novelty_scores, dominated_novelty_selection
 from synaplex.training.optimizers.optimizer import Optimizer
 from synaplex.training.optimizers.random_few_shot import RandomFewShot
 
@@ -30,15 +27,11 @@ _VALID_NAMES = ("'random_few_shot'", "'RandomFewShot'")
 
 def serialize(optimizer: Optimizer) -> dict:
     """The optimizer's JSON config (its class and arguments), for saving."""
-    from synaplex.saving.serialization import serialize_synaplex_object
-
     return serialize_synaplex_object(optimizer)
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Optimizer:
     """Rebuild an optimizer from :func:`serialize`'s output."""
-    from synaplex.saving.serialization import deserialize_synaplex_object
-
     optimizer = deserialize_synaplex_object(config, custom_objects)
     if not isinstance(optimizer, Optimizer):
         raise InvalidInputError(f"The config does not describe an optimizer: {config!r:.200}")

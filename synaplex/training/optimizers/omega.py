@@ -15,13 +15,8 @@ import math
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
-from synaplex.training.optimizers.optimizer import (
-    canonical,
-    check_int,
-    check_number,
-    copy_json,
-    trace_record,
-)
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
+from synaplex.training.optimizers.optimizer import canonical, check_int, check_number, copy_json, trace_record
 from synaplex.training.optimizers.random_few_shot import RandomFewShot
 
 _log = logging.getLogger("synaplex.optimizers")
@@ -413,8 +408,6 @@ class OMEGA(RandomFewShot):
     # --- config -------------------------------------------------------------------------------
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         config = super().get_config()
         config.update(
             language_model=serialize_synaplex_object(self.language_model),
@@ -433,8 +426,6 @@ class OMEGA(RandomFewShot):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         for key in ("language_model", "embedding_model"):
             config[key] = deserialize_synaplex_object(config.get(key), custom_objects)
