@@ -32,6 +32,13 @@ _EXPORTS = {
     "Embeddings": "synaplex.data.builtins:Embeddings",
     "Instructions": "synaplex.data.builtins:Instructions",
     "GeneratorState": "synaplex.data.builtins:GeneratorState",
+    "Entity": "synaplex.data.knowledge:Entity",
+    "Relation": "synaplex.data.knowledge:Relation",
+    "Entities": "synaplex.data.knowledge:Entities",
+    "Relations": "synaplex.data.knowledge:Relations",
+    "KnowledgeGraph": "synaplex.data.knowledge:KnowledgeGraph",
+    "Document": "synaplex.data.knowledge:Document",
+    "Chunk": "synaplex.data.knowledge:Chunk",
     # modules
     "Module": "synaplex.modules.module:Module",
     "Input": "synaplex.modules.input:Input",
