@@ -210,8 +210,8 @@ async def test_an_already_imported_function_is_refused_too(tmp_path):
 
 async def test_class_lookup_never_imports_another_package(tmp_path):
     data = await saved(tmp_path)
-    for module, class_name in (("os", "system"), ("subprocess", "Popen"), ("synaplex.saving.program_io", "os"),
-                               ("synaplex.saving.program_io", "run_now")):
+    for module, class_name in (("os", "system"), ("subprocess", "Popen"), ("synaplex.programs.program_io", "os"),
+                               ("synaplex.programs.program_io", "run_now")):
         hostile = copy.deepcopy(data)
         at(hostile, GENERATOR).update(module=module, class_name=class_name, registered_name=None)
         path = write(tmp_path, hostile)

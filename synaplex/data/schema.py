@@ -14,6 +14,16 @@ from synaplex.data.json_data_model import JsonDataModel
 _META_KEYS = ("title", "description")
 
 
+def title(schema: dict) -> str:
+    """The schema's title, ``"object"`` when it has none (for messages)."""
+    return schema.get("title") or "object"
+
+
+def fields_text(schema: dict) -> str:
+    """The schema's field names, comma-separated, ``"no fields"`` when it has none (for messages)."""
+    return ", ".join(schema.get("properties", {})) or "no fields"
+
+
 def properties(schema: dict) -> dict:
     return schema.get("properties", {})
 

@@ -1,4 +1,4 @@
-"""The graph of a functional program: validated at build time, run concurrently with asyncio."""
+"""The graph of a functional program: validated at build time, run concurrently with asyncio, saved as JSON."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import asyncio
 from typing import Any
 
 from synaplex.backend import tree
+from synaplex.backend.asyncio_utils import run_now
 from synaplex.backend.errors import ProgramBuildError
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.input import InputModule
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
 class _Slot:
@@ -217,3 +219,75 @@ class FunctionalGraph:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+
+
+# --- the graph as JSON (a functional program's config) ---------------------------------
+
+def _encode(structure: Any, refs: dict[int, list[int]]) -> Any:
+    if isinstance(structure, SymbolicDataModel):
+        return {"__node__": refs[id(structure)]}
+    if isinstance(structure, tuple):
+        return {"__tuple__": [_encode(x, refs) for x in structure]}
+    if isinstance(structure, list):
+        return [_encode(x, refs) for x in structure]
+    if isinstance(structure, dict):
+        return {k: _encode(v, refs) for k, v in structure.items()}
+    return serialize_synaplex_object(structure)
+
+
+def _decode(data: Any, outputs: list[list]) -> Any:
+    if isinstance(data, dict):
+        if "__node__" in data:
+            node_index, output_index = data["__node__"]
+            return outputs[node_index][output_index]
+        if "__tuple__" in data:
+            return tuple(_decode(x, outputs) for x in data["__tuple__"])
+        return {k: _decode(v, outputs) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_decode(x, outputs) for x in data]
+    return data
+
+
+def functional_config(program) -> dict:
+    """A functional program's config: its modules, the nodes that call them, its inputs and outputs."""
+    graph = program._graph
+    module_index = {id(m): i for i, m in enumerate(graph.modules)}
+    refs: dict[int, list[int]] = {}
+    nodes = []
+    for node_index, node in enumerate(graph.nodes):
+        entry: dict[str, Any] = {"module": module_index[id(node.module)]}
+        if not isinstance(node.module, InputModule):
+            entry["args"] = _encode(list(node.args), refs)
+            entry["kwargs"] = _encode(node.kwargs, refs)
+        nodes.append(entry)
+        for output_index, output in enumerate(node.outputs):
+            refs[id(output)] = [node_index, output_index]
+    return {
+        "name": program.name,
+        "description": program.description,
+        "trainable": program.trainable,
+        "modules": [serialize_synaplex_object(m) for m in graph.modules],
+        "nodes": nodes,
+        "inputs": _encode(graph.inputs_structure, refs),
+        "outputs": _encode(graph.outputs_structure, refs),
+    }
+
+
+def functional_from_config(config: dict, custom_objects: dict | None = None) -> tuple[Any, Any]:
+    """The inputs and outputs of the graph that :func:`functional_config` described, traced again."""
+    modules = [deserialize_synaplex_object(m, custom_objects) for m in config["modules"]]
+
+    async def trace():
+        outputs: list[list] = []
+        for entry in config["nodes"]:
+            module = modules[entry["module"]]
+            if isinstance(module, InputModule):
+                outputs.append([module.output])
+                continue
+            args = _decode(entry.get("args", []), outputs)
+            kwargs = _decode(entry.get("kwargs", {}), outputs)
+            result = await module._symbolic_call(tuple(args), kwargs)
+            outputs.append([x for x in tree.flatten(result) if isinstance(x, SymbolicDataModel)])
+        return _decode(config["inputs"], outputs), _decode(config["outputs"], outputs)
+
+    return run_now(trace)

@@ -17,16 +17,12 @@ from synaplex.data import schema as schema_lib
 from synaplex.data.data_model import DataModel
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.modules.input import InputModule, convert_input
 from synaplex.modules.module import Module
+from synaplex.programs import program_io
+from synaplex.programs.functional import FunctionalGraph, functional_config, functional_from_config
+from synaplex.programs.summary import print_summary
 from synaplex.training.trainer import Trainer
-
-
-def _fields(schema: dict) -> str:
-    return ", ".join(schema.get("properties", {})) or "no fields"
-
-
-def _title(schema: dict) -> str:
-    return schema.get("title") or "object"
 
 
 class Program(Trainer, Module):
@@ -65,8 +61,6 @@ class Program(Trainer, Module):
                     f"Program {self.name!r}: pass both inputs= and outputs= to build a functional "
                     "program (or neither, to subclass)."
                 )
-            from synaplex.programs.functional import FunctionalGraph
-
             self._graph = FunctionalGraph(inputs, outputs, self.name)
             self.built = True
 
@@ -148,7 +142,6 @@ class Program(Trainer, Module):
 
     async def _maybe_build(self, args, kwargs) -> None:
         """Build on Inputs made from the first inputs' schemas (mixed programs override build)."""
-        from synaplex.modules.input import InputModule
 
         def as_input(x):
             if isinstance(x, (JsonDataModel, SymbolicDataModel)):
@@ -181,50 +174,21 @@ class Program(Trainer, Module):
         graph = self._graph
         structure = graph.inputs_structure
         if isinstance(structure, SymbolicDataModel):
-            flat = [self._convert_input(inputs, graph.inputs[0])]
+            flat = [convert_input(inputs, graph.inputs[0], self.name)]
         else:
             if not isinstance(inputs, (list, tuple, dict)):
                 raise DataModelTypeError(
                     f"Program {self.name!r} takes {len(graph.inputs)} inputs as a list "
-                    f"({', '.join(_title(x.get_schema()) for x in graph.inputs)}); got {type(inputs).__name__}."
+                    f"({', '.join(schema_lib.title(x.get_schema()) for x in graph.inputs)}); got {type(inputs).__name__}."
                 )
             given = tree.flatten(inputs)
             if len(given) != len(graph.inputs):
                 raise InvalidInputError(
                     f"Program {self.name!r} takes {len(graph.inputs)} inputs, got {len(given)}."
                 )
-            flat = [self._convert_input(x, spec) for x, spec in zip(given, graph.inputs)]
+            flat = [convert_input(x, spec, self.name) for x, spec in zip(given, graph.inputs)]
         outputs = await graph.run(flat, training)
         return tree.pack_sequence_as(graph.outputs_structure, outputs)
-
-    def _convert_input(self, x: Any, spec: SymbolicDataModel) -> Any:
-        expected = spec.get_schema()
-        if isinstance(x, JsonDataModel):
-            schema = x.get_schema()
-            if schema is expected or schema_lib.same_fields(schema, expected):
-                return x
-            raise DataModelTypeError(
-                f"Program {self.name!r} expects {_title(expected)} (fields: {_fields(expected)}) as input, "
-                f"got {_title(schema)} (fields: {_fields(schema)})."
-            )
-        if isinstance(x, DataModel):
-            return self._convert_input(x.to_json_data_model(), spec)
-        if isinstance(x, dict):
-            if spec.data_model is not None:
-                context = f"Program {self.name!r}: invalid {_title(expected)} input"
-                return spec.data_model.validate_json(x, context).to_json_data_model()
-            from synaplex.lm.validation import validation_errors
-
-            errors = validation_errors(x, expected)
-            if errors:
-                raise InvalidInputError(f"Program {self.name!r}: invalid input: {'; '.join(errors)}.")
-            return JsonDataModel(json=x, schema=expected)
-        if x is None:
-            return None
-        raise DataModelTypeError(
-            f"Program {self.name!r} expects {_title(expected)} (a DataModel, JsonDataModel or dict) as "
-            f"input, got {type(x).__name__}: {x!r:.80}."
-        )
 
     async def predict(self, x: Any, batch_size: int = 32, on_error: str = "raise") -> list:
         """Run the program on every example of ``x``; results come back in input order.
@@ -266,38 +230,31 @@ class Program(Trainer, Module):
 
     def summary(self, print_fn=None) -> None:
         """Print a table of modules: name, type, output schema and trainable variables."""
-        from synaplex.programs.summary import print_summary
-
         print_summary(self, print_fn=print_fn)
 
     # --- saving -------------------------------------------------------------------------
 
     def _serialized_class(self):
-        if self._graph is not None and type(self).get_config is Program.get_config \
-                and not isinstance(self, _sequential_cls()):
+        if self._graph is not None and type(self).get_config is Program.get_config:
             return Program
         return type(self)
 
     def get_config(self) -> dict:
         if self._graph is not None and self._serialized_class() is Program:
-            from synaplex.saving.program_io import functional_config
-
             return functional_config(self)
         return super().get_config()
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
         if "nodes" in config:
-            from synaplex.saving.program_io import program_from_functional_config
-
-            return program_from_functional_config(config, custom_objects)
+            inputs, outputs = functional_from_config(config, custom_objects)
+            return Program(inputs=inputs, outputs=outputs, name=config.get("name"),
+                           description=config.get("description"), trainable=config.get("trainable", True))
         return cls(**config)
 
     def save(self, filepath: str) -> None:
         """Save the architecture and the variables to a JSON file."""
-        from synaplex.saving.program_io import save_program
-
-        save_program(self, filepath)
+        program_io.save_program(self, filepath)
 
     @classmethod
     def load(cls, filepath: str, custom_objects: dict | None = None, *, safe_mode: bool = True,
@@ -310,27 +267,14 @@ class Program(Trainer, Module):
         may do, ``allow=("processes", "imports", "environment", "credentials", "files")``, or
         pass ``safe_mode=False`` (see the README's "Safe loading").
         """
-        from synaplex.saving.program_io import load_program
-
-        return load_program(filepath, custom_objects=custom_objects, safe_mode=safe_mode, allow=allow)
+        return program_io.load_program(filepath, custom_objects=custom_objects, safe_mode=safe_mode, allow=allow,
+                                       program_class=Program)
 
     def save_variables(self, filepath: str) -> None:
-        from synaplex.saving.program_io import save_variables
-
-        save_variables(self, filepath)
+        program_io.save_variables(self, filepath)
 
     def load_variables(self, filepath: str) -> None:
-        from synaplex.saving.program_io import load_variables
-
-        load_variables(self, filepath)
+        program_io.load_variables(self, filepath)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
-
-
-def _sequential_cls():
-    from synaplex.programs.sequential import Sequential
-
-    return Sequential
-
-

@@ -67,6 +67,9 @@ class Sequential(Program):
             self._input_module = InputModule(schema=inputs.get_schema(), data_model=inputs.data_model)
             self._rebuild()
 
+    def _serialized_class(self):
+        return type(self)  # saved as itself (its list of modules), never as a functional Program
+
     def get_config(self) -> dict:
         config = Module.get_config(self)
         config["input"] = None if self._input_module is None else serialize_synaplex_object(self._input_module)

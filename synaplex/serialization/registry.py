@@ -14,8 +14,8 @@ import inspect
 import sys
 from typing import Any
 
+import synaplex.serialization.safe_mode as safe_loading
 from synaplex.backend.errors import SavingError, UnknownClassError
-from synaplex.serialization import safe_mode as safe_loading
 
 _REGISTRY: dict[str, Any] = {}
 _REGISTERED_NAMES: dict[int, str] = {}

@@ -32,6 +32,7 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.backend.naming import to_snake_case
+from synaplex.lm.base import Usage
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 from synaplex.training.rewards import FunctionWrapping, apply_masks, check_mask, json_text, to_json_value
 
@@ -426,8 +427,6 @@ class LMUsage(Metric):
 
     def update_from_usage(self, usage: Any) -> None:
         """Add one ``Usage`` (of this metric's phase) to the total."""
-        from synaplex.lm.base import Usage
-
         if not isinstance(usage, Usage):
             raise InvalidInputError(
                 f"LMUsage {self.name!r}: update_from_usage takes a synaplex.lm.base.Usage, got {usage!r:.80}."

@@ -36,7 +36,12 @@ from typing import Any
 from synaplex.backend.errors import InvalidInputError
 from synaplex.backend.naming import to_snake_case
 from synaplex.data import schema as schema_lib
+from synaplex.data.json_data_model import JsonDataModel
+from synaplex.lm.embedding_model import EmbeddingModel
+from synaplex.modules.generator import resolve_language_model
+from synaplex.modules.input import convert_input
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
+from synaplex.training.trainable import Trainable
 
 __all__ = [
     "JUDGE_SCHEMA",
@@ -246,8 +251,6 @@ class CosineSimilarity(Reward):
     def __init__(self, embedding_model: Any = None, in_mask: list[str] | None = None,
                  out_mask: list[str] | None = None, name: str | None = None):
         super().__init__(name=name, in_mask=in_mask, out_mask=out_mask)
-        from synaplex.lm.embedding_model import EmbeddingModel
-
         if embedding_model is None or isinstance(embedding_model, str):
             embedding_model = EmbeddingModel(model=embedding_model)
         elif not callable(embedding_model) or not hasattr(embedding_model, "get_config"):
@@ -334,8 +337,6 @@ class LMAsJudge(Reward):
     def __init__(self, language_model: Any = None, instructions: str | None = None,
                  in_mask: list[str] | None = None, out_mask: list[str] | None = None, name: str | None = None):
         super().__init__(name=name, in_mask=in_mask, out_mask=out_mask)
-        from synaplex.modules.generator import resolve_language_model
-
         if instructions is not None and not isinstance(instructions, str):
             raise InvalidInputError(f"LMAsJudge: instructions must be a string, got {instructions!r:.80}.")
         self.language_model = resolve_language_model(language_model)
@@ -394,27 +395,23 @@ class ProgramAsJudge(Reward):
     def __init__(self, program: Any = None, in_mask: list[str] | None = None, out_mask: list[str] | None = None,
                  name: str | None = None):
         super().__init__(name=name, in_mask=in_mask, out_mask=out_mask)
-        from synaplex.programs.program import Program
-
-        if not isinstance(program, Program):
+        if not isinstance(program, Trainable):  # every Program is Trainable (programs sit above training)
             raise InvalidInputError(f"ProgramAsJudge: program must be a synaplex.Program, got {program!r:.80}.")
         self.program = program
 
     def _inputs(self, y_true: dict | None, y_pred: dict) -> Any:
-        from synaplex.data.json_data_model import JsonDataModel
-
         graph = getattr(self.program, "_graph", None)
         if graph is None:  # a subclassed program: its call() gets the values, typed by themselves
             return [None if v is None else JsonDataModel(json=v, schema=value_schema(v)) for v in (y_true, y_pred)]
         if len(graph.inputs) == 1:
-            return self.program._convert_input(y_pred, graph.inputs[0])
+            return convert_input(y_pred, graph.inputs[0], self.program.name)
         if len(graph.inputs) != 2:
             raise InvalidInputError(
                 f"ProgramAsJudge: the judge program {self.program.name!r} has {len(graph.inputs)} inputs; it "
                 "must have two (ground truth, prediction) or one (prediction)."
             )
         # Validated against the program's own input schemas (a bad field fails here, by name).
-        return [self.program._convert_input(v, spec) for v, spec in zip((y_true, y_pred), graph.inputs)]
+        return [convert_input(v, spec, self.program.name) for v, spec in zip((y_true, y_pred), graph.inputs)]
 
     async def call(self, y_true: dict | None, y_pred: dict) -> Any:
         outputs = await self.program(self._inputs(y_true, y_pred))

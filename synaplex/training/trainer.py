@@ -19,11 +19,16 @@ import random
 from typing import Any
 
 from synaplex.backend.asyncio_utils import run_sync
-from synaplex.backend.errors import InvalidInputError, SynaplexError
+from synaplex.backend.errors import InvalidInputError, SavingError, SynaplexError
 from synaplex.lm.base import Usage
 from synaplex.lm.usage import track_usage
 from synaplex.modules import trace as trace_lib
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
+from synaplex.training import metrics as metrics_lib
+from synaplex.training import optimizers as optimizers_lib
+from synaplex.training import rewards as rewards_lib
+from synaplex.training.callbacks import CallbackList, History
+from synaplex.training.trainable import Trainable
 
 _log = logging.getLogger("synaplex.training")
 
@@ -75,7 +80,7 @@ class _Run:
         return copy
 
 
-class Trainer:
+class Trainer(Trainable):
     """The training API of a Program: ``compile``, ``fit``, ``evaluate`` (and their ``_sync``
     twins for scripts)."""
 
@@ -95,9 +100,6 @@ class Trainer:
             optimizer: an ``Optimizer`` or its string id (``"random_few_shot"``).
             metrics: ``Metric`` objects or string ids (``"f1_score"``, ``"accuracy"``…).
         """
-        from synaplex.training import metrics as metrics_lib
-        from synaplex.training import optimizers as optimizers_lib
-        from synaplex.training import rewards as rewards_lib
 
         if reward is None:
             raise InvalidInputError("compile() needs a reward: e.g. reward=synaplex.rewards.ExactMatch(in_mask=['answer']).")
@@ -216,8 +218,6 @@ class Trainer:
         self._check_compiled("evaluate")
         _check_batch_size(batch_size)
         xs, ys = self._examples(x, y, "evaluate")
-        from synaplex.training.callbacks import CallbackList
-
         callback_list = CallbackList(callbacks, add_progbar=_verbose(verbose) > 0, program=self,
                                      epochs=1, steps=math.ceil(len(xs) / batch_size), verbose=_verbose(verbose))
         logs = await self._evaluate(xs, ys, batch_size, callback_list)
@@ -295,8 +295,6 @@ class Trainer:
                 self.optimizer.set_state(self._pending_optimizer_state)
             self._pending_optimizer_state = None
             self._optimizer_built = True
-
-        from synaplex.training.callbacks import CallbackList, History
 
         steps = math.ceil(len(xs) / batch_size)
         callback_list = CallbackList(callbacks, add_history=True, add_progbar=_verbose(verbose) > 0, program=self,
@@ -389,8 +387,6 @@ class Trainer:
         variables = dict(self.trainable_variable_items())
         saved = state.get("variables", {})
         if set(saved) != set(variables):
-            from synaplex.backend.errors import SavingError
-
             raise SavingError(
                 f"This backup is of another program: it holds the variables {sorted(saved)}, program "
                 f"{self.name!r} has {sorted(variables)}. Build the same program (same module names) to resume, "

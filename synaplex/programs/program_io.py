@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from synaplex.backend import tree
+import synaplex.serialization.safe_mode as safe_loading
 from synaplex.backend.asyncio_utils import run_now
 from synaplex.backend.errors import (
     InvalidInputError,
@@ -21,88 +21,11 @@ from synaplex.backend.errors import (
     UnsafeLoadError,
 )
 from synaplex.data.symbolic_data_model import SymbolicDataModel
-from synaplex.modules.input import InputModule
-from synaplex.saving import files
-from synaplex.saving import safe_mode as safe_loading
-from synaplex.saving.serialization import deserialize_synaplex_object, serialize_synaplex_object
+from synaplex.serialization import deserialize_synaplex_object, files, serialize_synaplex_object
 from synaplex.version import __version__
 
 PROGRAM_FORMAT = "synaplex.program"
 VARIABLES_FORMAT = "synaplex.variables"
-
-
-# --- the functional graph as JSON -------------------------------------------------------
-
-def _encode(structure: Any, refs: dict[int, list[int]]) -> Any:
-    if isinstance(structure, SymbolicDataModel):
-        return {"__node__": refs[id(structure)]}
-    if isinstance(structure, tuple):
-        return {"__tuple__": [_encode(x, refs) for x in structure]}
-    if isinstance(structure, list):
-        return [_encode(x, refs) for x in structure]
-    if isinstance(structure, dict):
-        return {k: _encode(v, refs) for k, v in structure.items()}
-    return serialize_synaplex_object(structure)
-
-
-def _decode(data: Any, outputs: list[list]) -> Any:
-    if isinstance(data, dict):
-        if "__node__" in data:
-            node_index, output_index = data["__node__"]
-            return outputs[node_index][output_index]
-        if "__tuple__" in data:
-            return tuple(_decode(x, outputs) for x in data["__tuple__"])
-        return {k: _decode(v, outputs) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_decode(x, outputs) for x in data]
-    return data
-
-
-def functional_config(program) -> dict:
-    graph = program._graph
-    module_index = {id(m): i for i, m in enumerate(graph.modules)}
-    refs: dict[int, list[int]] = {}
-    nodes = []
-    for node_index, node in enumerate(graph.nodes):
-        entry: dict[str, Any] = {"module": module_index[id(node.module)]}
-        if not isinstance(node.module, InputModule):
-            entry["args"] = _encode(list(node.args), refs)
-            entry["kwargs"] = _encode(node.kwargs, refs)
-        nodes.append(entry)
-        for output_index, output in enumerate(node.outputs):
-            refs[id(output)] = [node_index, output_index]
-    return {
-        "name": program.name,
-        "description": program.description,
-        "trainable": program.trainable,
-        "modules": [serialize_synaplex_object(m) for m in graph.modules],
-        "nodes": nodes,
-        "inputs": _encode(graph.inputs_structure, refs),
-        "outputs": _encode(graph.outputs_structure, refs),
-    }
-
-
-def program_from_functional_config(config: dict, custom_objects: dict | None = None):
-    from synaplex.programs.program import Program
-
-    modules = [deserialize_synaplex_object(m, custom_objects) for m in config["modules"]]
-
-    async def trace():
-        outputs: list[list] = []
-        for entry in config["nodes"]:
-            module = modules[entry["module"]]
-            if isinstance(module, InputModule):
-                outputs.append([module.output])
-                continue
-            args = _decode(entry.get("args", []), outputs)
-            kwargs = _decode(entry.get("kwargs", {}), outputs)
-            result = await module._symbolic_call(tuple(args), kwargs)
-            outputs.append([x for x in tree.flatten(result) if isinstance(x, SymbolicDataModel)])
-        return _decode(config["inputs"], outputs), _decode(config["outputs"], outputs)
-
-    inputs, outputs = run_now(trace)
-    return Program(inputs=inputs, outputs=outputs, name=config.get("name"),
-                   description=config.get("description"), trainable=config.get("trainable", True))
 
 
 # --- files ------------------------------------------------------------------------------
@@ -160,15 +83,16 @@ def save_program(program, filepath: str) -> None:
 
 
 def load_program(filepath: str, custom_objects: dict | None = None, *, safe_mode: bool = True,
-                 allow: tuple = ()):
-    """Load a program file; safe by default (see ``synaplex.saving.safe_mode``)."""
+                 allow: tuple = (), program_class: type):
+    """Load a program file, which must hold a ``program_class``; safe by default (see
+    :mod:`synaplex.serialization.safe_mode`)."""
     filepath = _filepath(filepath)
     safe_loading.check_policy(safe_mode, allow, custom_objects)
     data = _read(filepath, PROGRAM_FORMAT)
     with safe_loading.loading_scope(safe_mode=safe_mode, allow=allow, custom_objects=custom_objects,
                                     filepath=filepath, root=data):
         try:
-            return _program_from_file_data(data, filepath, custom_objects)
+            return _program_from_file_data(data, filepath, custom_objects, program_class)
         except UnsafeLoadError:
             raise
         except UnknownClassError as error:
@@ -182,11 +106,9 @@ def load_program(filepath: str, custom_objects: dict | None = None, *, safe_mode
                               path=filepath) from error
 
 
-def _program_from_file_data(data: dict, filepath: str, custom_objects: dict | None):
-    from synaplex.programs.program import Program
-
+def _program_from_file_data(data: dict, filepath: str, custom_objects: dict | None, program_class: type):
     program = deserialize_synaplex_object(data.get("program"), custom_objects)
-    if not isinstance(program, Program):
+    if not isinstance(program, program_class):
         raise SavingError(f"Cannot load {filepath!r}: it holds a {type(program).__name__}, not a Program.",
                           path=filepath)
     schemas = data.get("build_input_schemas")
