@@ -247,24 +247,38 @@ def parse_retry_after(headers) -> float | None:
     return read_retry_after(headers)[0]
 
 
+def _as_text(value, limit: int = 2000) -> str:
+    """``value`` as text for a message (at most ``limit`` characters): strings as they are,
+    anything else as JSON."""
+    if isinstance(value, str):
+        return value[:limit]
+    try:
+        import json
+
+        return json.dumps(value, ensure_ascii=False, default=str)[:limit]
+    except (TypeError, ValueError, RecursionError):
+        return f"<{type(value).__name__}>"
+
+
 def error_message_from_body(body) -> str:
-    """The human message inside a provider's error body, whatever its shape."""
+    """The human message inside a provider's error body, whatever its shape (always text)."""
+    while isinstance(body, list) and body:
+        body = body[0]
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict):
-            message = error.get("message") or error.get("msg") or error.get("detail") or ""
+            message = _as_text(error.get("message") or error.get("msg") or error.get("detail") or "")
             metadata = error.get("metadata")
             if isinstance(metadata, dict) and metadata.get("raw"):
-                message = f"{message} ({metadata['raw']})"
+                message = f"{message} ({_as_text(metadata['raw'])})"
             code = error.get("code") or error.get("type") or error.get("status")
-            return f"{message} [{code}]" if code and str(code) not in message else str(message)
+            code = _as_text(code, 80) if code else ""
+            return f"{message} [{code}]" if code and code not in message else message
         if isinstance(error, str):
-            return error
+            return error[:2000]
         if isinstance(body.get("message"), str):
-            return body["message"]
-    if isinstance(body, list) and body:
-        return error_message_from_body(body[0])
-    return str(body)[:500]
+            return body["message"][:2000]
+    return _as_text(body, 500)
 
 
 def error_from_status(status: int, body, headers, *, provider: str, model: str,

@@ -260,6 +260,17 @@ class OpenAICompatibleAdapter:
             completion.reasoning = _content_text(reasoning)
         return completion
 
+    def stream_event(self, data: Any) -> tuple[list[StreamChunk], str | None, Usage | None]:
+        """The chunks, finish reason and usage of one parsed stream event; ProviderInternalError
+        when it is malformed."""
+        try:
+            return self._stream_event(data)
+        except LMError:
+            raise
+        except _SHAPE_ERRORS as error:
+            problem = str(error) or type(error).__name__
+        raise self._malformed("a stream event", problem, data)
+
     def _stream_event(self, data: Any) -> tuple[list[StreamChunk], str | None, Usage | None]:
         """The chunks, the finish reason and the usage carried by one stream event."""
         data = _object(data, "the event")
@@ -301,14 +312,7 @@ class OpenAICompatibleAdapter:
                 raise ProviderInternalError(f"{self.profile.name}/{self.model_name}: {problem}",
                                             provider=self.profile.name, model=self.model_name,
                                             secrets=self.http.secrets)
-            try:
-                chunks, event_finish, event_usage = self._stream_event(data)
-            except LMError:
-                raise
-            except _SHAPE_ERRORS as error:
-                problem = str(error) or type(error).__name__
-            if problem is not None:
-                raise self._malformed("a stream event", problem, event.data)
+            chunks, event_finish, event_usage = self.stream_event(data)
             usage = event_usage or usage
             finish = event_finish or finish
             for chunk in chunks:
