@@ -9,9 +9,9 @@ from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.lm.errors import StructuredOutputError
 from synaplex.lm.tools import quote_arguments
-from synaplex.modules.agent import _as_tool
 from synaplex.modules.generator import Generator
 from synaplex.modules.module import Module
+from synaplex.modules.tool import as_tool
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
@@ -56,7 +56,7 @@ class Action(Module):
                  examples: list | None = None, temperature: float | None = 0.0, return_inputs: bool = False,
                  name: str | None = None, description: str | None = None, trainable: bool = True):
         super().__init__(name=name, description=description, trainable=trainable)
-        self.tool = _as_tool(tool)
+        self.tool = as_tool(tool)
         arguments, self._output_schema = action_schema(self.tool)
         self.generator = Generator(
             schema=arguments, language_model=language_model, examples=examples, temperature=temperature,

@@ -14,10 +14,12 @@ from synaplex.data.builtins import ChatMessages, GeneratorState
 from synaplex.data.data_model import is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.lm.tools import parse_tool_arguments, tool_call
+from synaplex.lm.validation import validation_errors
 from synaplex.modules import trace
 from synaplex.modules.generator import resolve_language_model
 from synaplex.modules.module import Module
-from synaplex.modules.tool import Tool
+from synaplex.modules.tool import as_tool
 from synaplex.serialization import (
     deserialize_data_model,
     deserialize_synaplex_object,
@@ -49,14 +51,6 @@ def _default_instructions(has_answer_tool: bool) -> str:
             f"not depend on each other. Read each tool's result before going on. {finish}")
 
 
-def _as_tool(tool: Any) -> Tool:
-    if isinstance(tool, Tool):
-        return tool
-    if callable(tool):
-        return Tool(tool)
-    raise InvalidInputError(f"tools must be synaplex.Tool objects or functions, got {tool!r:.100}.")
-
-
 def _message(role: str, content: str | None = "", tool_calls: list | None = None,
              tool_call_id: str | None = None) -> dict:
     return {"role": role, "content": content, "tool_call_id": tool_call_id, "tool_calls": list(tool_calls or [])}
@@ -70,8 +64,6 @@ def _readable(call: dict) -> dict:
     reported to the model instead of running on defaults; an adapter's ``arguments_error`` is
     kept.
     """
-    from synaplex.lm.tools import tool_call
-
     out = {key: call[key] for key in ("id", "name", "arguments_error", "arguments_raw") if key in call}
     parsed = tool_call(call.get("id"), call.get("name"), call.get("arguments"))
     if call.get("arguments_error"):
@@ -141,7 +133,7 @@ class FunctionCallingAgent(Module):
             raise InvalidInputError(f"max_iterations must be an integer >= 1, got {max_iterations!r}.")
         if on_max_iterations not in ("answer", "raise"):
             raise InvalidInputError(f"on_max_iterations must be 'answer' or 'raise', got {on_max_iterations!r}.")
-        self.tools = [_as_tool(t) for t in (tools or [])]
+        self.tools = [as_tool(t) for t in (tools or [])]
         names = [t.name for t in self.tools]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -236,9 +228,6 @@ class FunctionCallingAgent(Module):
         return [_message("tool", _result_text(r), tool_call_id=c["id"]) for c, r in zip(calls, results)]
 
     def _check_answer(self, value: Any) -> list[str]:
-        from synaplex.lm.tools import parse_tool_arguments
-        from synaplex.lm.validation import validation_errors
-
         if not isinstance(value, dict):
             return [f"the final answer must be a JSON object, got {value!r:.100}"]
         _, problem = parse_tool_arguments(value)  # nested too deep to validate or write back

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from synaplex.backend.errors import InvalidInputError
 from synaplex.data import schema as schema_lib
 from synaplex.data.data_model import DataModel, Field
 from synaplex.modules.generator import Generator
@@ -25,8 +26,6 @@ class ChainOfThought(Generator):
     def __init__(self, data_model=None, schema: dict | None = None, language_model: Any = None, **kwargs):
         base = data_model.get_schema() if data_model is not None else schema
         if base is None:
-            from synaplex.backend.errors import InvalidInputError
-
             raise InvalidInputError("ChainOfThought needs data_model=<DataModel> or schema=<JSON schema>.")
         self.answer_data_model = data_model
         combined, _ = schema_lib.concat_plan(Thinking.get_schema(), base)

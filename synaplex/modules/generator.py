@@ -11,6 +11,7 @@ from synaplex.data.builtins import ChatMessage, GeneratorState
 from synaplex.data.data_model import is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.lm.language_model import LanguageModel
 from synaplex.modules import trace
 from synaplex.modules.module import Module
 from synaplex.serialization import (
@@ -33,8 +34,6 @@ def default_instructions(schema: dict | None) -> str:
 
 
 def resolve_language_model(language_model: Any):
-    from synaplex.lm.language_model import LanguageModel
-
     if language_model is None or isinstance(language_model, str):
         return LanguageModel(model=language_model)
     if not hasattr(language_model, "get_config") or not callable(language_model):

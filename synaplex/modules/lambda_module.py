@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Callable
+from typing import Callable
 
 from synaplex.backend import naming
 from synaplex.backend.errors import DataModelTypeError, InvalidInputError, ProgramBuildError
 from synaplex.data.data_model import DataModel, is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.lm.validation import validation_errors
 from synaplex.modules.module import Module
 from synaplex.serialization import (
     deserialize_data_model,
@@ -84,8 +85,6 @@ class Lambda(Module):
                 f"{type(value).__name__}: {value!r:.100}.")
         if self.schema is None:
             raise ProgramBuildError(f"Lambda {self.name!r} returned a dict but has no data_model= or schema=.")
-        from synaplex.lm.validation import validation_errors
-
         errors = validation_errors(value, self.schema)
         if errors:
             raise DataModelTypeError(f"Lambda {self.name!r} returned {value!r:.100}, which does not match its "

@@ -8,6 +8,8 @@ import inspect
 from typing import Any, Callable
 
 from synaplex.backend.errors import InvalidInputError, ToolArgumentsError
+from synaplex.lm.tools import parse_tool_arguments, tool_definition
+from synaplex.lm.validation import validation_errors
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
@@ -31,8 +33,6 @@ class Tool:
 
     def __init__(self, function: Callable, name: str | None = None, description: str | None = None,
                  timeout: float | None = None, parameters: dict | None = None):
-        from synaplex.lm.tools import tool_definition
-
         if not callable(function):
             raise InvalidInputError(f"Tool wraps a function, got {function!r:.80}.")
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
@@ -80,8 +80,6 @@ class Tool:
                 arguments do not follow the schema (a required one missing included: a default
                 never stands in for it).
         """
-        from synaplex.lm.tools import parse_tool_arguments
-        from synaplex.lm.validation import validation_errors
 
         if arguments is None:  # a model's missing arguments are parsed to {} before they get here
             raise self._not_run("the arguments must be a JSON object, got null")
@@ -154,3 +152,12 @@ class Tool:
 
     def __repr__(self):
         return f"<Tool name={self.name!r}>"
+
+
+def as_tool(tool: Any) -> Tool:
+    """``tool`` itself when it is a Tool, else the Tool wrapping the function ``tool``."""
+    if isinstance(tool, Tool):
+        return tool
+    if callable(tool):
+        return Tool(tool)
+    raise InvalidInputError(f"tools must be synaplex.Tool objects or functions, got {tool!r:.100}.")

@@ -15,6 +15,8 @@ import math
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
+from synaplex.lm.embedding_model import EmbeddingModel
+from synaplex.lm.language_model import LanguageModel
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 from synaplex.training.optimizers.optimizer import canonical, check_int, check_number, copy_json, trace_record
 from synaplex.training.optimizers.random_few_shot import RandomFewShot
@@ -104,9 +106,6 @@ def pick_traces(records: list[dict]) -> list[dict]:
 
 
 def _resolve_model(model: Any, argument: str, embedding: bool):
-    from synaplex.lm.embedding_model import EmbeddingModel
-    from synaplex.lm.language_model import LanguageModel
-
     why = ("it writes the new instructions (mutations and crossovers)" if not embedding else
            "Dominated Novelty Search embeds the candidates to keep the population diverse")
     example = "synaplex.EmbeddingModel(...)" if embedding else "synaplex.LanguageModel(...)"
