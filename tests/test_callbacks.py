@@ -15,7 +15,7 @@ import pytest
 
 import synaplex
 from synaplex.backend.errors import InvalidInputError, SavingError
-from synaplex.training import callbacks as callbacks_lib
+from synaplex.training.callbacks import progbar_logger as callbacks_lib
 from synaplex.training.callbacks import (
     BackupAndRestore,
     BudgetStopping,
