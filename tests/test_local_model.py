@@ -159,7 +159,8 @@ async def test_concurrent_calls_are_serialized_and_never_block_the_loop(lm):
 
 
 async def test_local_embeddings():
-    em = synaplex.EmbeddingModel(model="local")
+    # llama.cpp's pooled embeddings of the embedded chat model ("local" is the sentence embedder)
+    em = synaplex.EmbeddingModel(model="local/smollm2")
     vectors = (await em(["the cat sat", "the cat sat", "a rocket launch"]))["embeddings"]
     assert len(vectors[0]) == 576 and vectors[0] == vectors[1] and vectors[0] != vectors[2]
     assert abs(sum(v * v for v in vectors[0]) - 1.0) < 1e-6

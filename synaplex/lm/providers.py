@@ -15,7 +15,7 @@ ADAPTERS: dict[str, tuple[str, str | None]] = {
     "openai": ("synaplex.lm.openai_compatible:OpenAICompatibleAdapter",
                "synaplex.lm.openai_compatible:OpenAICompatibleEmbeddingAdapter"),
     "anthropic": ("synaplex.lm.anthropic:AnthropicAdapter", None),
-    "local": ("synaplex.lm.local:LocalAdapter", "synaplex.lm.local:LocalEmbeddingAdapter"),
+    "local": ("synaplex.lm.local:LocalAdapter", "synaplex.lm.onnx_embedding:LocalEmbeddings"),
     "gemini": ("synaplex.lm.gemini:GeminiAdapter", "synaplex.lm.gemini:GeminiEmbeddingAdapter"),
 }
 
