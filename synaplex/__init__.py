@@ -39,6 +39,7 @@ _EXPORTS = {
     "KnowledgeGraph": "synaplex.data.knowledge:KnowledgeGraph",
     "Document": "synaplex.data.knowledge:Document",
     "Chunk": "synaplex.data.knowledge:Chunk",
+    "KnowledgeBase": "synaplex.knowledge.knowledge_base:KnowledgeBase",
     # modules
     "Module": "synaplex.modules.module:Module",
     "Input": "synaplex.modules.input:Input",

@@ -41,3 +41,11 @@ from synaplex.datasets.loaders import (  # noqa: F401, E402
 from synaplex.modules.agent import AgentMaxIterationsError  # noqa: F401, E402
 from synaplex.training.trainer import NotCompiledError  # noqa: F401, E402
 from synaplex.modules.mcp import MCPConnectionError, MCPToolError  # noqa: F401, E402
+from synaplex.knowledge.errors import (  # noqa: F401, E402
+    EmbeddingDimensionError,
+    KnowledgeBaseConnectionError,
+    KnowledgeBaseError,
+    KnowledgeSchemaError,
+    ReadOnlyQueryError,
+    UnsupportedURIError,
+)
