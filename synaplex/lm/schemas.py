@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import re
 
+from synaplex.lm.gemini_schema import to_gemini_schema
+
 _NULL = {"type": "null"}
 
 
@@ -49,17 +51,11 @@ def schema_name(schema: dict) -> str:
     return name[:64] or "structured_output"
 
 
-def _gemini(schema: dict) -> dict:
-    from synaplex.lm.gemini import to_gemini_schema
-
-    return to_gemini_schema(schema)
-
-
 TRANSFORMS = {
     None: lambda schema: schema,
     "anthropic": lambda schema: schema,  # the Messages API takes JSON schema as it is
     "openai_strict": to_openai_strict,
-    "gemini": _gemini,
+    "gemini": to_gemini_schema,
 }
 
 
