@@ -63,6 +63,12 @@ _EXPORTS = {
     "Not": "synaplex.modules.merging:Not",
     "InMask": "synaplex.modules.masking:InMask",
     "OutMask": "synaplex.modules.masking:OutMask",
+    "UpdateKnowledge": "synaplex.modules.knowledge_update:UpdateKnowledge",
+    "EmbedKnowledge": "synaplex.modules.knowledge_update:EmbedKnowledge",
+    "EntityRetriever": "synaplex.modules.knowledge_retrievers:EntityRetriever",
+    "TripletRetriever": "synaplex.modules.knowledge_retrievers:TripletRetriever",
+    "RetrieveKnowledge": "synaplex.modules.knowledge_retrievers:RetrieveKnowledge",
+    "ReciprocalRankFusion": "synaplex.modules.knowledge_retrievers:ReciprocalRankFusion",
     # programs
     "Program": "synaplex.programs.program:Program",
     "Sequential": "synaplex.programs.sequential:Sequential",
@@ -73,7 +79,7 @@ _EXPORTS = {
     "EmbeddingModel": "synaplex.lm.embedding_model:EmbeddingModel",
     "Usage": "synaplex.lm.base:Usage",
     "track_usage": "synaplex.lm.usage:track_usage",
-    "create_language_model": "synaplex.lm.chat:create_language_model",
+    "create_language_model": "synaplex.lm.language_model:create_language_model",
     "Router": "synaplex.lm.router:Router",
     # session and configuration
     "clear_session": "synaplex.backend.naming:clear_session",

@@ -1,12 +1,14 @@
-"""Esperanto-style conveniences: ``create_language_model`` and ``chat_complete``.
+"""Esperanto-style chat: ``lm.chat_complete`` and ``lm.achat_complete`` (and ChatResponse).
 
 ``lm.chat_complete(messages)`` blocks (for scripts); ``await lm.achat_complete(messages)``
 does not; with ``stream=True`` they give a (sync or async) iterator of StreamChunks.
+``synaplex.create_language_model`` (in :mod:`synaplex.lm.language_model`) makes the model.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import queue
 import threading
 import types
@@ -15,9 +17,6 @@ from typing import Any, AsyncIterator, Iterator
 from synaplex.backend.asyncio_utils import run_sync
 from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.base import Usage
-
-_CONFIG_KEYS = {"temperature", "max_tokens", "top_p", "timeout", "structured", "api_key", "api_base",
-                "max_retries", "caching", "fallback", "stop", "seed"}
 
 
 @dataclasses.dataclass
@@ -53,8 +52,6 @@ async def achat_complete(lm, messages: Any, stream: bool = False, schema: dict |
         return lm.stream(messages, **kwargs)
     value = await lm(messages, schema=schema, **kwargs)
     if schema is not None:
-        import json
-
         return ChatResponse(content=json.dumps(value), parsed=value, model=lm.model, usage=lm.last_usage)
     return ChatResponse(content=value["content"], tool_calls=value["tool_calls"], model=lm.model,
                         usage=lm.last_usage)
@@ -90,25 +87,3 @@ def _iterate_in_thread(make_iterator) -> Iterator:
             raise item
         yield item
     thread.join()
-
-
-def create_language_model(provider: str, model: str, config: dict | None = None):
-    """Make a LanguageModel from a provider name, a model name and a config dict.
-
-    Example:
-        >>> lm = synaplex.create_language_model("openrouter", "anthropic/claude-3.5-sonnet",
-        ...                                     config={"temperature": 0.2, "max_tokens": 500})
-        >>> lm.chat_complete([{"role": "user", "content": "Hi"}]).content
-    """
-    from synaplex.lm.language_model import LanguageModel
-
-    config = dict(config or {})
-    unknown = sorted(set(config) - _CONFIG_KEYS)
-    if unknown:
-        raise InvalidInputError(f"Unknown config keys {unknown}; accepted: {sorted(_CONFIG_KEYS)}.")
-    if not isinstance(provider, str) or not isinstance(model, str) or not model:
-        raise InvalidInputError("create_language_model(provider, model, config) takes two non-empty strings.")
-    structured = config.pop("structured", None)
-    lm = LanguageModel(model=f"{provider}/{model}", **config)
-    lm.default_schema = structured_schema(structured)
-    return lm

@@ -6,8 +6,11 @@ contain a key, an auth header or a URL's userinfo (see :func:`redact`).
 
 from __future__ import annotations
 
+import datetime
+import json
 import math
 import re
+from email.utils import parsedate_to_datetime
 
 from synaplex.backend.errors import InvalidInputError, SynaplexError
 from synaplex.lm.redaction import redact_url
@@ -223,9 +226,6 @@ def read_retry_after(headers) -> tuple[float | None, str | None]:
         seconds = _seconds(value) if not re.search(r"[a-zA-Z]{3}", value) else None
         if seconds is not None:
             return seconds, None
-        import datetime
-        from email.utils import parsedate_to_datetime
-
         try:
             when = parsedate_to_datetime(value)
             if when.tzinfo is None:
@@ -253,8 +253,6 @@ def _as_text(value, limit: int = 2000) -> str:
     if isinstance(value, str):
         return value[:limit]
     try:
-        import json
-
         return json.dumps(value, ensure_ascii=False, default=str)[:limit]
     except (TypeError, ValueError, RecursionError):
         return f"<{type(value).__name__}>"

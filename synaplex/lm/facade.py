@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import inspect
 import logging
 import os
 import urllib.parse
@@ -13,8 +14,9 @@ from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.base import Usage
 from synaplex.lm.errors import MissingAPIKeyError
 from synaplex.lm.profiles import ProviderProfile
-from synaplex.lm.redaction import redact_config
 from synaplex.lm.providers import load_adapter, parse_model
+from synaplex.lm.redaction import redact_config
+from synaplex.serialization import safe_mode
 
 _log = logging.getLogger("synaplex.saving")
 
@@ -108,8 +110,6 @@ def _withholds_environment_credentials(cls, config_: dict) -> bool:
     provider needs a key on any endpoint (no default endpoint, e.g. Azure), the load is
     refused instead.
     """
-    from synaplex.saving import safe_mode
-
     api_base = config_.get("api_base")
     if not isinstance(api_base, str) or config_.get("api_key") is not None or safe_mode.permits("credentials"):
         return False
@@ -145,8 +145,6 @@ class _Everything(frozenset):
 
 def _adapter_options(adapter_cls) -> frozenset:
     """The keyword arguments an adapter takes (all of them when it has ``**kwargs``)."""
-    import inspect
-
     parameters = inspect.signature(adapter_cls).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return _Everything()

@@ -12,22 +12,29 @@ import json
 import logging
 import math
 import time
+import urllib.parse
 from typing import Any, AsyncIterator
 
 from synaplex.backend.errors import InvalidInputError
+from synaplex.lm import catalogue, chat, wire
 from synaplex.lm import usage as usage_lib
-from synaplex.lm.base import Completion, CompletionRequest, StreamChunk, Usage
+from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
+from synaplex.lm.cache import cache_key, make_cache
 from synaplex.lm.errors import (
-    InvalidRequestError,
     ContextWindowExceededError,
+    InvalidRequestError,
     LMError,
     RateLimitError,
     StructuredOutputError,
 )
 from synaplex.lm.facade import ModelFacade
 from synaplex.lm.messages import normalize_messages
+from synaplex.lm.redaction import strip_url_credentials
+from synaplex.lm.resilience import RateLimiter, RetryPolicy
+from synaplex.lm.tools import to_tool_definitions
 from synaplex.lm.validation import validation_errors, validator_for
 from synaplex.observability import tracing
+from synaplex.serialization import deserialize_synaplex_object, safe_mode, serialize_synaplex_object
 
 _log = logging.getLogger("synaplex.lm")
 
@@ -121,8 +128,6 @@ class LanguageModel(ModelFacade):
         self.caching = caching
         self._cache = None
         if caching is not None and caching is not False:  # an empty cache object is falsy (len 0)
-            from synaplex.lm.cache import make_cache
-
             self._cache = make_cache(caching)
         self.max_retries = max_retries
         for name, value in (("max_retry_wait", max_retry_wait), ("retry_wait_budget", retry_wait_budget)):
@@ -136,8 +141,6 @@ class LanguageModel(ModelFacade):
         self.max_concurrency = max_concurrency
         self._limiter = None
         if requests_per_minute or max_concurrency:
-            from synaplex.lm.resilience import RateLimiter
-
             key = (self.model, self.api_base, requests_per_minute, max_concurrency)
             self._limiter = _LIMITERS.get(key) or _LIMITERS.setdefault(
                 key, RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency))
@@ -151,9 +154,6 @@ class LanguageModel(ModelFacade):
     def capabilities(self):
         """What the model can do and costs (the catalogue, with this model's overrides)."""
         if self._capabilities is None:
-            from synaplex.lm.base import Capabilities
-            from synaplex.lm import catalogue
-
             name = self.model.partition("/")[2]
             own = getattr(self._adapter, "capabilities", None)
             if self.provider in catalogue.LOCAL_PROVIDERS and own is not None:
@@ -174,15 +174,11 @@ class LanguageModel(ModelFacade):
         """The server this model calls: its base URL without credentials, plus the query
         parameters that select a deployment (Azure's ``api-version``); None in-process."""
         if self._endpoint is False:
-            from synaplex.lm.redaction import strip_url_credentials
-
             http = getattr(self._adapter, "http", None) or getattr(self._adapter, "_http", None)
             base = getattr(http, "base_url", None)
             endpoint = strip_url_credentials(base) if isinstance(base, str) else None
             query = getattr(self._adapter, "query", None)
             if endpoint and isinstance(query, dict) and query:
-                import urllib.parse
-
                 endpoint += ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(sorted(query.items()))
             self._endpoint = endpoint
         return self._endpoint
@@ -199,15 +195,11 @@ class LanguageModel(ModelFacade):
 
     def chat_complete(self, messages: Any, stream: bool = False, schema: dict | None = None, **kwargs):
         """Blocking chat for scripts: a ChatResponse, or an iterator of StreamChunks."""
-        from synaplex.lm.chat import chat_complete
-
-        return chat_complete(self, messages, stream=stream, schema=schema, **kwargs)
+        return chat.chat_complete(self, messages, stream=stream, schema=schema, **kwargs)
 
     async def achat_complete(self, messages: Any, stream: bool = False, schema: dict | None = None, **kwargs):
         """Async chat: a ChatResponse, or an async iterator of StreamChunks."""
-        from synaplex.lm.chat import achat_complete
-
-        return await achat_complete(self, messages, stream=stream, schema=schema, **kwargs)
+        return await chat.achat_complete(self, messages, stream=stream, schema=schema, **kwargs)
 
     async def list_models(self) -> list[dict]:
         """The models the provider serves (its models endpoint), as dicts with an ``id``."""
@@ -224,8 +216,6 @@ class LanguageModel(ModelFacade):
         if tools is not None:
             if not isinstance(tools, (list, tuple)):
                 raise InvalidInputError(f"tools must be a list of tools, got {type(tools).__name__}.")
-            from synaplex.lm.tools import to_tool_definitions
-
             tools = to_tool_definitions(list(tools)) or None
         return CompletionRequest(messages=normalize_messages(messages), schema=schema, tools=tools,
                                  params=params)
@@ -269,8 +259,6 @@ class LanguageModel(ModelFacade):
         usage = Usage(cost=0.0)
         key = None
         if self._cache is not None:
-            from synaplex.lm.cache import cache_key
-
             key = cache_key(self.model, request, self.endpoint)
             hit = await self._cache.get(key)
             if hit is not None:
@@ -322,8 +310,6 @@ class LanguageModel(ModelFacade):
             if not (error.is_retryable and self.max_retries):
                 raise
             if self._retry is None:
-                from synaplex.lm.resilience import RetryPolicy
-
                 self._retry = RetryPolicy(max_retries=self.max_retries, max_wait=self.max_retry_wait,
                                           wait_budget=self.retry_wait_budget)
             failures = [error]
@@ -349,8 +335,6 @@ class LanguageModel(ModelFacade):
     def _price(self, usage: Usage) -> None:
         if usage.cost is not None:
             return
-        from synaplex.lm import catalogue
-
         usage.cost = catalogue.price(self.capabilities, usage.input_tokens, usage.output_tokens,
                                      usage.cached_tokens)
 
@@ -363,8 +347,6 @@ class LanguageModel(ModelFacade):
         return {"role": "assistant", "content": completion.text, "tool_calls": completion.tool_calls}
 
     def _parse(self, completion: Completion, schema: dict) -> tuple[Any, list[str]]:
-        from synaplex.lm import wire
-
         value = completion.parsed
         try:
             # The reply is untrusted: bounded nesting, no NaN or infinite numbers.
@@ -430,8 +412,6 @@ class LanguageModel(ModelFacade):
     def get_config(self) -> dict:
         config = super().get_config()
         if self.fallbacks:
-            from synaplex.saving.serialization import serialize_synaplex_object
-
             config["fallback"] = [serialize_synaplex_object(f) for f in self.fallbacks]
         for key, default in (("caching", False), ("max_retries", 2), ("max_retry_wait", 60.0),
                              ("retry_wait_budget", 120.0), ("requests_per_minute", None),
@@ -448,12 +428,35 @@ class LanguageModel(ModelFacade):
         config = dict(config)
         caching = config.get("caching")
         if isinstance(caching, str) and caching.strip() and caching != "memory":
-            from synaplex.saving import safe_mode
-
             where = "in the default cache folder" if caching in ("disk", "sqlite") else f"at {caching!r:.200}"
             safe_mode.require("files", "caching", f"create a SQLite response cache {where}")
         if config.get("fallback"):
-            from synaplex.saving.serialization import deserialize_synaplex_object
-
             config["fallback"] = [deserialize_synaplex_object(f) for f in config["fallback"]]
         return super().from_config(config)
+
+
+# --- the Esperanto-style constructor ---------------------------------------------------------
+
+_CONFIG_KEYS = {"temperature", "max_tokens", "top_p", "timeout", "structured", "api_key", "api_base",
+                "max_retries", "caching", "fallback", "stop", "seed"}
+
+
+def create_language_model(provider: str, model: str, config: dict | None = None):
+    """Make a LanguageModel from a provider name, a model name and a config dict.
+
+    Example:
+        >>> lm = synaplex.create_language_model("openrouter", "anthropic/claude-3.5-sonnet",
+        ...                                     config={"temperature": 0.2, "max_tokens": 500})
+        >>> lm.chat_complete([{"role": "user", "content": "Hi"}]).content
+    """
+    config = dict(config or {})
+    unknown = sorted(set(config) - _CONFIG_KEYS)
+    if unknown:
+        raise InvalidInputError(f"Unknown config keys {unknown}; accepted: {sorted(_CONFIG_KEYS)}.")
+    if not isinstance(provider, str) or not isinstance(model, str) or not model:
+        raise InvalidInputError("create_language_model(provider, model, config) takes two non-empty strings.")
+    structured = config.pop("structured", None)
+    lm = LanguageModel(model=f"{provider}/{model}", **config)
+    lm.default_schema = chat.structured_schema(structured)
+    return lm
+

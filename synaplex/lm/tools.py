@@ -18,6 +18,8 @@ import weakref
 from collections.abc import Iterable
 from typing import Any, Callable
 
+import pydantic
+
 from synaplex.backend.errors import InvalidInputError
 
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params|Returns|Raises|Yields|Examples?|Notes?)\s*:?\s*$")
@@ -90,8 +92,6 @@ def tool_definition(fn: Callable, name: str | None = None, description: str | No
             cached = None
         if cached is not None:
             return cached
-    import pydantic
-
     if not callable(fn):
         raise InvalidInputError(f"A tool must be a function, got {fn!r:.80}.")
     tool_name = name or getattr(fn, "__name__", None)

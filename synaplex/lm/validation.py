@@ -14,7 +14,7 @@ def validator_for(schema: dict):
     entry = _VALIDATORS.get(id(schema))
     if entry is not None and entry[0] is schema:
         return entry[1]
-    import jsonschema
+    import jsonschema  # noqa: PLC0415 - heavy: loads at the first validation, not with synaplex
 
     if not isinstance(schema, dict):
         raise InvalidInputError(f"schema must be a JSON schema dict, got {type(schema).__name__}.")

@@ -11,9 +11,12 @@ on a span has a redacted message).
 from __future__ import annotations
 
 import contextlib
+import json
+import urllib.parse
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
+from synaplex.version import __version__
 
 # The active tracer, or None when tracing is off. Read on every call: keep it a plain global.
 TRACER: Any = None
@@ -37,14 +40,16 @@ def enable_observability(exporter: Any = "console", tracer_provider: Any = None,
     """
     global TRACER, RECORD_CONTENT
     try:
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+        from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 - optional: the otel extra
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 - optional: the otel extra
+        from opentelemetry.sdk.trace.export import (  # noqa: PLC0415 - optional: the otel extra
+            BatchSpanProcessor,
+            ConsoleSpanExporter,
+        )
     except ImportError:
         raise InvalidInputError(
             "enable_observability needs OpenTelemetry. Install it with: pip install \"synaplex[otel]\""
         ) from None
-    from synaplex.version import __version__
 
     provider = tracer_provider or TracerProvider(resource=Resource.create({"service.name": service_name}))
     if tracer_provider is None and exporter is not None:
@@ -79,8 +84,6 @@ def lm_span(lm, request):
     }
     endpoint = getattr(lm, "endpoint", None)  # without credentials
     if isinstance(endpoint, str):
-        import urllib.parse
-
         try:
             parts = urllib.parse.urlsplit(endpoint)
             port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
@@ -95,8 +98,6 @@ def lm_span(lm, request):
         if isinstance(value, (int, float)):
             attributes[f"gen_ai.request.{key}"] = value
     if RECORD_CONTENT:
-        import json
-
         attributes["gen_ai.input.messages"] = json.dumps(request.messages, ensure_ascii=False)
     with TRACER.start_as_current_span(f"chat {lm.model}", attributes=attributes) as span:
 
@@ -106,8 +107,6 @@ def lm_span(lm, request):
             if usage.cost is not None:
                 span.set_attribute("synaplex.cost_usd", usage.cost)
             if RECORD_CONTENT and reply is not None:
-                import json
-
                 span.set_attribute("gen_ai.output.messages", json.dumps(reply, ensure_ascii=False))
 
         yield record
