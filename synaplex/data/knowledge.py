@@ -20,6 +20,7 @@ to extract a typed graph from text.
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from typing import Any, ClassVar, Literal, Union
@@ -189,3 +190,14 @@ def endpoint_models(relation: type, end: str) -> tuple[type, ...]:
     if typing.get_origin(annotation) in (Union, types.UnionType):
         return tuple(a for a in typing.get_args(annotation) if a is not type(None))
     return (annotation,)
+
+
+def entity_text(data: dict) -> str:
+    """What represents an entity in the vector and full-text indexes: its field values (not its
+    label), strings as they are, other values as ``name: JSON``."""
+    parts = []
+    for name, value in data.items():
+        if name in ("label", "embedding") or value is None or value == "":
+            continue
+        parts.append(value if isinstance(value, str) else f"{name}: {json.dumps(value, ensure_ascii=False)}")
+    return ". ".join(parts)

@@ -20,6 +20,7 @@ from synaplex.data.knowledge import (
     Relation,
     endpoint_models,
     entity_label,
+    entity_text,
     primary_key,
 )
 
@@ -103,16 +104,6 @@ class EdgeRow:
 
 def key_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-def entity_text(data: dict) -> str:
-    """What represents an entity in the vector and full-text indexes: its field values."""
-    parts = []
-    for name, value in data.items():
-        if name in ("label", "embedding") or value is None:
-            continue
-        parts.append(value if isinstance(value, str) else f"{name}: {json.dumps(value, ensure_ascii=False)}")
-    return ". ".join(parts)
 
 
 def _model_spec(model: Any, kind: str, where: str) -> ModelSpec:
