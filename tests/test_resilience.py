@@ -468,7 +468,7 @@ async def test_a_day_long_retry_after_neither_sleeps_nor_pauses_the_shared_limit
     started = time.monotonic()
     with pytest.raises(RateLimitError) as caught:
         await lm(MESSAGES)
-    assert time.monotonic() - started < 1.0 and len(handler.calls) == 1
+    assert time.monotonic() - started < 5 and len(handler.calls) == 1
     assert lm._limiter.paused_until <= time.monotonic()
     assert caught.value.is_retryable and caught.value.retry_after == 86400
     assert str(caught.value).endswith("(the provider asks to wait 86400 s, more than max_retry_wait=60 s: not "
@@ -480,7 +480,7 @@ async def test_a_long_retry_after_falls_back_at_once():
     lm = model_for(rate_limited("600"), fallback=fallback, max_retries=2)
     started = time.monotonic()
     assert (await lm(MESSAGES))["content"] == "Paris"
-    assert time.monotonic() - started < 1.0 and lm.last_usage.fallbacks == 1
+    assert time.monotonic() - started < 5 and lm.last_usage.fallbacks == 1
 
 
 async def test_a_retry_after_under_the_cap_pauses_the_limiter_for_that_long():
@@ -488,7 +488,7 @@ async def test_a_retry_after_under_the_cap_pauses_the_limiter_for_that_long():
     lm = model_for(handler, requests_per_minute=600, max_retries=1)
     started = time.monotonic()
     assert (await lm(MESSAGES))["content"] == "Paris"
-    assert 0.2 <= time.monotonic() - started < 2.0 and len(handler.calls) == 2
+    assert 0.2 <= time.monotonic() - started < 5 and len(handler.calls) == 2
 
 
 async def test_max_retry_wait_and_retry_wait_budget_are_options_of_the_model():
@@ -497,7 +497,7 @@ async def test_max_retry_wait_and_retry_wait_budget_are_options_of_the_model():
     started = time.monotonic()
     with pytest.raises(RetriesExhaustedError) as caught:
         await lm(MESSAGES)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 5
     assert caught.value.attempts == 2 and len(handler.calls) == 2
     assert "would pass the wait budget of 0.3 s" in str(caught.value)
     config = lm.get_config()

@@ -116,7 +116,7 @@ async def test_timeout_bounds_the_whole_request_against_a_server_dripping_one_by
         with pytest.raises(ProviderTimeoutError) as info:
             await lm_at(server, timeout=2)(MESSAGES)
         elapsed = time.monotonic() - started
-    assert 1.9 <= elapsed < 3.5, elapsed
+    assert 1.9 <= elapsed < 6, elapsed
     assert str(info.value) == (f"openai/m: no complete reply within 2 s from {server.url}/v1/chat/completions "
                                "(timeout= bounds the whole request; raise it if the model is slow).")
     assert info.value.is_retryable
@@ -128,7 +128,7 @@ async def test_a_per_call_timeout_is_a_deadline_too():
         started = time.monotonic()
         with pytest.raises(ProviderTimeoutError, match="no complete reply within 1 s"):
             await lm_at(server)(MESSAGES, timeout=1)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 5
 
 
 async def test_a_stream_must_send_its_first_event_within_the_timeout():
@@ -140,7 +140,7 @@ async def test_a_stream_must_send_its_first_event_within_the_timeout():
         started = time.monotonic()
         with pytest.raises(ProviderTimeoutError) as info:
             [c async for c in await lm_at(server, timeout=1)(MESSAGES, streaming=True)]
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 5
     assert str(info.value) == (f"openai/m: no event within 1 s from {server.url}/v1/chat/completions "
                                "(timeout= bounds the whole request; raise it if the model is slow).")
 
@@ -158,7 +158,7 @@ async def test_keep_alive_comments_do_not_count_as_events_for_the_idle_timeout()
         with pytest.raises(ProviderTimeoutError, match="no event within 1 s"):
             async for chunk in await lm_at(server, timeout=1)(MESSAGES, streaming=True):
                 chunks.append(chunk.text)
-    assert chunks == ["Par"] and time.monotonic() - started < 2.5
+    assert chunks == ["Par"] and time.monotonic() - started < 5
 
 
 async def test_the_consumers_own_time_between_chunks_does_not_count():
