@@ -300,7 +300,7 @@ for key, kwargs in (("free", {"max_tokens": 128}),
     res = llm.create_chat_completion(messages=[{"role": "user", "content": sys.argv[3 if key == "free" else 4]}], temperature=0, **kwargs)
     out[key] = res["usage"]["completion_tokens"] / (time.perf_counter() - t)
 print(json.dumps(out))
-"""
+"""  # noqa: E501 - a probe script, run as it is in a subprocess
 
 
 def compare_builds(repeats: int, console: Console) -> None:

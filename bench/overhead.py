@@ -38,10 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import synaplex  # noqa: E402
-
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
+
+import synaplex  # noqa: E402
 
 REPEATS = 7
 MODULE_CPU_TARGET_MS = 0.25

@@ -84,6 +84,8 @@ async def run(n_schemas: int, n_prompts: int, threads: int | None, params: dict)
         valid_total += row_valid
         total += len(row_lat)
         reserve = (lm._adapter.last_guard or {}).get("reserve", "-")
+        print(f"{name}: {row_valid}/{len(row_lat)} valid, max {max(row_lat):.1f} s, tokens max {max(row_tok)}",
+              file=sys.stderr, flush=True)  # progress, and what survives an interrupted run
         table.add_row(name, str(len(schema.get("properties", {}))), str(reserve), f"{row_valid}/{len(row_lat)}",
                       f"{statistics.median(row_lat):.2f}", f"{percentile(row_lat, 0.95):.2f}", f"{max(row_lat):.2f}",
                       f"{statistics.median(row_tok):.0f}", str(max(row_tok)), str(repeats), str(budget))

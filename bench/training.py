@@ -20,8 +20,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 
-import synaplex  # noqa: E402
 from training import build_program, make_dates  # noqa: E402
+
+import synaplex  # noqa: E402
 
 
 def program_lm():
@@ -76,9 +77,11 @@ async def main(args):
     print("|---|---|---|---|---|---|")
     for name, results in rows:
         rewards = [r["reward"] for r in results]
-        print(f"| {name} | {statistics.mean(rewards):.3f} ± {spread(rewards):.3f} | {min(rewards):.2f}–{max(rewards):.2f} "
-              f"| {statistics.median(r['calls'] for r in results):.0f} | {statistics.median(r['tokens'] for r in results):,.0f} "
-              f"| {statistics.median(r['seconds'] for r in results):.0f} s |")
+        calls = statistics.median(r["calls"] for r in results)
+        tokens = statistics.median(r["tokens"] for r in results)
+        seconds = statistics.median(r["seconds"] for r in results)
+        print(f"| {name} | {statistics.mean(rewards):.3f} ± {spread(rewards):.3f} "
+              f"| {min(rewards):.2f}–{max(rewards):.2f} | {calls:.0f} | {tokens:,.0f} | {seconds:.0f} s |")
     print("\n(calls, tokens and time: medians per run, training and the test evaluation together)")
 
 

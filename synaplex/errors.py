@@ -13,6 +13,20 @@ from synaplex.backend.errors import (  # noqa: F401
     UnknownClassError,
     UnsafeLoadError,
 )
+from synaplex.datasets.loaders import (  # noqa: F401, E402
+    DatasetChecksumError,
+    DatasetError,
+    DatasetFormatError,
+    DatasetUnavailableError,
+)
+from synaplex.knowledge.errors import (  # noqa: F401, E402
+    EmbeddingDimensionError,
+    KnowledgeBaseConnectionError,
+    KnowledgeBaseError,
+    KnowledgeSchemaError,
+    ReadOnlyQueryError,
+    UnsupportedURIError,
+)
 from synaplex.lm.errors import (  # noqa: F401
     AuthenticationError,
     ContentFilterError,
@@ -32,20 +46,6 @@ from synaplex.lm.errors import (  # noqa: F401
     StructuredOutputError,
     UnknownProviderError,
 )
-from synaplex.datasets.loaders import (  # noqa: F401, E402
-    DatasetChecksumError,
-    DatasetError,
-    DatasetFormatError,
-    DatasetUnavailableError,
-)
 from synaplex.modules.agent import AgentMaxIterationsError  # noqa: F401, E402
-from synaplex.training.trainer import NotCompiledError  # noqa: F401, E402
 from synaplex.modules.mcp import MCPConnectionError, MCPToolError  # noqa: F401, E402
-from synaplex.knowledge.errors import (  # noqa: F401, E402
-    EmbeddingDimensionError,
-    KnowledgeBaseConnectionError,
-    KnowledgeBaseError,
-    KnowledgeSchemaError,
-    ReadOnlyQueryError,
-    UnsupportedURIError,
-)
+from synaplex.training.trainer import NotCompiledError  # noqa: F401, E402

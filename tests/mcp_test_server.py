@@ -18,7 +18,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
-from mcp_math_server import main as serve, server  # noqa: E402  (the example's add and multiply)
+from mcp_math_server import main as serve  # noqa: E402  (the example's add and multiply)
+from mcp_math_server import server
 
 
 @server.tool()

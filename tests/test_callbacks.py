@@ -15,7 +15,6 @@ import pytest
 
 import synaplex
 from synaplex.backend.errors import InvalidInputError, SavingError
-from synaplex.training.callbacks import progbar_logger as callbacks_lib
 from synaplex.training.callbacks import (
     BackupAndRestore,
     BudgetStopping,
@@ -28,6 +27,7 @@ from synaplex.training.callbacks import (
     ProgbarLogger,
     ProgramCheckpoint,
 )
+from synaplex.training.callbacks import progbar_logger as callbacks_lib
 from tests.conftest import Answer, Query, scripted
 
 # --- a fake trainer ---------------------------------------------------------------------
@@ -272,7 +272,7 @@ def test_csv_logger_writes_a_header_and_a_row_per_epoch(tmp_path):
 def test_csv_logger_none_late_keys_separator_and_append(tmp_path, caplog):
     path = str(tmp_path / "log.csv")
     logger = CSVLogger(path, separator=";", append=True)
-    for run in range(2):
+    for _run in range(2):
         logger.on_train_begin({})
         logger.on_epoch_end(0, {"reward": 0.5, "total_cost": None})
         with caplog.at_level(logging.WARNING, logger="synaplex.training"):

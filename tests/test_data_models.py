@@ -3,7 +3,7 @@ import json
 import pytest
 
 import synaplex
-from synaplex.errors import InvalidInputError, DataModelTypeError
+from synaplex.errors import DataModelTypeError, InvalidInputError
 from tests.conftest import Answer, Query
 
 

@@ -9,13 +9,13 @@ import pytest
 
 import synaplex
 from synaplex.errors import InvalidInputError
+from synaplex.modules.trace import Trace, collecting
 from synaplex.training import optimizers
 from synaplex.training.optimizers import (
     OMEGA,
     RandomFewShot,
     dominated_novelty_selection,
 )
-from synaplex.modules.trace import Trace, collecting
 from tests.conftest import Answer, Query
 
 

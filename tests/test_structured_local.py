@@ -17,7 +17,6 @@ import pytest
 
 import synaplex
 from synaplex.errors import ContextWindowExceededError, InvalidInputError
-from synaplex.lm.local import bounded
 from synaplex.lm.json_guard import (
     CLOSING_BONUS,
     ClosingTokens,
@@ -25,6 +24,7 @@ from synaplex.lm.json_guard import (
     JsonScanner,
     closing_reserve,
 )
+from synaplex.lm.local import bounded
 from tests.structured_cases import PROMPTS, Reply, schemas
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +137,7 @@ def test_closing_reserve_counts_required_fields_and_survives_recursion():
 
     class Node(synaplex.DataModel):
         label: str
-        children: list["Node"] = []
+        children: list[Node] = []
 
     assert 0 < closing_reserve(Node.get_schema()) < 200
 

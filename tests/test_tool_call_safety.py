@@ -383,7 +383,7 @@ async def test_anthropic_tool_use_cut_at_max_tokens_is_refused():
 
 
 async def test_anthropic_wire_streamed_cut_off_input_gives_the_same_refused_call():
-    from tests.test_provider_anthropic import Server, event_stream, make_lm, message, sse
+    from tests.test_provider_anthropic import Server, event_stream, make_lm, sse
 
     events = [
         ("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 5, "output_tokens": 1}}}),

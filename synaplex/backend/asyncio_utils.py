@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from typing import Any, Awaitable
+from collections.abc import Awaitable
+from typing import Any
 
 
 def run_sync(awaitable: Awaitable[Any]) -> Any:

@@ -9,8 +9,8 @@ import pydantic
 from pydantic._internal._model_construction import ModelMetaclass
 
 from synaplex.backend.errors import InvalidInputError, describe_validation_error
-from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data import operators_implementation
+from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.operators import OperatorMixin
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 
@@ -77,7 +77,7 @@ class DataModel(OperatorMixin, pydantic.BaseModel, metaclass=DataModelMeta):
         return SymbolicDataModel(schema=cls.get_schema(), data_model=cls, name=name)
 
     @classmethod
-    def validate_json(cls, value: Any, context: str) -> "DataModel":
+    def validate_json(cls, value: Any, context: str) -> DataModel:
         """Validate a dict into an instance, or raise InvalidInputError naming each bad field.
 
         ``context`` starts the message, e.g. ``"Program 'qa': invalid Query input"``.

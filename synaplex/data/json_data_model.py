@@ -64,13 +64,13 @@ class JsonDataModel(OperatorMixin):
     def prettify_schema(self) -> str:
         return json.dumps(self._schema, indent=2, ensure_ascii=False)
 
-    def to_json_data_model(self) -> "JsonDataModel":
+    def to_json_data_model(self) -> JsonDataModel:
         return self
 
     def to_symbolic_data_model(self, name: str | None = None):
         return SymbolicDataModel(schema=self._schema, name=name)
 
-    def clone(self, name: str | None = None) -> "JsonDataModel":
+    def clone(self, name: str | None = None) -> JsonDataModel:
         return JsonDataModel(json=dict(self._json), schema=self._schema, name=name or self.name)
 
     def __eq__(self, other):

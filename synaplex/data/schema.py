@@ -7,7 +7,8 @@ mask keeps) are computed once per pair of schemas so that runtime merges only co
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from synaplex.data.json_data_model import JsonDataModel
 

@@ -36,10 +36,10 @@ class SymbolicDataModel(OperatorMixin):
     def prettify_schema(self) -> str:
         return json.dumps(self._schema, indent=2, ensure_ascii=False)
 
-    def to_symbolic_data_model(self, name: str | None = None) -> "SymbolicDataModel":
+    def to_symbolic_data_model(self, name: str | None = None) -> SymbolicDataModel:
         return self
 
-    def clone(self, name: str | None = None) -> "SymbolicDataModel":
+    def clone(self, name: str | None = None) -> SymbolicDataModel:
         return SymbolicDataModel(schema=self._schema, data_model=self.data_model, name=name)
 
     def get_json(self):

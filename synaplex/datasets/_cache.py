@@ -40,7 +40,7 @@ _transport = None  # an httpx2 transport for tests (httpx2.MockTransport); None:
 
 def fetch(url: str) -> bytes:
     """Download ``url``'s bytes (redirects followed, HTTP errors raised)."""
-    import httpx2
+    import httpx2  # noqa: PLC0415 - heavy: loads only to download a dataset
 
     with httpx2.Client(transport=_transport, follow_redirects=True, timeout=DOWNLOAD_TIMEOUT) as client:
         response = client.get(url)

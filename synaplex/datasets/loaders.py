@@ -91,7 +91,7 @@ Transform = Callable[[dict], dict]
 def _to_array(items: list) -> Any:
     """A 1-D numpy object array of ``items``, or the list itself when numpy is not installed."""
     try:
-        import numpy
+        import numpy  # noqa: PLC0415 - optional: used when installed
     except ImportError:
         return items
     array = numpy.empty(len(items), dtype=object)
@@ -215,7 +215,7 @@ def _describe(error: BaseException) -> str:
     return text if text else type(error).__name__
 
 
-def _too_deep(builder: "_Builder", line: int | None) -> DatasetFormatError:
+def _too_deep(builder: _Builder, line: int | None) -> DatasetFormatError:
     return builder.error(line, f"invalid JSON (nested too deeply: Python reads at most about "
                                f"{sys.getrecursionlimit()} levels).")
 

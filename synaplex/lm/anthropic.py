@@ -26,10 +26,11 @@ failures and ``event: error`` stream events to typed errors.
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
-from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm import wire
+from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import ContentFilterError, InvalidRequestError, LMError, ProviderInternalError
 from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
 from synaplex.lm.redaction import safe_headers
@@ -450,7 +451,8 @@ class AnthropicAdapter:
                 return models
             last = data["last_id"]
             if not isinstance(last, str) or last in seen or len(seen) >= MAX_MODEL_PAGES:
-                raise self._unexpected("the model list does not end", f"last_id {last!r:.80} after {len(seen) + 1} pages")
+                raise self._unexpected("the model list does not end",
+                                       f"last_id {last!r:.80} after {len(seen) + 1} pages")
             seen.add(last)
             params = {"limit": 1000, "after_id": last}
 

@@ -22,7 +22,8 @@ Neutral formats, which every adapter translates to and from its wire format:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, AsyncIterator, Protocol
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 
 @dataclasses.dataclass
@@ -45,7 +46,7 @@ class Usage:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
-    def add(self, other: "Usage") -> None:
+    def add(self, other: Usage) -> None:
         # Runs once per LM call: plain additions, no dataclasses.fields() reflection.
         self.calls += other.calls
         self.input_tokens += other.input_tokens

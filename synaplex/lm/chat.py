@@ -12,7 +12,8 @@ import json
 import queue
 import threading
 import types
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from synaplex.backend.asyncio_utils import run_sync
 from synaplex.backend.errors import InvalidInputError

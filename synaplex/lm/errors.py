@@ -229,8 +229,8 @@ def read_retry_after(headers) -> tuple[float | None, str | None]:
         try:
             when = parsedate_to_datetime(value)
             if when.tzinfo is None:
-                when = when.replace(tzinfo=datetime.timezone.utc)
-            wait = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+                when = when.replace(tzinfo=datetime.UTC)
+            wait = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
         except (TypeError, ValueError, OverflowError, IndexError, AttributeError):
             wait = None
         if wait is not None and math.isfinite(wait):

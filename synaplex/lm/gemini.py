@@ -342,7 +342,8 @@ class GeminiAdapter:
             except LMError:
                 raise
             except wire.SHAPE_ERRORS as error:  # the events are untrusted data
-                problem = f"a stream event does not have the generateContent shape ({str(error) or type(error).__name__})"
+                problem = ("a stream event does not have the generateContent shape "
+                           f"({str(error) or type(error).__name__})")
         raise self._error(ProviderInternalError, f"{problem}: {wire.excerpt(text)}")
 
     def _read_stream_event(self, data: Any, calls: int) -> tuple[StreamChunk | None, str | None, Usage | None, int]:
@@ -414,8 +415,8 @@ class GeminiAdapter:
             if not token:
                 return models
             if not isinstance(token, str) or token in seen or len(seen) >= MAX_MODEL_PAGES:
-                raise self._error(ProviderInternalError, f"the model list does not end (page token {wire.excerpt(token)} "
-                                                         f"after {len(seen) + 1} pages).")
+                raise self._error(ProviderInternalError, "the model list does not end (page token "
+                                                         f"{wire.excerpt(token)} after {len(seen) + 1} pages).")
             seen.add(token)
             params = {"pageSize": 1000, "pageToken": token}
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx2
 
@@ -163,7 +164,7 @@ class HttpClient:
     @classmethod
     def for_profile(cls, profile, model_name: str, api_key: str | None, api_base: str | None, *,
                     timeout: float = 120.0, transport: Any = None, headers: dict | None = None,
-                    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> "HttpClient":
+                    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> HttpClient:
         """A client for one provider: its auth header (when there is a key), its fixed
         headers, then the user's ``headers``; the key and every credential header are secrets."""
         all_headers = {"content-type": "application/json", **dict(profile.extra_headers), **(headers or {})}

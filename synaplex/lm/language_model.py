@@ -13,7 +13,8 @@ import logging
 import math
 import time
 import urllib.parse
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.lm import catalogue, chat, wire

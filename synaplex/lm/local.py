@@ -18,7 +18,8 @@ import os
 import re
 import threading
 import uuid
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from synaplex.backend.errors import InvalidInputError, MissingDependencyError
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
@@ -464,7 +465,8 @@ class LocalAdapter:
         shared = self._model()
         with shared.lock:
             try:
-                return shared.llama.create_chat_completion(messages=messages, **self._constrain(shared, messages, kwargs))
+                return shared.llama.create_chat_completion(messages=messages,
+                                                           **self._constrain(shared, messages, kwargs))
             except ValueError as error:
                 if "exceed context window" in str(error):
                     raise self._context_error(str(error)) from None

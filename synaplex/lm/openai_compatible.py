@@ -9,14 +9,15 @@ import collections
 import copy
 import json
 import logging
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from synaplex.lm import wire
 from synaplex.lm.base import Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import ContentFilterError, LMError, ProviderInternalError
 from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
-from synaplex.lm.redaction import safe_headers
 from synaplex.lm.profiles import ProviderProfile
+from synaplex.lm.redaction import safe_headers
 from synaplex.lm.schemas import schema_name, transform
 from synaplex.lm.tools import tool_call
 

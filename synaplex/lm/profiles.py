@@ -61,7 +61,7 @@ class ProviderProfile:
     # (model-name regex, {field: value}) applied in order: per-model quirks as data.
     model_overrides: tuple[tuple[str, dict], ...] = ()
 
-    def for_model(self, model_name: str) -> "ProviderProfile":
+    def for_model(self, model_name: str) -> ProviderProfile:
         changes: dict = {}
         for pattern, fields in self.model_overrides:
             if re.search(pattern, model_name):

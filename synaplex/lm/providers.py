@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import importlib
-
-from synaplex.lm.errors import UnknownProviderError
 import re
 
+from synaplex.lm.errors import UnknownProviderError
 from synaplex.lm.profiles import AUTODETECT, OPENROUTER_VENDORS, PROFILES, ProviderProfile
 
 # adapter kind -> ("module:ChatAdapter", "module:EmbeddingAdapter" or None); imported on first use

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MASK = "[REDACTED]"
 

@@ -19,11 +19,17 @@ import asyncio
 import math
 import threading
 import time
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
-from tenacity import (AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt,
-                      wait_exponential, wait_random)
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    wait_exponential,
+    wait_random,
+)
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.errors import LMError, RateLimitError, RetriesExhaustedError
@@ -338,7 +344,7 @@ class RateLimiter:
         if state.semaphore is not None:
             state.semaphore.release()
 
-    async def __aenter__(self) -> "RateLimiter":
+    async def __aenter__(self) -> RateLimiter:
         await self.acquire()
         return self
 

@@ -18,7 +18,8 @@ import json
 import math
 import re
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage

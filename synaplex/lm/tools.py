@@ -15,8 +15,8 @@ import re
 import reprlib
 import typing
 import weakref
-from collections.abc import Iterable
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pydantic
 
@@ -65,7 +65,7 @@ def _argument_docs(doc: str) -> tuple[str, dict[str, str]]:
     return " ".join(summary_lines), docs
 
 
-_DEFINITIONS: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
+_DEFINITIONS: weakref.WeakKeyDictionary[Callable, dict] = weakref.WeakKeyDictionary()
 
 
 def tool_definition(fn: Callable, name: str | None = None, description: str | None = None) -> dict:
@@ -229,7 +229,8 @@ def parse_tool_arguments(raw: Any) -> tuple[dict, str | None]:
                 float: "a number"}.get(type(value), type(value).__name__)
         return {}, f"the arguments must be a JSON object, got {kind}: {quote_arguments(_raw_text(raw))}"
     if _deeper_than(value, MAX_ARGUMENTS_DEPTH):
-        return {}, f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: {quote_arguments(_raw_text(raw))}"
+        return {}, (f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: "
+                    f"{quote_arguments(_raw_text(raw))}")
     return value, None
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+from collections.abc import Iterator
 
 from synaplex.lm.base import Usage
 
-_ACTIVE: contextvars.ContextVar[tuple["UsageTracker", ...]] = contextvars.ContextVar("synaplex_usage", default=())
+_ACTIVE: contextvars.ContextVar[tuple[UsageTracker, ...]] = contextvars.ContextVar("synaplex_usage", default=())
 
 
 class UsageTracker:

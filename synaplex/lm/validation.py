@@ -22,7 +22,8 @@ def validator_for(schema: dict):
     try:
         cls.check_schema(schema)
     except jsonschema.SchemaError as error:
-        raise InvalidInputError(f"schema is not a valid JSON schema: {error.message} (at {list(error.path)})") from error
+        raise InvalidInputError(
+            f"schema is not a valid JSON schema: {error.message} (at {list(error.path)})") from error
     validator = cls(schema)
     if len(_VALIDATORS) > 4096:
         _VALIDATORS.clear()

@@ -128,7 +128,8 @@ class FunctionCallingAgent(Module):
             raise DataModelTypeError(
                 f"FunctionCallingAgent(data_model=...) expects a synaplex.DataModel subclass, got {data_model!r:.100}.")
         if instructions is not None and not isinstance(instructions, str):
-            raise InvalidInputError(f"FunctionCallingAgent(instructions=...) must be a string, got {instructions!r:.100}.")
+            raise InvalidInputError(
+                f"FunctionCallingAgent(instructions=...) must be a string, got {instructions!r:.100}.")
         if not isinstance(max_iterations, int) or isinstance(max_iterations, bool) or max_iterations < 1:
             raise InvalidInputError(f"max_iterations must be an integer >= 1, got {max_iterations!r}.")
         if on_max_iterations not in ("answer", "raise"):
@@ -137,7 +138,8 @@ class FunctionCallingAgent(Module):
         names = [t.name for t in self.tools]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise InvalidInputError(f"Agent {self.name!r}: two tools share the name(s) {repeated}; names must be unique.")
+            raise InvalidInputError(
+                f"Agent {self.name!r}: two tools share the name(s) {repeated}; names must be unique.")
         self.data_model = data_model
         self.schema = data_model.get_schema() if data_model is not None else schema
         if self.schema is not None and FINAL_ANSWER in names:
@@ -299,7 +301,8 @@ class FunctionCallingAgent(Module):
             answer, text = await self._turn(trajectory)
             if answer is not None or text is not None:
                 if training:
-                    trace.record(self.state, self.name, inputs.get_json(), answer if text is None else {"content": text})
+                    trace.record(self.state, self.name, inputs.get_json(),
+                                 answer if text is None else {"content": text})
                 return self._output(answer, trajectory)
         if self.on_max_iterations == "raise":
             raise AgentMaxIterationsError(

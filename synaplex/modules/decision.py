@@ -23,9 +23,10 @@ def decision_schema(question: str, labels: list[str]) -> dict:
 
 
 def check_labels(labels: Any) -> list[str]:
-    if not isinstance(labels, (list, tuple)) or not labels or not all(isinstance(l, str) and l for l in labels):
+    if not isinstance(labels, (list, tuple)) or not labels \
+            or not all(isinstance(label, str) and label for label in labels):
         raise InvalidInputError(f"labels must be a non-empty list of non-empty strings, got {labels!r}.")
-    duplicates = sorted({l for l in labels if list(labels).count(l) > 1})
+    duplicates = sorted({label for label in labels if list(labels).count(label) > 1})
     if duplicates:
         raise InvalidInputError(f"labels must be unique; repeated: {duplicates}.")
     return list(labels)

@@ -167,7 +167,8 @@ class Generator(Module):
         if self.use_inputs_schema and input_schema is not None:
             sections["input_schema_section"] = "\n\nThe inputs follow this JSON schema:\n" + json.dumps(input_schema)
         if self.use_outputs_schema and self.schema is not None:
-            sections["output_schema_section"] = "\n\nAnswer with JSON that follows this schema:\n" + json.dumps(self.schema)
+            sections["output_schema_section"] = ("\n\nAnswer with JSON that follows this schema:\n"
+                                                 + json.dumps(self.schema))
         try:
             system = self.prompt_template.format(**sections)
         except (KeyError, IndexError, ValueError) as error:
@@ -178,7 +179,8 @@ class Generator(Module):
         messages = [{"role": "system", "content": system}]
         for example in value.get("examples", []):
             messages.append({"role": "user", "content": json.dumps(example.get("inputs", {}), ensure_ascii=False)})
-            messages.append({"role": "assistant", "content": json.dumps(example.get("outputs", {}), ensure_ascii=False)})
+            messages.append({"role": "assistant",
+                             "content": json.dumps(example.get("outputs", {}), ensure_ascii=False)})
         self._system_cache = (value, input_schema, messages)
         return messages
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Callable
+from collections.abc import Callable
 
 from synaplex.backend import naming
 from synaplex.backend.errors import DataModelTypeError, InvalidInputError, ProgramBuildError

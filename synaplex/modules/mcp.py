@@ -64,7 +64,7 @@ class MCPToolError(SynaplexError, RuntimeError):
 
 def _mcp():
     try:
-        import mcp
+        import mcp  # noqa: PLC0415 - optional: the mcp extra
     except ImportError:
         raise MissingDependencyError(f"MCP tools need the mcp package. Install it with: {_INSTALL}") from None
     return mcp
@@ -329,7 +329,7 @@ def _leaf(error: BaseException) -> BaseException:
 
 def _is_protocol_error(error: BaseException) -> bool:
     try:
-        from mcp.shared.exceptions import MCPError
+        from mcp.shared.exceptions import MCPError  # noqa: PLC0415 - optional: the mcp extra
     except ImportError:
         return False
     return isinstance(error, MCPError)
@@ -579,7 +579,7 @@ class MultiServerMCPClient:
             session = _Session(loop, tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace"))
 
             def transport(stack):
-                from mcp.client.stdio import stdio_client
+                from mcp.client.stdio import stdio_client  # noqa: PLC0415 - optional: the mcp extra
 
                 return stdio_client(parameters, errlog=session.errlog)
         else:
@@ -587,8 +587,8 @@ class MultiServerMCPClient:
             session = _Session(loop, None)
 
             async def transport(stack):
-                import httpx2
-                from mcp.client.streamable_http import streamable_http_client
+                import httpx2  # noqa: PLC0415 - heavy: only for an HTTP server
+                from mcp.client.streamable_http import streamable_http_client  # noqa: PLC0415 - optional: the mcp extra
 
                 timeout = connection.get("timeout", 30.0)
                 http = await stack.enter_async_context(httpx2.AsyncClient(

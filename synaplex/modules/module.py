@@ -104,7 +104,7 @@ class Module:
         self._variables.append(variable)
         return variable
 
-    def _tracked_modules(self) -> list[tuple[str, "Module"]]:
+    def _tracked_modules(self) -> list[tuple[str, Module]]:
         """Sub-modules held as attributes (directly, or in lists, tuples and dicts)."""
         found = []
         for attr, value in self.__dict__.items():

@@ -28,7 +28,7 @@ class Node:
             output._history = (self, index)
 
     @property
-    def parent_nodes(self) -> list["Node"]:
+    def parent_nodes(self) -> list[Node]:
         return [x._history[0] for x in self.inputs if x._history is not None]
 
     def __repr__(self):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from synaplex.backend.errors import InvalidInputError, ToolArgumentsError
 from synaplex.lm.tools import parse_tool_arguments, tool_definition
@@ -107,7 +108,7 @@ class Tool:
             return await call
         try:
             return await asyncio.wait_for(call, self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(f"Tool {self.name!r} did not finish within {self.timeout:g} s.") from None
 
     def _not_run(self, problem: str) -> ToolArgumentsError:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _ACTIVE: contextvars.ContextVar[list | None] = contextvars.ContextVar("synaplex_traces", default=None)
 

@@ -179,7 +179,8 @@ class Program(Trainer, Module):
             if not isinstance(inputs, (list, tuple, dict)):
                 raise DataModelTypeError(
                     f"Program {self.name!r} takes {len(graph.inputs)} inputs as a list "
-                    f"({', '.join(schema_lib.title(x.get_schema()) for x in graph.inputs)}); got {type(inputs).__name__}."
+                    f"({', '.join(schema_lib.title(x.get_schema()) for x in graph.inputs)}); "
+                    f"got {type(inputs).__name__}."
                 )
             given = tree.flatten(inputs)
             if len(given) != len(graph.inputs):
@@ -258,7 +259,7 @@ class Program(Trainer, Module):
 
     @classmethod
     def load(cls, filepath: str, custom_objects: dict | None = None, *, safe_mode: bool = True,
-             allow: tuple = ()) -> "Program":
+             allow: tuple = ()) -> Program:
         """Load a program saved with :meth:`save`.
 
         Safe by default: a file that would start a process, import code, read environment

@@ -24,8 +24,8 @@ def _output_schemas(program) -> dict[int, str]:
 
 
 def print_summary(program, print_fn=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from rich.console import Console  # noqa: PLC0415 - heavy: loads when a summary is printed
+    from rich.table import Table  # noqa: PLC0415 - heavy: loads when a summary is printed
 
     schemas = _output_schemas(program)
     title = f"Program: {program.name} ({type(program).__name__})"

@@ -193,7 +193,7 @@ def _deserialize(config: Any, custom_objects: dict | None, path: str) -> Any:
         with safe_loading.rebuilding(path, config):
             # A copy: from_config often pops keys, and the file's data must stay as it was
             # (nested objects are found in it, to name their path).
-            from_config = getattr(cls, "from_config")
+            from_config = cls.from_config
             if "custom_objects" in inspect.signature(from_config).parameters:
                 return from_config(dict(inner), custom_objects=custom_objects)
             return from_config(dict(inner))

@@ -23,7 +23,8 @@ import contextvars
 import dataclasses
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from synaplex.backend.errors import InvalidInputError, UnsafeLoadError
 
@@ -179,7 +180,8 @@ def require(capability: str, field: str | tuple, action: str, hint: str = "") ->
         return
     where = field_path(field)
     noun = "file" if scope.filepath else "config"
-    prefix = f"Cannot load {scope.filepath!r} in safe mode" if scope.filepath else "Cannot rebuild this config in safe mode"
+    prefix = (f"Cannot load {scope.filepath!r} in safe mode" if scope.filepath
+              else "Cannot rebuild this config in safe mode")
     raise UnsafeLoadError(
         f"{prefix}: {where} would {action}. A {'program ' if scope.filepath else ''}{noun} is data: loading it "
         f"may not {CAPABILITIES[capability]} unless you opt in. {hint + ' ' if hint else ''}If you trust this "

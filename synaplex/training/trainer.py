@@ -102,7 +102,8 @@ class Trainer(Trainable):
         """
 
         if reward is None:
-            raise InvalidInputError("compile() needs a reward: e.g. reward=synaplex.rewards.ExactMatch(in_mask=['answer']).")
+            raise InvalidInputError(
+                "compile() needs a reward: e.g. reward=synaplex.rewards.ExactMatch(in_mask=['answer']).")
         if isinstance(reward, str):
             reward = rewards_lib.get(reward)
         elif not isinstance(reward, rewards_lib.Reward):
@@ -223,7 +224,8 @@ class Trainer(Trainable):
         logs = await self._evaluate(xs, ys, batch_size, callback_list)
         return logs if return_dict else [logs["reward"]] + [logs[m.name] for m in self.metrics]
 
-    async def _evaluate(self, xs: list, ys: list | None, batch_size: int, callback_list, run: _Run | None = None) -> dict:
+    async def _evaluate(self, xs: list, ys: list | None, batch_size: int, callback_list,
+                        run: _Run | None = None) -> dict:
         run = run or _Run()
         self._reset_metrics()
         rewards: list[float] = []
@@ -340,7 +342,8 @@ class Trainer(Trainable):
                     run.add("optimizer", used.total)
                     await self._update_metrics(batch, ys, indices)
                     records.extend({"index": i, "y_pred": r["y_pred"], "reward": r["reward"],
-                                    "error": None if r["error"] is None else f"{type(r['error']).__name__}: {r['error']}"}
+                                    "error": None if r["error"] is None
+                                    else f"{type(r['error']).__name__}: {r['error']}"}
                                    for i, r in zip(indices, batch))
                     self._fit_state.update(epoch=epoch, batch=step + 1, order=order, records=records,
                                            rng=rng.getstate())

@@ -27,10 +27,10 @@ def plot_history(history: Any, to_folder: str = ".", to_file: str | None = None,
     if not isinstance(values, dict) or not values:
         raise InvalidInputError(f"plot_history needs a History (or its non-empty history dict), got {history!r:.100}.")
     try:
-        import matplotlib
+        import matplotlib  # noqa: PLC0415 - optional: the plot extra
 
         matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # noqa: PLC0415 - optional: the plot extra
     except ImportError:
         raise MissingDependencyError('plot_history needs matplotlib: pip install "synaplex[plot]"') from None
     usage = ("_calls", "_tokens", "_cost", "errors")

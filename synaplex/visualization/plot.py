@@ -45,7 +45,7 @@ def _default_filename(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "program"
 
 
-def program_to_dot(program: "Program", show_module_names: bool = True, show_schemas: bool = False,
+def program_to_dot(program: Program, show_module_names: bool = True, show_schemas: bool = False,
                    show_trainable: bool = False, rankdir: str = "TB") -> str:
     """The Graphviz DOT text of ``program``'s graph (see :func:`plot_program`)."""
     graph = program._graph
@@ -88,7 +88,7 @@ def program_to_dot(program: "Program", show_module_names: bool = True, show_sche
     return "\n".join(lines) + "\n"
 
 
-def _node_attributes(module: "Module", schema_lines: list[str], show_module_names: bool,
+def _node_attributes(module: Module, schema_lines: list[str], show_module_names: bool,
                      show_schemas: bool, show_trainable: bool) -> str:
     type_name = type(module).__name__
     label = [module.name, f"({type_name})"] if show_module_names else [type_name]
@@ -103,7 +103,7 @@ def _node_attributes(module: "Module", schema_lines: list[str], show_module_name
     return f"label={_label(label)}{style}"
 
 
-def plot_program(program: "Program", to_folder: str | os.PathLike = ".", show_module_names: bool = True,
+def plot_program(program: Program, to_folder: str | os.PathLike = ".", show_module_names: bool = True,
                  show_schemas: bool = False, show_trainable: bool = False, filename: str | None = None,
                  rankdir: str = "TB") -> str:
     """Draw ``program``'s graph: one box per module, one arrow per data flow.

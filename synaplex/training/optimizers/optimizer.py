@@ -273,7 +273,8 @@ class Optimizer:
                 f"This optimizer state was saved by {saved}, not {type(self).__name__}: compile the program "
                 f"with the same optimizer to restore it.")
         if not isinstance(state["variables"], dict):
-            raise InvalidInputError(f"The optimizer state's 'variables' must be a dict, got {state['variables']!r:.100}")
+            raise InvalidInputError(
+                f"The optimizer state's 'variables' must be a dict, got {state['variables']!r:.100}")
         self.rng.setstate(rng_state_from_json(state["rng"]))
         self.iterations = int(state["iterations"])
         slots = copy_json(state["variables"])
