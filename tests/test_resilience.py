@@ -9,9 +9,16 @@ import time
 import pytest
 
 from synaplex.backend.errors import InvalidInputError
-from synaplex.lm.errors import (AuthenticationError, ContextWindowExceededError, InvalidRequestError,
-                                ProviderConnectionError, ProviderInternalError, ProviderTimeoutError,
-                                RateLimitError, RetriesExhaustedError)
+from synaplex.lm.errors import (
+    AuthenticationError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    ProviderConnectionError,
+    ProviderInternalError,
+    ProviderTimeoutError,
+    RateLimitError,
+    RetriesExhaustedError,
+)
 from synaplex.lm.resilience import DEFAULT_MAX_WAIT, RateLimiter, RetryPolicy
 
 
