@@ -28,7 +28,7 @@ from synaplex.knowledge.errors import (
     KnowledgeBaseError,
     ReadOnlyQueryError,
 )
-from synaplex.knowledge.plans import NodeSearch, PathSearch, fts_query, rrf
+from synaplex.knowledge.plans import RRF_K, NodeSearch, PathSearch, fts_query, rrf
 from synaplex.knowledge.schema import EdgeRow, NodeRow
 
 INSTALL = 'pip install "synaplex[knowledge]"'
@@ -150,7 +150,7 @@ class SQLiteStore:
         self.check_dimension(dimension, model)
         if self.dimension is None:
             self.conn.execute(
-                f"CREATE VIRTUAL TABLE nodes_vec USING vec0(node_id INTEGER PRIMARY KEY, scope TEXT, "
+                f"CREATE VIRTUAL TABLE nodes_vec USING vec0(node_id INTEGER PRIMARY KEY, scope TEXT PARTITION KEY, "
                 f"embedding float[{int(dimension)}] distance_metric={METRICS[self.metric]})")
             self.conn.execute("CREATE TRIGGER nodes_vec_delete AFTER DELETE ON nodes BEGIN "
                               "DELETE FROM nodes_vec WHERE node_id = old.id; END")
@@ -279,11 +279,14 @@ class SQLiteStore:
         if mode == "similarity":
             if search.vector is None or self.dimension is None:
                 return []
-            rows = self.conn.execute(
-                "SELECT node_id, distance FROM nodes_vec WHERE embedding MATCH ? AND k = ? AND scope IN "
-                "(SELECT value FROM json_each(?)) ORDER BY distance",
-                (_vector_blob(search.vector), limit, scopes)).fetchall()
-            return [(node_id, self._score(distance)) for node_id, distance in rows]
+            # one exact KNN per scope (a partition of the vectors: only its rows are read), merged
+            vector = _vector_blob(search.vector)
+            rows = []
+            for scope in search.scopes:
+                rows += self.conn.execute("SELECT node_id, distance FROM nodes_vec WHERE embedding MATCH ? AND k = ? "
+                                          "AND scope = ?", (vector, limit, scope)).fetchall()
+            rows.sort(key=lambda row: row[1])
+            return [(node_id, self._score(distance)) for node_id, distance in rows[:limit]]
         query = fts_query(search.text or "")
         if query is None:
             return []
@@ -309,38 +312,29 @@ class SQLiteStore:
         return [{**nodes[i], "score": score} for i, score in ranked if i in nodes]
 
     def path_search(self, plan: PathSearch) -> list[dict]:
-        """The best chains matching the pattern (see :class:`PathSearch`), with parameterized SQL."""
-        hops = len(plan.relations)
-        params: list[Any] = []  # the WHERE clause's
-        join_params: list[Any] = []
-        joins, where, score = [], [], []
+        """The best chains matching the pattern (see :class:`PathSearch`), with parameterized SQL.
+
+        The walk starts from the first node that has a search (its candidates, a short list),
+        then follows edges by index in both directions; chains are ranked by RRF over the
+        nodes' candidate ranks. Without any search, the first ``k`` chains found are returned.
+        """
         with self.lock:
-            for i, pattern in enumerate(plan.nodes):
-                joins.append(f"JOIN nodes n{i} ON n{i}.id = " + (f"e{i + 1}.subj" if i < hops else f"e{i}.obj"))
-                where.append(f"('entity:' || n{i}.label) IN (SELECT value FROM json_each(?))")
-                params.append(json.dumps(pattern.scopes))
-                if pattern.search is not None:
-                    ranked = [node_id for node_id, _ in self._ids(pattern.search)]
-                    joins.append(f"JOIN json_each(?) c{i} ON c{i}.value = n{i}.id")
-                    join_params.append(json.dumps(ranked))
-                    score.append(f"1.0 / ({60 + 1} + c{i}.key)")
-            edge_joins = ["edges e1"] + [f"JOIN edges e{h} ON e{h}.subj = e{h - 1}.obj" for h in range(2, hops + 1)]
-            for h, label in enumerate(plan.relations, start=1):
-                if label is not None:
-                    where.append(f"e{h}.label = ?")
-                    params.append(label)
-            select = ", ".join([f"n{i}.id" for i in range(hops + 1)] + [f"e{h}.label, e{h}.data"
-                                                                       for h in range(1, hops + 1)])
-            sql = (f"SELECT {select}, {' + '.join(score) or '0.0'} AS score FROM {' '.join(edge_joins)} "
-                   f"{' '.join(joins)} WHERE {' AND '.join(where)} "
-                   "ORDER BY score DESC, e1.id LIMIT ?")
-            rows = self.conn.execute(sql, (*join_params, *params, plan.k)).fetchall()
+            ranks = {i: {node_id: rank for rank, (node_id, _) in enumerate(self._ids(p.search))}
+                     for i, p in enumerate(plan.nodes) if p.search is not None}
+            sql, bindings = _path_sql(plan, ranks)
+            rows = self.conn.execute(sql, bindings).fetchall()
+            hops = len(plan.relations)
+            if ranks:
+                def score(row) -> float:
+                    return sum(1.0 / (RRF_K + 1 + ranks[i][row[i]]) for i in ranks)
+
+                rows = sorted(rows, key=lambda row: (-score(row), row[:hops + 1]))[:plan.k]
             nodes = self._nodes(sorted({r[i] for r in rows for i in range(hops + 1)}))
         out = []
         for row in rows:
             chain = [nodes[row[i]]["data"] for i in range(hops + 1)]
             relations = [{"label": row[hops + 1 + 2 * h], **json.loads(row[hops + 2 + 2 * h])} for h in range(hops)]
-            out.append({"nodes": chain, "relations": relations, "score": row[-1]})
+            out.append({"nodes": chain, "relations": relations, "score": score(row) if ranks else 0.0})
         return out
 
     def neighbours(self, kind: str, label: str, key: str, depth: int, relation_labels: list[str] | None,
@@ -413,3 +407,45 @@ class SQLiteStore:
                 if conn is not None:
                     conn.close()
             self._readonly = None
+
+
+MAX_PATH_ROWS = 50_000
+
+
+def _path_sql(plan: PathSearch, ranks: dict[int, dict[int, int]]) -> tuple[str, dict]:
+    """The SELECT of a path pattern: fixed templates, every label and id list a bound parameter."""
+    hops = len(plan.relations)
+    start = min(ranks) if ranks else 0
+    bindings: dict[str, Any] = {}
+    if ranks:
+        parts = [f"json_each(:start) c CROSS JOIN nodes n{start} ON n{start}.id = c.value"]
+        bindings["start"] = json.dumps(list(ranks[start]))
+    else:
+        parts = [f"nodes n{start}"]
+
+    def edge(h: int, known: str) -> None:  # edge h joins n{h-1} (subject) to n{h} (object)
+        other = "obj" if known == "subj" else "subj"
+        label = plan.relations[h - 1]
+        condition = f" AND e{h}.label = :relation{h}" if label is not None else ""
+        if label is not None:
+            bindings[f"relation{h}"] = label
+        node = h - 1 if known == "subj" else h
+        reached = h if known == "subj" else h - 1
+        parts.append(f"CROSS JOIN edges e{h} ON e{h}.{known} = n{node}.id{condition}")
+        parts.append(f"CROSS JOIN nodes n{reached} ON n{reached}.id = e{h}.{other}")
+
+    for h in range(start + 1, hops + 1):
+        edge(h, "subj")
+    for h in range(start, 0, -1):
+        edge(h, "obj")
+    where = []
+    for i, pattern in enumerate(plan.nodes):
+        where.append(f"n{i}.kind = 'entity' AND n{i}.label IN (SELECT value FROM json_each(:labels{i}))")
+        bindings[f"labels{i}"] = json.dumps([scope.partition(":")[2] for scope in pattern.scopes])
+        if i in ranks and i != start:
+            where.append(f"n{i}.id IN (SELECT value FROM json_each(:candidates{i}))")
+            bindings[f"candidates{i}"] = json.dumps(list(ranks[i]))
+    columns = [f"n{i}.id" for i in range(hops + 1)] + [f"e{h}.label, e{h}.data" for h in range(1, hops + 1)]
+    bindings["limit"] = MAX_PATH_ROWS if ranks else plan.k
+    return (f"SELECT {', '.join(columns)} FROM {' '.join(parts)} WHERE {' AND '.join(where)} LIMIT :limit",
+            bindings)
