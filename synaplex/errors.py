@@ -41,6 +41,7 @@ from synaplex.lm.errors import (  # noqa: F401
     ProviderInternalError,
     ProviderTimeoutError,
     RateLimitError,
+    ResponseTooLargeError,
     RetriesExhaustedError,
     ScriptExhaustedError,
     StructuredOutputError,
