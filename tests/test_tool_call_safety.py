@@ -450,6 +450,7 @@ async def test_gemini_wire_streamed_and_not_give_the_same_refused_call():
 @pytest.mark.parametrize("reply, problem", [
     (CUT_OFF, "not valid JSON (Expecting value: line 1 column 38 (char 37))"),
     ("[1, 2]", "(root): [1, 2] is not of type 'object'"),
+    ("[" * 10000 + "]" * 10000, "not valid JSON (it is nested deeper than 128 levels)"),
 ])
 async def test_action_with_unusable_arguments_reports_the_error_and_never_runs(reply, problem):
     lm = synaplex.LanguageModel(model="scripted", responses=[reply])
