@@ -22,9 +22,37 @@ def scripted_em():
     return synaplex.EmbeddingModel(model="scripted")  # 64-d hashed bag of words: deterministic, instant
 
 
-@pytest.fixture
-def db(tmp_path):
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.knowledge_servers import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request, tmp_path):
+    """The same tests on each store: a fresh SQLite file, or a fresh database on a real PostgreSQL server."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres").new_database()
     return f"sqlite:///{tmp_path / 'kb.db'}"
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    return f"sqlite:///{tmp_path / 'kb.db'}"
+
+
+def placeholders(db: str, sql: str) -> str:
+    return sql.replace("?", "%s") if db.startswith("postgresql") else sql
+
+
+async def opened(**kwargs) -> KnowledgeBase:
+    """A knowledge base with its store open (a server store connects on first use)."""
+    knowledge_base = KnowledgeBase(**kwargs)
+    await knowledge_base.count()
+    return knowledge_base
 
 
 @pytest.fixture
@@ -185,26 +213,34 @@ async def test_neighbours_k_hops(kb):
 # --- read-only SQL -------------------------------------------------------------------------
 
 
-async def test_query_reads_with_parameters(kb):
-    rows = await kb.query("SELECT key FROM nodes WHERE kind = ? AND label = ? ORDER BY key", ["entity", "Country"])
+async def test_query_reads_with_parameters(kb, db):
+    rows = await kb.query(placeholders(db, "SELECT key FROM nodes WHERE kind = ? AND label = ? ORDER BY key"),
+                          ["entity", "Country"])
     assert rows == [{"key": "France"}, {"key": "Germany"}, {"key": "Italy"}]
-    assert await kb.query("SELECT key FROM nodes WHERE key = :k", {"k": "nowhere"}) == []
+    named = "SELECT key FROM nodes WHERE key = %(k)s" if db.startswith("postgresql") else \
+        "SELECT key FROM nodes WHERE key = :k"
+    assert await kb.query(named, {"k": "nowhere"}) == []
 
 
-@pytest.mark.parametrize("statement", [
-    "DROP TABLE nodes",
-    "DELETE FROM nodes",
-    "UPDATE nodes SET key = 'x'",
-    "INSERT INTO kb_meta VALUES ('a', 'b')",
-    "ATTACH DATABASE ':memory:' AS other",
-    "PRAGMA query_only = 0",
-    "PRAGMA journal_mode = DELETE",
-    "CREATE TABLE evil(x)",
-])
-async def test_query_cannot_change_the_store(kb, db, statement):
+WRITES = ["DROP TABLE nodes", "DELETE FROM nodes", "UPDATE nodes SET key = 'x'",
+          "INSERT INTO kb_meta VALUES ('a', 'b')", "CREATE TABLE evil(x int)"]
+SQLITE_WRITES = ["ATTACH DATABASE ':memory:' AS other", "PRAGMA query_only = 0", "PRAGMA journal_mode = DELETE",
+                 "SELECT 1; DROP TABLE nodes"]
+POSTGRES_WRITES = ["COPY (SELECT 1) TO PROGRAM 'touch {pwned}'", "TRUNCATE edges",
+                   "SELECT nextval('nodes_id_seq')",
+                   "SELECT lo_export(lo_from_bytea(0, 'x'), '{pwned}')"]
+
+
+@pytest.mark.parametrize("db, statement", [(backend, w) for backend in ("sqlite", "postgres") for w in WRITES]
+                         + [("sqlite", w) for w in SQLITE_WRITES] + [("postgres", w) for w in POSTGRES_WRITES],
+                         indirect=["db"])
+async def test_query_cannot_change_the_store(kb, db, statement, tmp_path):
+    pwned = tmp_path / "pwned"
+    statement = statement.format(pwned=pwned)
     before = await kb.count()
-    with pytest.raises(ReadOnlyQueryError, match="read-only connection"):
+    with pytest.raises(ReadOnlyQueryError, match="read-only (connection|transaction)"):
         await kb.query(statement)
+    assert not pwned.exists()
     assert await kb.count() == before
     assert (await kb.get("City", "Paris"))["name"] == "Paris"
     reopened = KnowledgeBase(uri=db, entity_models=ENTITIES, relation_models=RELATIONS)
@@ -215,7 +251,27 @@ async def test_query_cannot_change_the_store(kb, db, statement):
 # --- files ---------------------------------------------------------------------------------
 
 
-async def test_reopen_wal_and_wipe(kb, db, tmp_path):
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+async def test_postgres_query_runs_one_statement(kb, db):
+    with pytest.raises(synaplex.errors.InvalidInputError, match="one SQL statement at a time"):
+        await kb.query("SELECT 1; DROP TABLE nodes")
+    assert (await kb.count())["entities"] == 11
+
+
+async def test_reopen_and_wipe(kb, db):
+    kb.close()
+    again = await opened(uri=db, entity_models=ENTITIES, relation_models=RELATIONS, embedding_model=scripted_em())
+    assert (await again.similarity_search("the Brandenburg Gate", labels=["City"], k=1))[0]["key"] == "Berlin"
+    again.close()
+    wiped = await opened(uri=db, entity_models=ENTITIES, relation_models=RELATIONS, wipe_on_start=True)
+    assert await wiped.count() == {"entities": 0, "relations": 0, "documents": 0, "chunks": 0}
+    wiped.close()
+
+
+async def test_wal_and_a_second_process_reading(sqlite_db):
+    db = sqlite_db
+    kb = KnowledgeBase(uri=db, entity_models=ENTITIES, relation_models=RELATIONS, embedding_model=scripted_em())
+    await kb.update(FACTS)
     assert (await kb.query("PRAGMA journal_mode"))[0]["journal_mode"] == "wal"
     kb.close()
     again = KnowledgeBase(uri=db, entity_models=ENTITIES, relation_models=RELATIONS, embedding_model=scripted_em())
@@ -264,8 +320,8 @@ async def test_a_write_that_fails_midway_changes_nothing(db):
     kb.close()
 
 
-async def test_a_failing_statement_rolls_back_the_whole_update(db):
-    kb = KnowledgeBase(uri=db, entity_models=ENTITIES, relation_models=RELATIONS)
+async def test_a_failing_statement_rolls_back_the_whole_update(sqlite_db):
+    kb = KnowledgeBase(uri=sqlite_db, entity_models=ENTITIES, relation_models=RELATIONS)
     store = kb.store()
     original = store.conn.execute
     calls = {"n": 0}
@@ -318,14 +374,19 @@ def test_unknown_uri_scheme_lists_the_supported_ones():
         KnowledgeBase(uri="sqlite://kb.db", entity_models=[City])
 
 
-def test_a_missing_extra_names_the_pip_command(monkeypatch, db):
+@pytest.mark.parametrize("uri, module, extra", [
+    ("sqlite:///kb.db", "apsw", "knowledge"),
+    ("postgresql://kb@127.0.0.1:5432/kb", "psycopg", "postgres"),
+    ("memgraph://localhost:7687", "neo4j", "neo4j"),
+])
+def test_a_missing_extra_names_the_pip_command(monkeypatch, uri, module, extra):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "apsw" else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
     with pytest.raises(synaplex.errors.MissingDependencyError) as caught:
-        KnowledgeBase(uri=db, entity_models=[City])
-    assert "needs 'apsw'" in str(caught.value) and 'pip install "synaplex[knowledge]"' in str(caught.value)
+        KnowledgeBase(uri=uri, entity_models=[City])
+    assert f"needs {module!r}" in str(caught.value) and f'pip install "synaplex[{extra}]"' in str(caught.value)
 
 
 async def test_embedding_dimension_differing_from_the_store(db):
@@ -334,7 +395,7 @@ async def test_embedding_dimension_differing_from_the_store(db):
     kb.close()
     wider = synaplex.EmbeddingModel(model="scripted", dimensions=128)
     with pytest.raises(EmbeddingDimensionError) as caught:
-        KnowledgeBase(uri=db, entity_models=[City], embedding_model=wider)
+        await opened(uri=db, entity_models=[City], embedding_model=wider)
     assert "makes 128-dimensional vectors" in str(caught.value)
     assert "holds 64-dimensional vectors (from 'scripted')" in str(caught.value)
     # a model whose dimension is only known once it has embedded: refused before anything is written
@@ -371,6 +432,20 @@ def test_relation_whose_ends_are_not_registered(db):
         KnowledgeBase(uri=db, entity_models=[City, IsCapitalOf])
 
 
+async def test_unreachable_server_names_host_and_port_never_the_password():
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kb = KnowledgeBase(uri=f"postgresql://kb:Sup3rS3cret@127.0.0.1:{port}/knowledge", entity_models=[City])
+    with pytest.raises(KnowledgeBaseConnectionError) as caught:
+        await kb.count()
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}/knowledge" in message and "Sup3rS3cret" not in message
+    assert "Sup3rS3cret" not in repr(kb) and "Sup3rS3cret" not in json.dumps(kb.get_config())
+
+
 def test_unreachable_sqlite_file_names_the_path(tmp_path):
     missing = tmp_path / "no" / "such" / "folder" / "kb.db"
     with pytest.raises(KnowledgeBaseConnectionError) as caught:
@@ -382,18 +457,20 @@ def test_unreachable_sqlite_file_names_the_path(tmp_path):
         KnowledgeBase(uri=f"sqlite:///{not_a_db}", entity_models=[City])
 
 
-def test_metric_is_checked_against_the_store(db):
-    KnowledgeBase(uri=db, entity_models=[City], metric="l2").close()
+async def test_metric_is_checked_against_the_store(db):
+    (await opened(uri=db, entity_models=[City], metric="l2")).close()
     with pytest.raises(synaplex.errors.InvalidInputError, match="was created with metric='l2'"):
-        KnowledgeBase(uri=db, entity_models=[City], metric="cosine")
+        await opened(uri=db, entity_models=[City], metric="cosine")
     with pytest.raises(synaplex.errors.InvalidInputError, match="metric must be one of cosine, l2"):
-        KnowledgeBase(uri=db, entity_models=[City], metric="hamming", wipe_on_start=True)
+        await opened(uri=db, entity_models=[City], metric="hamming", wipe_on_start=True)
 
 
 def test_password_never_leaves_the_uri():
     assert redact_uri("postgresql://kb:s3cret@db.example:5432/knowledge") == \
         "postgresql://kb:***@db.example:5432/knowledge"
     assert redact_uri("sqlite:///kb.db") == "sqlite:///kb.db"
+    assert redact_uri("postgresql://kb:s3cret@db.example:5432/knowledge", mask=None) == \
+        "postgresql://kb@db.example:5432/knowledge"
 
 
 # --- saving --------------------------------------------------------------------------------
@@ -401,7 +478,7 @@ def test_password_never_leaves_the_uri():
 
 async def test_config_is_uri_and_models_never_data(kb, db):
     config = kb.get_config()
-    assert config["uri"] == db and config["metric"] == "cosine"
+    assert config["uri"] == db.replace("postgres:@", "postgres@") and config["metric"] == "cosine"
     assert [m["label"] for m in config["entity_models"]] == ["City", "Country", "Person"]
     assert config["relation_models"][2] == {**config["relation_models"][2], "subj": ["Person"], "obj": ["City"]}
     assert "Louvre" not in json.dumps(config) and "wipe_on_start" not in config
@@ -411,13 +488,15 @@ async def test_config_is_uri_and_models_never_data(kb, db):
     again.close()
 
 
-async def test_safe_loading_refuses_to_open_a_file_unless_allowed(kb):
+async def test_safe_loading_refuses_to_open_a_store_unless_allowed(kb, db):
+    capability = "credentials" if db.startswith("postgresql") else "files"
     serialized = json.loads(json.dumps(synaplex.saving.serialize_synaplex_object(kb)))
     with pytest.raises(synaplex.errors.UnsafeLoadError) as caught:
         synaplex.saving.deserialize_synaplex_object(serialized)
-    assert caught.value.field == "config.uri" and caught.value.capability == "files"
-    assert "create or open the SQLite knowledge base" in str(caught.value)
-    loaded = synaplex.saving.deserialize_synaplex_object(serialized, allow=("files",))
+    assert caught.value.field == "config.uri" and caught.value.capability == capability
+    assert ("connect to the database server" if capability == "credentials" else
+            "create or open the SQLite knowledge base") in str(caught.value)
+    loaded = synaplex.saving.deserialize_synaplex_object(serialized, allow=(capability,))
     assert isinstance(loaded, KnowledgeBase) and (await loaded.count())["relations"] == 7
     loaded.close()
 

@@ -21,6 +21,7 @@ from synaplex.knowledge.chunking import Chunker
 from synaplex.knowledge.errors import KnowledgeBaseError, UnsupportedURIError
 from synaplex.knowledge.plans import SEARCH_MODES, NodePattern, NodeSearch, PathSearch
 from synaplex.knowledge.schema import ModelSpec, NodeRow, Registry, key_text
+from synaplex.serialization import deserialize_synaplex_object, safe_mode, serialize_synaplex_object
 
 SCHEMES = {
     "sqlite": "sqlite", "postgresql": "postgres", "postgres": "postgres",
@@ -42,18 +43,18 @@ def default_uri() -> str:
     return "sqlite:///" + os.path.join(synaplex_home(), "knowledge", "knowledge_base.db")
 
 
-def redact_uri(uri: str) -> str:
-    """The URI without its password (``user:***@host``)."""
+def redact_uri(uri: str, mask: str | None = "***") -> str:
+    """The URI without its password: ``user:***@host`` to show, ``user@host`` (``mask=None``) to save."""
     try:
         parts = urllib.parse.urlsplit(uri)
     except ValueError:
         return "<invalid URI>"
     if parts.password is None:
         return uri
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urllib.parse.urlunsplit((parts.scheme, f"{user}:***@{netloc[2]}", parts.path, parts.query,
-                                    parts.fragment))
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    shown = f"{user}:{mask}@{host}" if mask is not None and parts.password else f"{user}@{host}"
+    return urllib.parse.urlunsplit((parts.scheme, shown, parts.path, parts.query, parts.fragment))
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -95,7 +96,7 @@ def _check_installed(backend: str) -> None:
     import importlib.util  # noqa: PLC0415 - only here
 
     needed = {"sqlite": (("apsw", "sqlite-vec", "sqlite_vec"), "knowledge"),
-              "postgres": (("psycopg", "pgvector"), "postgres"),
+              "postgres": (("psycopg",), "postgres"),
               "neo4j": (("neo4j",), "neo4j")}[backend]
     modules, extra = needed
     for module in modules:
@@ -415,9 +416,7 @@ class KnowledgeBase:
     # --- serialization -----------------------------------------------------------------
 
     def get_config(self) -> dict:
-        from synaplex.saving import serialize_synaplex_object  # noqa: PLC0415 - saving sits above knowledge
-
-        config = {"uri": redact_uri(self.uri), **self.registry.get_config(),
+        config = {"uri": redact_uri(self.uri, mask=None), **self.registry.get_config(),
                   "embedding_model": serialize_synaplex_object(self.embedding_model), "metric": self.metric}
         if (self.chunker.max_tokens, self.chunker.overlap) != (200, 20):
             config.update(chunk_size=self.chunker.max_tokens, chunk_overlap=self.chunker.overlap)
@@ -425,8 +424,6 @@ class KnowledgeBase:
 
     @classmethod
     def from_config(cls, config: dict):
-        from synaplex.saving import deserialize_synaplex_object, safe_mode  # noqa: PLC0415 - saving sits above
-
         config = dict(config)
         uri = config.get("uri")
         backend, target = parse_uri(default_uri() if uri is None else uri)

@@ -22,17 +22,10 @@ from synaplex.data.knowledge import entity_label
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.generator import Generator
 from synaplex.modules.module import Module
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 SEARCH_MODES = ("similarity", "fulltext", "hybrid")
 RRF_K = 60
-
-
-def _serialization():
-    try:
-        from synaplex import serialization  # noqa: PLC0415 - the registry's home since issue 12
-    except ImportError:  # pragma: no cover - before issue 12's move
-        from synaplex.saving import serialization  # noqa: PLC0415
-    return serialization
 
 
 def _check_knowledge_base(knowledge_base: Any, owner: str):
@@ -119,7 +112,7 @@ class _SearchingRetriever(Module):
         return SymbolicDataModel(schema=schema, data_model=self.output_model)
 
     def get_config(self) -> dict:
-        serialize = _serialization().serialize_synaplex_object
+        serialize = serialize_synaplex_object
         config = super().get_config()
         config.update(knowledge_base=serialize(self.knowledge_base), k=self.k, search=self.search_mode,
                       return_inputs=self.return_inputs)
@@ -131,7 +124,7 @@ class _SearchingRetriever(Module):
 
     @classmethod
     def from_config(cls, config: dict):
-        deserialize = _serialization().deserialize_synaplex_object
+        deserialize = deserialize_synaplex_object
         config = dict(config)
         config["knowledge_base"] = deserialize(config["knowledge_base"])
         if config.get("language_model") is not None:

@@ -7,8 +7,9 @@ from typing import Any
 from synaplex.backend.errors import DataModelTypeError, InvalidInputError
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.knowledge import entity_text
-from synaplex.modules.knowledge_retrievers import _check_knowledge_base, _serialization
+from synaplex.modules.knowledge_retrievers import _check_knowledge_base
 from synaplex.modules.module import Module
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
 class UpdateKnowledge(Module):
@@ -37,13 +38,13 @@ class UpdateKnowledge(Module):
         return inputs.clone()
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "knowledge_base": _serialization().serialize_synaplex_object(
+        return {**super().get_config(), "knowledge_base": serialize_synaplex_object(
             self.knowledge_base)}
 
     @classmethod
     def from_config(cls, config: dict):
         config = dict(config)
-        config["knowledge_base"] = _serialization().deserialize_synaplex_object(config["knowledge_base"])
+        config["knowledge_base"] = deserialize_synaplex_object(config["knowledge_base"])
         return cls(**config)
 
 
@@ -92,11 +93,11 @@ class EmbedKnowledge(Module):
         return inputs.clone()
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "embedding_model": _serialization().serialize_synaplex_object(
+        return {**super().get_config(), "embedding_model": serialize_synaplex_object(
             self.embedding_model)}
 
     @classmethod
     def from_config(cls, config: dict):
         config = dict(config)
-        config["embedding_model"] = _serialization().deserialize_synaplex_object(config["embedding_model"])
+        config["embedding_model"] = deserialize_synaplex_object(config["embedding_model"])
         return cls(**config)

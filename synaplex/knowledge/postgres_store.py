@@ -1,0 +1,439 @@
+"""The server store: PostgreSQL with pgvector (HNSW) for vectors and tsvector/GIN for words.
+
+The same tables as the SQLite store (``nodes``, ``edges``, ``kb_meta``), in the database the URI
+names; ``nodes.embedding`` is a ``vector(D)`` column with an HNSW index once the dimension is
+known, ``nodes.tsv`` a generated ``tsvector`` with a GIN index. Filtered vector searches use
+pgvector's iterative index scans, so a label filter still returns ``k`` rows. Paths are joins
+driven from the searched node's candidates. Each write is one transaction.
+
+``query()`` runs one statement (a prepared statement cannot hold two) in a read-only
+transaction that is always rolled back, as the role ``synaplex_kb_reader`` (SELECT only) when
+the connecting user could create it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.parse
+from typing import Any
+
+from synaplex.backend.errors import InvalidInputError, MissingDependencyError
+from synaplex.knowledge.errors import (
+    EmbeddingDimensionError,
+    KnowledgeBaseConnectionError,
+    KnowledgeBaseError,
+    ReadOnlyQueryError,
+)
+from synaplex.knowledge.plans import RRF_K, NodeSearch, PathSearch, rrf
+from synaplex.knowledge.schema import EdgeRow, NodeRow
+
+INSTALL = 'pip install "synaplex[postgres]"'
+FORMAT = "1"
+OPERATORS = {"cosine": ("<=>", "vector_cosine_ops"), "l2": ("<->", "vector_l2_ops")}
+READER = "synaplex_kb_reader"
+MAX_PATH_ROWS = 50_000
+
+_SCHEMA = """
+CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE IF NOT EXISTS kb_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes(
+    id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, label TEXT NOT NULL, key TEXT NOT NULL,
+    parent BIGINT REFERENCES nodes(id) ON DELETE CASCADE, data JSON NOT NULL, text TEXT, scope TEXT NOT NULL,
+    tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('english', coalesce(text, ''))) STORED,
+    UNIQUE(kind, label, key));
+CREATE INDEX IF NOT EXISTS nodes_parent ON nodes(parent);
+CREATE INDEX IF NOT EXISTS nodes_tsv ON nodes USING GIN(tsv);
+CREATE INDEX IF NOT EXISTS nodes_scope ON nodes(scope);
+CREATE TABLE IF NOT EXISTS edges(
+    id BIGSERIAL PRIMARY KEY, subj BIGINT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, label TEXT NOT NULL,
+    obj BIGINT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, data JSON NOT NULL, UNIQUE(subj, label, obj));
+CREATE INDEX IF NOT EXISTS edges_obj ON edges(obj, label);
+CREATE INDEX IF NOT EXISTS edges_label ON edges(label, subj);
+"""
+
+
+def _psycopg():
+    try:
+        import psycopg  # noqa: PLC0415 - optional extra "postgres"
+    except ImportError:
+        raise MissingDependencyError(f"The PostgreSQL knowledge store needs psycopg. Install it with: {INSTALL}") \
+            from None
+    return psycopg
+
+
+def describe(uri: str) -> str:
+    """``host:port/database`` of a PostgreSQL URI (a socket folder for a local socket), never the password."""
+    parts = urllib.parse.urlsplit(uri)
+    query = urllib.parse.parse_qs(parts.query)
+    host = parts.hostname or (query.get("host") or ["localhost"])[0]
+    port = parts.port or int((query.get("port") or ["5432"])[0])
+    database = parts.path.lstrip("/") or parts.username or "postgres"
+    return f"{host}:{port}/{database}"
+
+
+def _scrub(message: str, uri: str) -> str:
+    password = urllib.parse.urlsplit(uri).password
+    return message.replace(password, "***") if password else message
+
+
+def _vector(vector) -> str:
+    return "[" + ",".join(repr(float(v)) for v in vector) + "]"
+
+
+def _tsquery(text: str) -> str | None:
+    words = list(dict.fromkeys(w.lower() for w in re.findall(r"\w+", text or "")))
+    return " | ".join(words) if words else None
+
+
+class PostgresStore:
+    """A knowledge store in a PostgreSQL database (see the module docstring)."""
+
+    backend = "postgres"
+
+    def __init__(self, uri: str, metric: str = "cosine", wipe_on_start: bool = False):
+        if metric not in OPERATORS:
+            raise InvalidInputError(f"metric must be one of {', '.join(OPERATORS)} for PostgreSQL, got {metric!r}.")
+        self.psycopg = _psycopg()
+        self.uri = uri
+        self.metric = metric
+        self.lock = threading.RLock()
+        self._readonly = None
+        self.conn = self._connect()
+        try:
+            with self.conn.transaction():
+                self.conn.execute("SELECT pg_advisory_xact_lock(727274)")  # one schema creator at a time
+                if wipe_on_start:
+                    self.conn.execute("DROP TABLE IF EXISTS edges, nodes, kb_meta CASCADE")
+                self.conn.execute(_SCHEMA)
+                self._init_meta()
+                self._reader = self._create_reader()
+        except self.psycopg.Error as error:
+            self.conn.close()
+            raise KnowledgeBaseError(f"Cannot prepare the knowledge base in {self.where()!r}: "
+                                     f"{_scrub(str(error), uri)}") from None
+
+    def where(self) -> str:
+        return f"postgresql://{describe(self.uri)}"
+
+    def _connect(self):
+        try:
+            conn = self.psycopg.connect(self.uri, connect_timeout=10, autocommit=True)
+        except self.psycopg.Error as error:
+            reason = _scrub(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+                            self.uri)
+            raise KnowledgeBaseConnectionError(
+                f"Cannot connect to the PostgreSQL knowledge base at {describe(self.uri)}: {reason}. Check that the "
+                "server runs and accepts connections there.") from None
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")  # a filtered search still returns k rows
+        return conn
+
+    def _create_reader(self) -> bool:
+        try:
+            with self.conn.transaction():
+                exists = self.conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER,)).fetchone()
+                if not exists:
+                    self.conn.execute(f"CREATE ROLE {READER} NOLOGIN")
+                self.conn.execute(f"GRANT SELECT ON nodes, edges, kb_meta TO {READER}")
+                self.conn.execute(f"GRANT {READER} TO CURRENT_USER")
+            return True
+        except self.psycopg.Error:
+            return False  # no CREATEROLE: query() relies on the read-only transaction alone
+
+    # --- meta ------------------------------------------------------------------------
+
+    def _init_meta(self) -> None:
+        meta = dict(self.conn.execute("SELECT key, value FROM kb_meta").fetchall())
+        if not meta:
+            self.conn.execute("INSERT INTO kb_meta VALUES ('format', %s), ('metric', %s)", (FORMAT, self.metric))
+            meta = {"format": FORMAT, "metric": self.metric}
+        if meta.get("format") != FORMAT:
+            raise KnowledgeBaseError(f"{self.where()!r} holds a knowledge base of format {meta.get('format')!r}; "
+                                     f"this synaplex reads format {FORMAT}.")
+        if meta["metric"] != self.metric:
+            raise InvalidInputError(f"The knowledge base {self.where()!r} was created with metric={meta['metric']!r}; "
+                                    f"it cannot be opened with metric={self.metric!r}.")
+        self.meta = meta
+
+    @property
+    def dimension(self) -> int | None:
+        value = self.meta.get("dimension")
+        return int(value) if value is not None else None
+
+    def check_dimension(self, dimension: int, model: str) -> None:
+        stored = self.dimension
+        if stored is not None and stored != dimension:
+            raise EmbeddingDimensionError(
+                f"The embedding model {model!r} makes {dimension}-dimensional vectors, but the knowledge base "
+                f"{self.where()!r} holds {stored}-dimensional vectors (from {self.meta.get('embedding_model')!r}). "
+                "Use the store's embedding model, or another store (or wipe_on_start=True to start over).")
+
+    def _ensure_vectors(self, dimension: int, model: str) -> None:
+        self.check_dimension(dimension, model)
+        if self.dimension is None:
+            operator_class = OPERATORS[self.metric][1]
+            self.conn.execute(f"ALTER TABLE nodes ADD COLUMN embedding vector({int(dimension)})")
+            self.conn.execute(f"CREATE INDEX nodes_embedding ON nodes USING hnsw (embedding {operator_class})")
+            self.conn.execute("INSERT INTO kb_meta VALUES ('dimension', %s), ('embedding_model', %s)",
+                              (str(dimension), model))
+            self.meta = {**self.meta, "dimension": str(dimension), "embedding_model": model}
+
+    # --- writes ----------------------------------------------------------------------
+
+    def existing_texts(self, nodes: list[NodeRow]) -> dict[tuple, str | None]:
+        if not nodes:
+            return {}
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT n.kind, n.label, n.key, n.text FROM nodes n JOIN unnest(%s::text[], %s::text[], %s::text[]) "
+                "AS w(kind, label, key) ON n.kind = w.kind AND n.label = w.label AND n.key = w.key",
+                ([n.kind for n in nodes], [n.label for n in nodes], [n.key for n in nodes])).fetchall()
+        return {(k, label, key): text for k, label, key, text in rows}
+
+    def write(self, nodes: list[NodeRow], edges: list[EdgeRow], embedding_model: str | None) -> None:
+        with self.lock:
+            meta = dict(self.meta)
+            try:
+                with self.conn.transaction():
+                    self._write(nodes, edges, embedding_model)
+            except BaseException as error:
+                self.meta = meta  # rolled back, with what the transaction created
+                if isinstance(error, self.psycopg.Error):
+                    raise KnowledgeBaseError(f"The write to {self.where()!r} failed and was rolled back: "
+                                             f"{_scrub(str(error), self.uri)}") from None
+                raise
+
+    def _write(self, nodes: list[NodeRow], edges: list[EdgeRow], embedding_model: str | None) -> None:
+        vectors = [n.vector for n in nodes if n.vector is not None]
+        if vectors:
+            self._ensure_vectors(len(vectors[0]), embedding_model or "unknown")
+            for vector in vectors:
+                if len(vector) != len(vectors[0]):
+                    self.check_dimension(len(vector), embedding_model or "unknown")
+        has_vectors = self.dimension is not None
+        cursor = self.conn.cursor()
+        columns = "kind, label, key, data, text, scope" + (", embedding" if has_vectors else "")
+        values = "%s, %s, %s, %s, %s, %s" + (", %s::vector" if has_vectors else "")
+
+        def row(node: NodeRow) -> tuple:
+            out = (node.kind, node.label, node.key, json.dumps(node.data, ensure_ascii=False), node.text, node.scope)
+            return out + ((_vector(node.vector) if node.vector is not None else None,) if has_vectors else ())
+
+        keep = ", embedding = COALESCE(excluded.embedding, nodes.embedding)" if has_vectors else ""
+        plain = [n for n in nodes if n.parent is None and not n.endpoint]
+        endpoints = [n for n in nodes if n.endpoint]
+        chunks = [n for n in nodes if n.parent is not None]
+        if plain:
+            cursor.executemany(
+                f"INSERT INTO nodes({columns}) VALUES ({values}) ON CONFLICT (kind, label, key) DO UPDATE SET "
+                f"data = excluded.data, text = excluded.text, parent = NULL{keep}", [row(n) for n in plain])
+        if endpoints:
+            cursor.executemany(f"INSERT INTO nodes({columns}) VALUES ({values}) ON CONFLICT (kind, label, key) "
+                               "DO NOTHING", [row(n) for n in endpoints])
+        documents = [n for n in plain if n.kind == "document"]
+        if documents:
+            cursor.executemany("DELETE FROM nodes WHERE parent = (SELECT id FROM nodes WHERE kind = 'document' AND "
+                               "label = %s AND key = %s)", [(n.label, n.key) for n in documents])
+        if chunks:
+            cursor.executemany(
+                f"INSERT INTO nodes({columns}, parent) VALUES ({values}, (SELECT id FROM nodes WHERE kind = 'document' "
+                "AND label = %s AND key = %s))", [row(n) + n.parent for n in chunks])
+        if edges:
+            cursor.executemany(
+                "INSERT INTO edges(subj, label, obj, data) SELECT s.id, %s, o.id, %s FROM nodes s, nodes o "
+                "WHERE s.kind = 'entity' AND s.label = %s AND s.key = %s AND o.kind = 'entity' AND o.label = %s "
+                "AND o.key = %s ON CONFLICT (subj, label, obj) DO UPDATE SET data = excluded.data",
+                [(e.label, json.dumps(e.data), *e.subj, *e.obj) for e in edges])
+
+    def delete(self, kind: str, label: str, key: str) -> bool:
+        with self.lock, self.conn.transaction():
+            return self.conn.execute("DELETE FROM nodes WHERE kind = %s AND label = %s AND key = %s",
+                                     (kind, label, key)).rowcount > 0
+
+    def delete_edge(self, subj: tuple[str, str], label: str, obj: tuple[str, str]) -> bool:
+        with self.lock, self.conn.transaction():
+            return self.conn.execute(
+                "DELETE FROM edges WHERE label = %s AND subj = (SELECT id FROM nodes WHERE kind = 'entity' AND "
+                "label = %s AND key = %s) AND obj = (SELECT id FROM nodes WHERE kind = 'entity' AND label = %s AND "
+                "key = %s)", (label, *subj, *obj)).rowcount > 0
+
+    # --- reads -----------------------------------------------------------------------
+
+    def _nodes(self, ids: list[int]) -> dict[int, dict]:
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            "SELECT n.id, n.kind, n.label, n.key, n.data, p.key FROM nodes n LEFT JOIN nodes p ON p.id = n.parent "
+            "WHERE n.id = ANY(%s)", (list(ids),)).fetchall()
+        return {r[0]: {"kind": r[1], "label": r[2], "key": r[3], "data": r[4],
+                       **({"document": r[5]} if r[5] is not None else {})} for r in rows}
+
+    def get(self, kind: str, label: str, key: str) -> dict | None:
+        with self.lock:
+            row = self.conn.execute("SELECT data FROM nodes WHERE kind = %s AND label = %s AND key = %s",
+                                    (kind, label, key)).fetchone()
+        return row[0] if row else None
+
+    def getall(self, kind: str, label: str, limit: int | None, offset: int) -> list[dict]:
+        with self.lock:
+            rows = self.conn.execute("SELECT data FROM nodes WHERE kind = %s AND label = %s ORDER BY id LIMIT %s "
+                                     "OFFSET %s", (kind, label, limit, offset)).fetchall()
+        return [r[0] for r in rows]
+
+    def count(self) -> dict:
+        with self.lock:
+            nodes = dict(self.conn.execute("SELECT kind, COUNT(*) FROM nodes GROUP BY kind").fetchall())
+            edges = self.conn.execute("SELECT COUNT(*) FROM edges").fetchone()[0]
+        return {"entities": nodes.get("entity", 0), "relations": edges, "documents": nodes.get("document", 0),
+                "chunks": nodes.get("chunk", 0)}
+
+    def _ranked(self, search: NodeSearch, mode: str, limit: int) -> list[tuple[int, float]]:
+        if mode == "similarity":
+            if search.vector is None or self.dimension is None:
+                return []
+            operator = OPERATORS[self.metric][0]
+            with self.conn.transaction():
+                self.conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, 2 * int(limit))}")
+                rows = self.conn.execute(
+                    f"SELECT id, embedding {operator} %s::vector AS d FROM nodes WHERE scope = ANY(%s) AND "
+                    f"embedding IS NOT NULL ORDER BY embedding {operator} %s::vector LIMIT %s",
+                    (_vector(search.vector), search.scopes, _vector(search.vector), limit)).fetchall()
+            return [(i, 1.0 - d if self.metric == "cosine" else 1.0 / (1.0 + d)) for i, d in rows]
+        query = _tsquery(search.text or "")
+        if query is None:
+            return []
+        rows = self.conn.execute(
+            "SELECT id, ts_rank_cd(tsv, q) AS r FROM nodes, to_tsquery('english', %s) q WHERE tsv @@ q AND "
+            "scope = ANY(%s) ORDER BY r DESC, id LIMIT %s", (query, search.scopes, limit)).fetchall()
+        return [(i, float(r)) for i, r in rows]
+
+    def _ids(self, search: NodeSearch) -> list[tuple[int, float]]:
+        if search.mode == "hybrid":
+            return rrf([[i for i, _ in self._ranked(search, m, search.candidates)] for m in ("similarity", "fulltext")],
+                       search.k)
+        return self._ranked(search, search.mode, search.k)
+
+    def search(self, search: NodeSearch) -> list[dict]:
+        with self.lock:
+            ranked = self._ids(search)
+            nodes = self._nodes([i for i, _ in ranked])
+        return [{**nodes[i], "score": score} for i, score in ranked if i in nodes]
+
+    def path_search(self, plan: PathSearch) -> list[dict]:
+        with self.lock:
+            ranks = {i: {node_id: rank for rank, (node_id, _) in enumerate(self._ids(p.search))}
+                     for i, p in enumerate(plan.nodes) if p.search is not None}
+            sql, bindings = _path_sql(plan, ranks)
+            rows = self.conn.execute(sql, bindings).fetchall()
+            hops = len(plan.relations)
+
+            def score(row) -> float:
+                return sum(1.0 / (RRF_K + 1 + ranks[i][row[i]]) for i in ranks)
+
+            if ranks:
+                rows = sorted(rows, key=lambda row: (-score(row), row[:hops + 1]))[:plan.k]
+            nodes = self._nodes(sorted({r[i] for r in rows for i in range(hops + 1)}))
+        return [{"nodes": [nodes[row[i]]["data"] for i in range(hops + 1)],
+                 "relations": [{"label": row[hops + 1 + 2 * h], **row[hops + 2 + 2 * h]} for h in range(hops)],
+                 "score": score(row)} for row in rows]
+
+    def neighbours(self, kind: str, label: str, key: str, depth: int, relation_labels: list[str] | None,
+                   direction: str) -> list[dict]:
+        steps = []
+        label_filter = "" if relation_labels is None else " AND e.label = ANY(%(labels)s)"
+        if direction in ("out", "both"):
+            steps.append("SELECT e.obj, w.depth + 1 FROM walk w JOIN edges e ON e.subj = w.id "
+                         f"WHERE w.depth < %(depth)s{label_filter}")
+        if direction in ("in", "both"):
+            steps.append("SELECT e.subj, w.depth + 1 FROM walk w JOIN edges e ON e.obj = w.id "
+                         f"WHERE w.depth < %(depth)s{label_filter}")
+        step = steps[0] if len(steps) == 1 else (
+            "SELECT CASE WHEN e.subj = w.id THEN e.obj ELSE e.subj END, w.depth + 1 FROM walk w JOIN edges e ON "
+            f"(e.subj = w.id OR e.obj = w.id) WHERE w.depth < %(depth)s{label_filter}")
+        sql = ("WITH RECURSIVE start AS (SELECT id FROM nodes WHERE kind = %(kind)s AND label = %(label)s AND "
+               "key = %(key)s), walk(id, depth) AS (SELECT id, 0 FROM start UNION " + step + ") "
+               "SELECT id, MIN(depth) AS d FROM walk WHERE id NOT IN (SELECT id FROM start) GROUP BY id "
+               "ORDER BY d, id")
+        with self.lock:
+            rows = self.conn.execute(sql, {"kind": kind, "label": label, "key": key, "depth": depth,
+                                           "labels": relation_labels or []}).fetchall()
+            nodes = self._nodes([r[0] for r in rows])
+        return [{**nodes[node_id], "depth": d} for node_id, d in rows]
+
+    # --- read-only SQL ---------------------------------------------------------------
+
+    def query(self, sql: str, params: Any = None) -> list[dict]:
+        if not isinstance(sql, str):
+            raise InvalidInputError(f"query() takes an SQL string, got {type(sql).__name__}.")
+        psycopg = self.psycopg
+        with self.lock:
+            if self._readonly is None:
+                self._readonly = self._connect()
+                self._readonly.autocommit = False
+                self._readonly.read_only = True
+            conn = self._readonly
+            try:
+                if self._reader:
+                    conn.execute(f"SET LOCAL ROLE {READER}")
+                cursor = conn.execute(sql, params if params is not None else [], prepare=True)
+                names = [c.name for c in cursor.description] if cursor.description else []
+                rows = cursor.fetchall() if cursor.description else []
+            except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege) as error:
+                raise ReadOnlyQueryError(f"query() runs in a read-only transaction: {error}. Change the store with "
+                                         "update() and delete().") from None
+            except psycopg.errors.SyntaxError as error:
+                if "multiple commands" in str(error):
+                    raise InvalidInputError("query() runs one SQL statement at a time; got several.") from None
+                raise KnowledgeBaseError(f"query() failed: {error}") from None
+            except psycopg.Error as error:
+                raise KnowledgeBaseError(f"query() failed: {type(error).__name__}: "
+                                         f"{_scrub(str(error), self.uri)}") from None
+            finally:
+                conn.rollback()  # never kept, whatever the statement was
+        return [dict(zip(names, row)) for row in rows]
+
+    def close(self) -> None:
+        with self.lock:
+            for conn in (self._readonly, getattr(self, "conn", None)):
+                if conn is not None:
+                    conn.close()
+            self._readonly = None
+
+
+def _path_sql(plan: PathSearch, ranks: dict[int, dict[int, int]]) -> tuple[str, dict]:
+    """As the SQLite store's: joins from the first searched node's candidates, bound parameters only."""
+    hops = len(plan.relations)
+    start = min(ranks) if ranks else 0
+    bindings: dict[str, Any] = {}
+    if ranks:
+        parts = [f"unnest(%(start)s::bigint[]) AS c(id) JOIN nodes n{start} ON n{start}.id = c.id"]
+        bindings["start"] = list(ranks[start])
+    else:
+        parts = [f"nodes n{start}"]
+
+    def edge(h: int, known: str) -> None:
+        other = "obj" if known == "subj" else "subj"
+        label = plan.relations[h - 1]
+        condition = f" AND e{h}.label = %(relation{h})s" if label is not None else ""
+        if label is not None:
+            bindings[f"relation{h}"] = label
+        node, reached = (h - 1, h) if known == "subj" else (h, h - 1)
+        parts.append(f"JOIN edges e{h} ON e{h}.{known} = n{node}.id{condition}")
+        parts.append(f"JOIN nodes n{reached} ON n{reached}.id = e{h}.{other}")
+
+    for h in range(start + 1, hops + 1):
+        edge(h, "subj")
+    for h in range(start, 0, -1):
+        edge(h, "obj")
+    where = []
+    for i, pattern in enumerate(plan.nodes):
+        where.append(f"n{i}.kind = 'entity' AND n{i}.label = ANY(%(labels{i})s)")
+        bindings[f"labels{i}"] = [scope.partition(":")[2] for scope in pattern.scopes]
+        if i in ranks and i != start:
+            where.append(f"n{i}.id = ANY(%(candidates{i})s)")
+            bindings[f"candidates{i}"] = list(ranks[i])
+    columns = [f"n{i}.id" for i in range(hops + 1)] + [f"e{h}.label, e{h}.data" for h in range(1, hops + 1)]
+    bindings["limit"] = MAX_PATH_ROWS if ranks else plan.k
+    return (f"SELECT {', '.join(columns)} FROM {' '.join(parts)} WHERE {' AND '.join(where)} LIMIT %(limit)s",
+            bindings)
