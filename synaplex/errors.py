@@ -13,13 +13,13 @@ from synaplex.backend.errors import (  # noqa: F401
     UnknownClassError,
     UnsafeLoadError,
 )
-from synaplex.datasets.loaders import (  # noqa: F401, E402
+from synaplex.datasets.loaders import (  # noqa: F401
     DatasetChecksumError,
     DatasetError,
     DatasetFormatError,
     DatasetUnavailableError,
 )
-from synaplex.knowledge.errors import (  # noqa: F401, E402
+from synaplex.knowledge.errors import (  # noqa: F401
     EmbeddingDimensionError,
     KnowledgeBaseConnectionError,
     KnowledgeBaseError,
@@ -47,6 +47,6 @@ from synaplex.lm.errors import (  # noqa: F401
     StructuredOutputError,
     UnknownProviderError,
 )
-from synaplex.modules.agent import AgentMaxIterationsError  # noqa: F401, E402
-from synaplex.modules.mcp import MCPConnectionError, MCPToolError  # noqa: F401, E402
-from synaplex.training.trainer import NotCompiledError  # noqa: F401, E402
+from synaplex.modules.agent import AgentMaxIterationsError  # noqa: F401
+from synaplex.modules.mcp import MCPConnectionError, MCPToolError  # noqa: F401
+from synaplex.training.trainer import NotCompiledError  # noqa: F401
