@@ -50,12 +50,21 @@ class PathSearch:
     k: int
 
 
+# English function words: they match nearly every text, so BM25 gives them almost no weight while
+# FTS5 still reads every row they match. Left out of a query unless it has no other word.
+STOPWORDS = frozenset(
+    "a an and are as at be but by did do does for from had has have he her his how i if in into is it its of on "
+    "or she so than that the their them then there these they this to was we were what when where which who "
+    "whom why will with you your".split())
+
+
 def fts_query(text: str) -> str | None:
-    """A full-text query from free text: every word, quoted (so no FTS syntax gets through),
-    joined by OR and ranked by BM25. ``None`` when the text has no word."""
+    """A full-text query from free text: its words (less function words), quoted (so no FTS syntax
+    gets through), joined by OR and ranked by BM25. ``None`` when the text has no word."""
     words = list(dict.fromkeys(w.lower() for w in re.findall(r"\w+", text or "")))
     if not words:
         return None
+    words = [w for w in words if w not in STOPWORDS] or words
     return " OR ".join(f'"{w}"' for w in words)
 
 
