@@ -290,6 +290,49 @@ async def test_wal_and_a_second_process_reading(sqlite_db):
     wiped.close()
 
 
+READER = """
+import asyncio, sys
+from synaplex.knowledge.knowledge_base import KnowledgeBase
+from tests.knowledge_models import ENTITIES, RELATIONS
+
+async def main():
+    kb = KnowledgeBase(uri=sys.argv[1], entity_models=ENTITIES, relation_models=RELATIONS)
+    seen = [(await kb.count())["entities"]]
+    print("ready", flush=True)  # the writer starts now
+    while len(seen) < 2000 and (not seen or seen[-1] < 61):
+        seen.append((await kb.count())["entities"])
+        await kb.fulltext_search("Added", labels=["City"], k=5)
+    assert seen == sorted(seen), seen  # each read sees a committed state, never a half-written one
+    print("ok", seen[0], seen[-1], len(seen))
+
+asyncio.run(main())
+"""
+
+
+async def test_readers_in_other_processes_while_one_writes(sqlite_db):
+    import asyncio
+    from pathlib import Path
+
+    kb = KnowledgeBase(uri=sqlite_db, entity_models=ENTITIES, relation_models=RELATIONS)
+    await kb.update(City(name="Oslo"))
+    root = str(Path(__file__).resolve().parents[1])
+    readers = [await asyncio.create_subprocess_exec(sys.executable, "-c", READER, sqlite_db, cwd=root,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+               for _ in range(2)]
+    for reader in readers:
+        assert (await asyncio.wait_for(reader.stdout.readline(), 60)).strip() == b"ready"
+    for i in range(30):  # one writer, 30 transactions, while both processes read
+        await kb.update([City(name=f"Added {i}"), IsCapitalOf(subj=City(name=f"Added {i}"),
+                                                              obj=Country(name=f"Land {i}"))])
+    for reader in readers:
+        out, err = await asyncio.wait_for(reader.communicate(), 120)
+        assert reader.returncode == 0, err.decode()[-2000:]
+        _, first, last, reads = out.decode().split()
+        assert (int(first), int(last)) == (1, 61) and int(reads) > 1  # before, along and after the writes
+    assert (await kb.count())["entities"] == 61
+    kb.close()
+
+
 async def test_default_uri_is_under_the_synaplex_home(monkeypatch, tmp_path):
     monkeypatch.setenv("SYNAPLEX_HOME", str(tmp_path / "home"))
     kb = KnowledgeBase(entity_models=[City])
