@@ -205,6 +205,7 @@ class PostgresStore:
                 raise
 
     def _write(self, nodes: list[NodeRow], edges: list[EdgeRow], embedding_model: str | None) -> None:
+        """Set-based writes: one statement per kind of row, the rows as arrays (unnest)."""
         vectors = [n.vector for n in nodes if n.vector is not None]
         if vectors:
             self._ensure_vectors(len(vectors[0]), embedding_model or "unknown")
@@ -212,39 +213,53 @@ class PostgresStore:
                 if len(vector) != len(vectors[0]):
                     self.check_dimension(len(vector), embedding_model or "unknown")
         has_vectors = self.dimension is not None
-        cursor = self.conn.cursor()
+        execute = self.conn.execute
+
+        def arrays(rows: list[NodeRow]) -> list:
+            out = [[n.kind for n in rows], [n.label for n in rows], [n.key for n in rows],
+                   [json.dumps(n.data, ensure_ascii=False) for n in rows], [n.text for n in rows],
+                   [n.scope for n in rows]]
+            if has_vectors:
+                out.append([_vector(n.vector) if n.vector is not None else None for n in rows])
+            return out
+
         columns = "kind, label, key, data, text, scope" + (", embedding" if has_vectors else "")
-        values = "%s, %s, %s, %s, %s, %s" + (", %s::vector" if has_vectors else "")
-
-        def row(node: NodeRow) -> tuple:
-            out = (node.kind, node.label, node.key, json.dumps(node.data, ensure_ascii=False), node.text, node.scope)
-            return out + ((_vector(node.vector) if node.vector is not None else None,) if has_vectors else ())
-
+        selected = "u.kind, u.label, u.key, u.data::json, u.text, u.scope" + (", u.embedding::vector" if has_vectors
+                                                                             else "")
+        source = ("unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]"
+                  + (", %s::text[]" if has_vectors else "") + ") AS u(kind, label, key, data, text, scope"
+                  + (", embedding" if has_vectors else "") + ")")
         keep = ", embedding = COALESCE(excluded.embedding, nodes.embedding)" if has_vectors else ""
         plain = [n for n in nodes if n.parent is None and not n.endpoint]
         endpoints = [n for n in nodes if n.endpoint]
         chunks = [n for n in nodes if n.parent is not None]
         if plain:
-            cursor.executemany(
-                f"INSERT INTO nodes({columns}) VALUES ({values}) ON CONFLICT (kind, label, key) DO UPDATE SET "
-                f"data = excluded.data, text = excluded.text, parent = NULL{keep}", [row(n) for n in plain])
+            execute(f"INSERT INTO nodes({columns}) SELECT {selected} FROM {source} ON CONFLICT (kind, label, key) "
+                    f"DO UPDATE SET data = excluded.data, text = excluded.text, parent = NULL{keep}", arrays(plain))
         if endpoints:
-            cursor.executemany(f"INSERT INTO nodes({columns}) VALUES ({values}) ON CONFLICT (kind, label, key) "
-                               "DO NOTHING", [row(n) for n in endpoints])
+            execute(f"INSERT INTO nodes({columns}) SELECT {selected} FROM {source} ON CONFLICT (kind, label, key) "
+                    "DO NOTHING", arrays(endpoints))
         documents = [n for n in plain if n.kind == "document"]
         if documents:
-            cursor.executemany("DELETE FROM nodes WHERE parent = (SELECT id FROM nodes WHERE kind = 'document' AND "
-                               "label = %s AND key = %s)", [(n.label, n.key) for n in documents])
+            execute("DELETE FROM nodes WHERE parent IN (SELECT d.id FROM nodes d JOIN unnest(%s::text[], %s::text[]) "
+                    "AS u(label, key) ON d.kind = 'document' AND d.label = u.label AND d.key = u.key)",
+                    [[n.label for n in documents], [n.key for n in documents]])
         if chunks:
-            cursor.executemany(
-                f"INSERT INTO nodes({columns}, parent) VALUES ({values}, (SELECT id FROM nodes WHERE kind = 'document' "
-                "AND label = %s AND key = %s))", [row(n) + n.parent for n in chunks])
+            chunk_source = source.replace(") AS u(", ", %s::text[], %s::text[]) AS u(").replace(
+                "scope" + (", embedding" if has_vectors else "") + ")",
+                "scope" + (", embedding" if has_vectors else "") + ", parent_label, parent_key)")
+            execute(f"INSERT INTO nodes({columns}, parent) SELECT {selected}, d.id FROM {chunk_source} JOIN nodes d "
+                    "ON d.kind = 'document' AND d.label = u.parent_label AND d.key = u.parent_key",
+                    arrays(chunks) + [[n.parent[0] for n in chunks], [n.parent[1] for n in chunks]])
         if edges:
-            cursor.executemany(
-                "INSERT INTO edges(subj, label, obj, data) SELECT s.id, %s, o.id, %s FROM nodes s, nodes o "
-                "WHERE s.kind = 'entity' AND s.label = %s AND s.key = %s AND o.kind = 'entity' AND o.label = %s "
-                "AND o.key = %s ON CONFLICT (subj, label, obj) DO UPDATE SET data = excluded.data",
-                [(e.label, json.dumps(e.data), *e.subj, *e.obj) for e in edges])
+            execute("INSERT INTO edges(subj, label, obj, data) SELECT s.id, u.label, o.id, u.data::json FROM "
+                    "unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                    "AS u(subj_label, subj_key, label, obj_label, obj_key, data) "
+                    "JOIN nodes s ON s.kind = 'entity' AND s.label = u.subj_label AND s.key = u.subj_key "
+                    "JOIN nodes o ON o.kind = 'entity' AND o.label = u.obj_label AND o.key = u.obj_key "
+                    "ON CONFLICT (subj, label, obj) DO UPDATE SET data = excluded.data",
+                    [[e.subj[0] for e in edges], [e.subj[1] for e in edges], [e.label for e in edges],
+                     [e.obj[0] for e in edges], [e.obj[1] for e in edges], [json.dumps(e.data) for e in edges]])
 
     def delete(self, kind: str, label: str, key: str) -> bool:
         with self.lock, self.conn.transaction():
