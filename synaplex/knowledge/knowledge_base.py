@@ -95,13 +95,11 @@ def _check_installed(backend: str) -> None:
     """Fail at construction, with the pip command, when the store's extra is missing."""
     import importlib.util  # noqa: PLC0415 - only here
 
-    needed = {"sqlite": (("apsw", "sqlite-vec", "sqlite_vec"), "knowledge"),
+    needed = {"sqlite": (("apsw", "sqlite_vec"), "knowledge"),
               "postgres": (("psycopg",), "postgres"),
               "neo4j": (("neo4j",), "neo4j")}[backend]
     modules, extra = needed
     for module in modules:
-        if "-" in module:
-            continue
         if importlib.util.find_spec(module) is None:
             raise MissingDependencyError(
                 f"The {backend} knowledge store needs {module!r}, which is not installed. Install it with: "
