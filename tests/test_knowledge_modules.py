@@ -6,7 +6,7 @@ import json
 import pytest
 
 import synaplex
-from synaplex.knowledge.knowledge_base import KnowledgeBase
+from synaplex.knowledge.knowledge_base import KnowledgeBase, redact_uri
 from tests.knowledge_models import ENTITIES, FACTS, RELATIONS, City, Country, IsCapitalOf
 
 
@@ -18,9 +18,21 @@ class Text(synaplex.DataModel):
     text: str = synaplex.Field(description="A paragraph")
 
 
-@pytest.fixture
-async def kb(tmp_path):
-    knowledge_base = KnowledgeBase(uri=f"sqlite:///{tmp_path / 'kb.db'}", entity_models=ENTITIES,
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.knowledge_servers import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def kb(request, tmp_path):
+    """The modules on each store: a fresh SQLite file, or a fresh database on a real PostgreSQL server."""
+    uri = request.getfixturevalue("postgres").new_database() if request.param == "postgres" else \
+        f"sqlite:///{tmp_path / 'kb.db'}"
+    knowledge_base = KnowledgeBase(uri=uri, entity_models=ENTITIES,
                                    relation_models=RELATIONS, data_models=[synaplex.Document],
                                    embedding_model=synaplex.EmbeddingModel(model="scripted"))
     await knowledge_base.update(FACTS)
@@ -209,11 +221,12 @@ async def test_program_saves_the_knowledge_base_as_uri_and_loads_only_when_allow
     path = tmp_path / "program.json"
     program.save(str(path))
     saved = path.read_text()
-    assert kb.uri in saved and "Colosseum" not in saved and "Find capitals." in saved
+    assert redact_uri(kb.uri, mask=None) in saved and "Colosseum" not in saved and "Find capitals." in saved
+    capability = "files" if kb.backend == "sqlite" else "credentials"  # a file opened, or a server reached
     with pytest.raises(synaplex.errors.UnsafeLoadError) as caught:
         synaplex.Program.load(str(path))
-    assert caught.value.field.endswith("knowledge_base.config.uri") and caught.value.capability == "files"
-    loaded = synaplex.Program.load(str(path), allow=("files",))
+    assert caught.value.field.endswith("knowledge_base.config.uri") and caught.value.capability == capability
+    loaded = synaplex.Program.load(str(path), allow=(capability,))
     result = await loaded(Query(query="What is the capital of Germany?"))
     assert [t["subj"]["name"] for t in result.get("results")][0] == "Berlin"
     retriever = loaded.get_module(index=1)
