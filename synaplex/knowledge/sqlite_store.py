@@ -30,10 +30,14 @@ from synaplex.knowledge.errors import (
 )
 from synaplex.knowledge.plans import RRF_K, NodeSearch, PathSearch, fts_query, rrf
 from synaplex.knowledge.schema import EdgeRow, NodeRow
+from synaplex.knowledge.vector_mirror import VectorMirror
 
 INSTALL = 'pip install "synaplex[knowledge]"'
 FORMAT = "1"
 METRICS = {"cosine": "cosine", "l2": "l2"}
+# the in-memory vector mirror (see vector_mirror.py) holds at most this many bytes; beyond it,
+# similarity search runs on sqlite-vec's own (slower, SIMD-less) scan of the file
+MIRROR_MAX_BYTES = 512 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kb_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,6 +90,8 @@ class SQLiteStore:
         self.metric = metric
         self.lock = threading.RLock()
         self._readonly = None
+        self._mirror: VectorMirror | None = None  # built on the first similarity search
+        self._mirror_version = None  # PRAGMA data_version when it was built: other writers change it
         folder = os.path.dirname(self.path)
         if not os.path.isdir(folder):
             raise KnowledgeBaseConnectionError(
@@ -177,17 +183,21 @@ class SQLiteStore:
             meta = dict(self.meta)
             try:
                 with self.conn:
-                    self._write(nodes, edges, embedding_model)
+                    vectors = self._write(nodes, edges, embedding_model)
+                self._mirror_written(nodes, vectors)
             except BaseException as error:
+                self._mirror = None
                 self.meta = meta  # the transaction is rolled back, and so is what it created
                 if isinstance(error, self.apsw.Error):
                     raise KnowledgeBaseError(
                         f"The write to {self.where()!r} failed and was rolled back: {error}.") from None
                 raise
 
-    def _write(self, nodes, edges, embedding_model) -> None:
+    def _write(self, nodes, edges, embedding_model) -> list[tuple[str, int, list]]:
+        """The write's statements; returns the ``(scope, node id, vector)`` it stored."""
         execute = self.conn.execute
         ids: dict[tuple, int] = {}
+        vectors = []
         replaced_documents = set()
         for node in nodes:
             parent = None
@@ -224,14 +234,27 @@ class SQLiteStore:
                 execute("DELETE FROM nodes_vec WHERE node_id = ?", (node_id,))
                 execute("INSERT INTO nodes_vec(node_id, scope, embedding) VALUES (?, ?, ?)",
                         (node_id, node.scope, _vector_blob(node.vector)))
+                vectors.append((node.scope, node_id, node.vector))
         for edge in edges:
             subj = ids[("entity", *edge.subj)]
             obj = ids[("entity", *edge.obj)]
             execute("INSERT INTO edges(subj, label, obj, data) VALUES (?, ?, ?, ?) ON CONFLICT(subj, label, obj) "
                     "DO UPDATE SET data = excluded.data", (subj, edge.label, obj, json.dumps(edge.data)))
+        return vectors
+
+    def _mirror_written(self, nodes: list[NodeRow], vectors: list[tuple[str, int, list]]) -> None:
+        """Bring the vector mirror up to date with a committed write (its vectors, or drop it)."""
+        if self._mirror is None:
+            return
+        if any(node.kind == "document" for node in nodes):  # old chunks and their vectors went with the rewrite
+            self._mirror = None
+            return
+        for scope, node_id, vector in vectors:
+            self._mirror.put(scope, node_id, vector)
 
     def delete(self, kind: str, label: str, key: str) -> bool:
         with self.lock, self.conn:
+            self._mirror = None  # a node's vectors (and its chunks') go with it
             self.conn.execute("DELETE FROM nodes WHERE kind = ? AND label = ? AND key = ?", (kind, label, key))
             return self.conn.changes() > 0
 
@@ -279,6 +302,10 @@ class SQLiteStore:
         if mode == "similarity":
             if search.vector is None or self.dimension is None:
                 return []
+            mirror = self._fresh_mirror(search.scopes)
+            if mirror is not None:
+                return [(node_id, self._score(distance))
+                        for node_id, distance in mirror.search(search.vector, search.scopes, limit)]
             # one exact KNN per scope (a partition of the vectors: only its rows are read), merged
             vector = _vector_blob(search.vector)
             rows = []
@@ -294,6 +321,24 @@ class SQLiteStore:
             "SELECT rowid, bm25(nodes_fts) FROM nodes_fts WHERE nodes_fts MATCH ? AND scope IN "
             "(SELECT value FROM json_each(?)) ORDER BY bm25(nodes_fts) LIMIT ?", (query, scopes, limit)).fetchall()
         return [(node_id, -rank) for node_id, rank in rows]
+
+    def _fresh_mirror(self, scopes: list[str]) -> VectorMirror | None:
+        """The vector mirror with these scopes loaded, or None when they would not fit in it."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._mirror is None or self._mirror_version != version:  # first use, or another connection wrote
+            self._mirror = VectorMirror(self.dimension, self.metric)
+            self._mirror_version = version
+        mirror = self._mirror
+        missing = [scope for scope in scopes if not mirror.has(scope)]
+        if missing:
+            count = self.conn.execute("SELECT COUNT(*) FROM nodes_vec WHERE scope IN (SELECT value FROM json_each(?))",
+                                      (json.dumps(missing),)).fetchone()[0]
+            if mirror.nbytes + 8 * count * (self.dimension + 2) > MIRROR_MAX_BYTES:
+                return None
+            for scope in missing:
+                mirror.load(scope, self.conn.execute("SELECT node_id, embedding FROM nodes_vec WHERE scope = ?",
+                                                     (scope,)))
+        return mirror
 
     def _score(self, distance: float) -> float:
         return 1.0 - distance if self.metric == "cosine" else 1.0 / (1.0 + distance)
@@ -407,6 +452,7 @@ class SQLiteStore:
                 if conn is not None:
                     conn.close()
             self._readonly = None
+            self._mirror = None
 
 
 MAX_PATH_ROWS = 50_000
