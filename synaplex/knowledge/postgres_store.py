@@ -78,6 +78,16 @@ def _scrub(message: str, uri: str) -> str:
     return message.replace(password, "***") if password else message
 
 
+# a node as search results show it; a chunk names its document
+_NODE_COLUMNS = ", n.kind, n.label, n.key, n.data, (SELECT p.key FROM nodes p WHERE p.id = n.parent)"
+
+
+def _node(columns) -> dict:
+    kind, label, key, data, document = columns
+    return {"kind": kind, "label": label, "key": key, "data": data,
+            **({"document": document} if document is not None else {})}
+
+
 def _vector(vector) -> str:
     return "[" + ",".join(repr(float(v)) for v in vector) + "]"
 
@@ -100,6 +110,7 @@ class PostgresStore:
         self.metric = metric
         self.lock = threading.RLock()
         self._readonly = None
+        self._ef = None  # the session's hnsw.ef_search, once set
         self.conn = self._connect()
         try:
             with self.conn.transaction():
@@ -278,11 +289,9 @@ class PostgresStore:
     def _nodes(self, ids: list[int]) -> dict[int, dict]:
         if not ids:
             return {}
-        rows = self.conn.execute(
-            "SELECT n.id, n.kind, n.label, n.key, n.data, p.key FROM nodes n LEFT JOIN nodes p ON p.id = n.parent "
-            "WHERE n.id = ANY(%s)", (list(ids),)).fetchall()
-        return {r[0]: {"kind": r[1], "label": r[2], "key": r[3], "data": r[4],
-                       **({"document": r[5]} if r[5] is not None else {})} for r in rows}
+        rows = self.conn.execute(f"SELECT n.id{_NODE_COLUMNS} FROM nodes n WHERE n.id = ANY(%s)",
+                                 (list(ids),)).fetchall()
+        return {row[0]: _node(row[1:]) for row in rows}
 
     def get(self, kind: str, label: str, key: str) -> dict | None:
         with self.lock:
@@ -303,18 +312,31 @@ class PostgresStore:
         return {"entities": nodes.get("entity", 0), "relations": edges, "documents": nodes.get("document", 0),
                 "chunks": nodes.get("chunk", 0)}
 
+    def _ef_search(self, limit: int) -> None:
+        """HNSW's candidate list for a top-``limit`` search: a session setting, sent only when it changes."""
+        ef_search = max(40, 2 * int(limit))
+        if ef_search != self._ef:
+            self.conn.execute(f"SET hnsw.ef_search = {ef_search}")
+            self._ef = ef_search
+
+    def _similarity(self, search: NodeSearch, limit: int, columns: str = "") -> list[tuple]:
+        """``(id, distance, *columns)`` of the nearest nodes: one statement, one round trip."""
+        if search.vector is None or self.dimension is None:
+            return []
+        self._ef_search(limit)
+        operator = OPERATORS[self.metric][0]
+        rows = self.conn.execute(
+            f"SELECT n.id, n.embedding {operator} %s::vector AS d{columns} FROM nodes n WHERE n.scope = ANY(%s) "
+            "AND n.embedding IS NOT NULL ORDER BY d LIMIT %s",
+            (_vector(search.vector), search.scopes, limit)).fetchall()
+        return sorted(rows, key=lambda row: row[1])  # iterative scans (relaxed order) may return them unsorted
+
+    def _score(self, distance: float) -> float:
+        return 1.0 - distance if self.metric == "cosine" else 1.0 / (1.0 + distance)
+
     def _ranked(self, search: NodeSearch, mode: str, limit: int) -> list[tuple[int, float]]:
         if mode == "similarity":
-            if search.vector is None or self.dimension is None:
-                return []
-            operator = OPERATORS[self.metric][0]
-            with self.conn.transaction():
-                self.conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, 2 * int(limit))}")
-                rows = self.conn.execute(
-                    f"SELECT id, embedding {operator} %s::vector AS d FROM nodes WHERE scope = ANY(%s) AND "
-                    f"embedding IS NOT NULL ORDER BY embedding {operator} %s::vector LIMIT %s",
-                    (_vector(search.vector), search.scopes, _vector(search.vector), limit)).fetchall()
-            return [(i, 1.0 - d if self.metric == "cosine" else 1.0 / (1.0 + d)) for i, d in rows]
+            return [(row[0], self._score(row[1])) for row in self._similarity(search, limit)]
         query = _tsquery(search.text or "")
         if query is None:
             return []
@@ -331,6 +353,9 @@ class PostgresStore:
 
     def search(self, search: NodeSearch) -> list[dict]:
         with self.lock:
+            if search.mode == "similarity":  # the nodes come with their distances, in the same statement
+                return [{**_node(row[2:]), "score": self._score(row[1])}
+                        for row in self._similarity(search, search.k, _NODE_COLUMNS)]
             ranked = self._ids(search)
             nodes = self._nodes([i for i, _ in ranked])
         return [{**nodes[i], "score": score} for i, score in ranked if i in nodes]
