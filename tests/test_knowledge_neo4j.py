@@ -24,15 +24,20 @@ from tests.knowledge_models import City, Country, IsCapitalOf
 GOLDEN = Path(__file__).resolve().parent / "knowledge_golden"
 
 
+class FakeCounters:
+    def __init__(self, updates):
+        self.contains_updates, self.contains_system_updates = updates, False
+
+
 class FakeResult:
-    def __init__(self, rows):
-        self.rows = rows
+    def __init__(self, rows, updates=False):
+        self.rows, self.updates = rows, updates
 
     def data(self):
         return self.rows
 
     def consume(self):
-        return None
+        return type("Summary", (), {"counters": FakeCounters(self.updates)})()
 
 
 class FakeTx:
@@ -41,7 +46,11 @@ class FakeTx:
 
     def run(self, query, parameters):
         self.session.driver.calls.append({"mode": self.session.mode, "query": query, "parameters": parameters})
-        return FakeResult(self.session.driver.respond(query, parameters))
+        rows = self.session.driver.respond(query, parameters)
+        return FakeResult(rows, updates=query.lstrip().upper().startswith(("CREATE", "MERGE", "DELETE", "SET")))
+
+    def close(self):  # the real Transaction.close() rolls back an open transaction
+        self.session.driver.rollbacks += 1
 
 
 class FakeSession:
@@ -60,6 +69,9 @@ class FakeSession:
     def execute_read(self, work):
         return work(FakeTx(self))
 
+    def begin_transaction(self):
+        return FakeTx(self)
+
 
 class FakeDriver:
     """What GraphDatabase.driver returns: sessions that record and answer like a small graph."""
@@ -67,6 +79,8 @@ class FakeDriver:
     def __init__(self, uri, auth):
         self.uri, self.auth = uri, auth
         self.calls = []
+        self.rollbacks = 0
+        self.enforces_read_access = not uri.startswith("bolt://")  # Memgraph (bolt://) does not
         self.nodes = {"n:1": ("entity", "City", "Rome", {"label": "City", "name": "Rome", "description": ""}),
                       "n:2": ("entity", "Country", "Italy", {"label": "Country", "name": "Italy"})}
 
@@ -102,7 +116,7 @@ class FakeDriver:
             return [{"kind": "entity", "n": 2}]
         if "count(r) AS n" in query:
             return [{"n": 1}]
-        if "read_write_probe" in query and self.session_mode_is_read(parameters):
+        if "read_write_probe" in query and self.enforces_read_access and self.session_mode_is_read(parameters):
             raise neo4j.exceptions.Neo4jError._hydrate_neo4j(
                 code="Neo.ClientError.Statement.AccessMode", message="Writing in read access mode not allowed.")
         return []
@@ -189,6 +203,17 @@ async def test_query_runs_in_a_read_transaction(driver):
         await kb.query("CREATE (:read_write_probe)")
     with pytest.raises(synaplex.errors.InvalidInputError, match="parameters as a dict"):
         await kb.query("MATCH (n) RETURN n", ["positional"])
+    assert driver[0].rollbacks == 2  # every query() transaction is rolled back, even a read
+    kb.close()
+
+
+async def test_memgraph_query_that_writes_is_refused_and_rolled_back(driver):
+    """Memgraph runs a write in a read-mode transaction; the summary's counters catch it."""
+    kb = await scenario("memgraph://localhost:7687")
+    assert await kb.query("MATCH (n:KBNode) RETURN n.key AS key") == []
+    with pytest.raises(ReadOnlyQueryError, match="would change the graph, and its changes were rolled back"):
+        await kb.query("CREATE (:read_write_probe)")
+    assert driver[0].calls[-1]["mode"] == neo4j.READ_ACCESS and driver[0].rollbacks == 2
     kb.close()
 
 

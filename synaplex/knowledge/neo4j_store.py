@@ -353,15 +353,27 @@ class Neo4jStore:
             raise InvalidInputError(f"query() takes a Cypher string, got {type(query).__name__}.")
         if params is not None and not isinstance(params, dict):
             raise InvalidInputError("query() on a Bolt store takes parameters as a dict ($name in the Cypher).")
-        with self.lock:
+        with self.lock, self._session(read=True) as session:
+            # a read transaction (Neo4j refuses writes in it), always rolled back, and its summary's
+            # counters checked: Memgraph does not enforce the access mode, so a write is caught there
+            transaction = session.begin_transaction()
             try:
-                return self._read_tx(lambda tx: tx.run(query, params or {}).data())
+                result = transaction.run(query, params or {})
+                records = result.data()
+                counters = result.consume().counters
+                if counters.contains_updates or counters.contains_system_updates:
+                    raise ReadOnlyQueryError("query() is read-only: this Cypher would change the graph, and its "
+                                             "changes were rolled back. Change the store with update() and "
+                                             "delete().")
+                return records
             except self.neo4j.exceptions.ClientError as error:
                 code = getattr(error, "code", "") or ""
                 if "AccessMode" in code or "Forbidden" in code:
                     raise ReadOnlyQueryError(f"query() runs in a read transaction: {error.message}. Change the "
                                              "store with update() and delete().") from None
                 raise KnowledgeBaseError(f"query() failed: {code}: {error.message}") from None
+            finally:
+                transaction.close()  # rolls back (a no-op if the server already ended it)
 
     def close(self) -> None:
         with self.lock:
