@@ -47,6 +47,7 @@ _EXPORTS = {
     "Generator": "synaplex.modules.generator:Generator",
     "ChainOfThought": "synaplex.modules.chain_of_thought:ChainOfThought",
     "Decision": "synaplex.modules.decision:Decision",
+    "MultiDecision": "synaplex.modules.multi_decision:MultiDecision",
     "Branch": "synaplex.modules.branch:Branch",
     "Identity": "synaplex.modules.identity:Identity",
     "SelfCritique": "synaplex.modules.self_critique:SelfCritique",
