@@ -178,6 +178,7 @@ class ModelFacade:
                 kwargs["headers"] = {**headers, **kwargs.get("headers", {})}
         self.model = model
         self.provider = profile.name
+        self.profile = profile   # this model's facts (after its per-model overrides)
         self.api_base = api_base   # as given: the resolved one may come from the environment
         adapter_cls = load_adapter(profile, embedding=self._embedding)
         resolved_key, resolved_base = resolve_endpoint(profile, api_key, api_base, environment_credentials)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
-from synaplex.lm import catalogue, chat, wire
+from synaplex.lm import catalogue, chat, reasoning, wire
 from synaplex.lm import usage as usage_lib
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.cache import cache_key, make_cache
@@ -53,6 +53,7 @@ def _check_params(params: dict) -> None:
     temperature = params.get("temperature")
     if temperature is not None and (not isinstance(temperature, (int, float)) or temperature < 0):
         raise InvalidInputError(f"temperature must be a number >= 0, got {temperature!r}.")
+    reasoning.check_effort(params.get("reasoning_effort"))
     top_p = params.get("top_p")
     if top_p is not None and (not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
         raise InvalidInputError(f"top_p must be in (0, 1], got {top_p!r}.")
@@ -103,8 +104,13 @@ class LanguageModel(ModelFacade):
             LanguageModel of the same model and endpoint; a 429 pauses them.
         capabilities: a dict overriding the catalogue's facts (context window, prices…).
         **kwargs: adapter options (``transport``, ``timeout``, ``responses``…) and default
-            request parameters (``temperature``, ``max_tokens``, ``top_p``, provider fields
-            such as OpenRouter's ``provider`` routing object, ``models``, ``reasoning``).
+            request parameters (``temperature``, ``max_tokens``, ``top_p``,
+            ``reasoning_effort``, provider fields such as OpenRouter's ``provider`` routing
+            object, ``models``, ``reasoning``). ``reasoning_effort`` (``"minimal"``,
+            ``"low"``, ``"medium"``, ``"high"``, ``"disable"``, ``"none"``) is sent the way the
+            provider takes it (OpenAI's ``reasoning_effort``, Anthropic's ``thinking`` budget,
+            Gemini's ``thinkingConfig``...); a model without such a setting ignores it with a
+            warning (see :mod:`synaplex.lm.reasoning`).
 
     Example:
         >>> lm = synaplex.LanguageModel(model="scripted", responses=[{"answer": "Paris"}])
@@ -145,6 +151,7 @@ class LanguageModel(ModelFacade):
             key = (self.model, self.api_base, requests_per_minute, max_concurrency)
             self._limiter = _LIMITERS.get(key) or _LIMITERS.setdefault(
                 key, RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency))
+        self._reasoning_warned: set = set()
         self._capability_overrides = dict(capabilities or {})
         self._capabilities = None
         self._endpoint: str | None | bool = False  # computed on first use
@@ -212,6 +219,8 @@ class LanguageModel(ModelFacade):
         params = dict(self.defaults)
         params.update(kwargs)
         _check_params(params)
+        if "reasoning_effort" in params:  # neutral: said the provider's way (its profile's data)
+            reasoning.apply_effort(params, self.profile, self.model, self._reasoning_warned)
         if schema is not None:
             validator_for(schema)  # a schema that is not a JSON schema fails here, before any call
         if tools is not None:

@@ -58,6 +58,9 @@ class ProviderProfile:
     env_headers: tuple[tuple[str, str], ...] = ()
     env_params: tuple[tuple[str, str], ...] = ()
     model_env: str | None = None
+    # how a neutral reasoning_effort is sent: a key of REASONING_STYLES, or None when the
+    # provider (or this model, through model_overrides) has no reasoning setting
+    reasoning: str | None = None
     # (model-name regex, {field: value}) applied in order: per-model quirks as data.
     model_overrides: tuple[tuple[str, dict], ...] = ()
 
@@ -67,6 +70,60 @@ class ProviderProfile:
             if re.search(pattern, model_name):
                 changes.update(fields)
         return dataclasses.replace(self, **changes) if changes else self
+
+
+@dataclasses.dataclass(frozen=True)
+class ReasoningStyle:
+    """How a provider takes a neutral ``reasoning_effort`` (see :mod:`synaplex.lm.reasoning`).
+
+    ``efforts`` maps an effort to the request parameters that say it on this provider's wire
+    (merged into the request, where the adapter puts them: the body, Gemini's
+    ``generationConfig``). An effort it does not list cannot be set on this provider: it is
+    ignored with a warning. ``{}`` means nothing needs sending (``"disable"`` where the
+    models only reason when asked).
+    """
+
+    efforts: dict
+    # parameters the provider refuses while it reasons: not sent when an effort is
+    conflicting_params: frozenset = frozenset()
+    # False: the provider cannot force a tool while it reasons ("required" becomes "auto")
+    forced_tool_choice: bool = True
+
+
+def _efforts(make, mapping: dict | None = None, **extra) -> dict:
+    """``{effort: make(value)}`` for the four levels (``mapping`` renames them), plus ``extra``."""
+    mapping = mapping or {}
+    levels = {level: make(mapping.get(level, level)) for level in ("minimal", "low", "medium", "high")}
+    return {**levels, **extra}
+
+
+# Budgets in tokens for the providers that take one (litellm's, so that Synalinks programs
+# think as long as they did there; Anthropic's minimum is 1024).
+_ANTHROPIC_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
+_GEMINI_BUDGETS = {"minimal": 128, "low": 1024, "medium": 2048, "high": 4096}
+
+REASONING_STYLES: dict[str, ReasoningStyle] = {
+    # Chat Completions' reasoning_effort (gpt-5: minimal..high; o-series: low..high); such
+    # models always reason, so "disable" cannot be honoured.
+    "openai": ReasoningStyle(_efforts(lambda e: {"reasoning_effort": e})),
+    "openai_low_to_high": ReasoningStyle(_efforts(lambda e: {"reasoning_effort": e}, {"minimal": "low"})),
+    "openrouter": ReasoningStyle(_efforts(lambda e: {"reasoning": {"effort": e}})),
+    # extended thinking: off unless asked, so "disable" sends nothing
+    "anthropic": ReasoningStyle(
+        _efforts(lambda e: {"thinking": {"type": "enabled", "budget_tokens": e}}, _ANTHROPIC_BUDGETS, disable={}),
+        conflicting_params=frozenset({"temperature", "top_k"}), forced_tool_choice=False),
+    # Gemini 2.5 Flash thinks by default and can be turned off with a zero budget
+    "gemini": ReasoningStyle(_efforts(lambda e: {"thinkingConfig": {"thinkingBudget": e}}, _GEMINI_BUDGETS,
+                                      disable={"thinkingConfig": {"thinkingBudget": 0}})),
+    # Gemini 2.5 Pro and 3: always think (a zero budget is refused)
+    "gemini_always": ReasoningStyle(_efforts(lambda e: {"thinkingConfig": {"thinkingBudget": e}}, _GEMINI_BUDGETS)),
+}
+
+_OPENAI_REASONING_MODELS = (
+    (r"^(o\d|gpt-5)", {"renamed_params": (("max_tokens", "max_completion_tokens"),),
+                        "rejected_params": frozenset({"temperature", "top_p"}), "reasoning": "openai"}),
+    (r"^o\d", {"reasoning": "openai_low_to_high"}),
+)
 
 
 def _openai_compatible(name: str, base_url: str | None, key_env: tuple[str, ...], **fields) -> ProviderProfile:
@@ -84,28 +141,36 @@ PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
     _openai_compatible("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
                        base_url_env=("OPENAI_BASE_URL", "OPENAI_API_BASE"), embeddings_path="/embeddings",
                        description="OpenAI, or any OpenAI-compatible server with api_base",
-                       model_overrides=((r"^(o\d|gpt-5)", {"renamed_params": (("max_tokens", "max_completion_tokens"),),
-                                                           "rejected_params": frozenset({"temperature", "top_p"})}),)),
+                       model_overrides=_OPENAI_REASONING_MODELS),
     _openai_compatible("azure", None, ("AZURE_OPENAI_API_KEY", "AZURE_API_KEY"),
                        base_url_env=("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE"), auth_header="api-key",
                        auth_prefix="", chat_path="/openai/deployments/{model}/chat/completions",
                        embeddings_path="/openai/deployments/{model}/embeddings", models_path=None,
                        query_params=(("api-version", "2024-10-21"),),
+                       # deployments are usually named after their model
+                       model_overrides=tuple((pattern, {"reasoning": fields["reasoning"]})
+                                             for pattern, fields in _OPENAI_REASONING_MODELS),
                        description="Azure OpenAI (model = deployment name; api_base = your endpoint)"),
     ProviderProfile(name="anthropic", adapter="anthropic", base_url="https://api.anthropic.com/v1",
                     api_key_env=("ANTHROPIC_API_KEY",), auth_header="x-api-key", auth_prefix="",
                     extra_headers=(("anthropic-version", "2023-06-01"),), structured="tool",
-                    schema_transform="anthropic", description="Anthropic Messages API"),
+                    schema_transform="anthropic", description="Anthropic Messages API", reasoning="anthropic",
+                    # extended thinking came with Claude 3.7 Sonnet
+                    model_overrides=((r"^claude-(instant|2|3-(?!7))", {"reasoning": None}),)),
     ProviderProfile(name="gemini", adapter="gemini", base_url="https://generativelanguage.googleapis.com/v1beta",
                     api_key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"), auth_header="x-goog-api-key",
                     auth_prefix="", structured="native", schema_transform="gemini",
-                    embeddings_path=":batchEmbedContents", description="Google Gemini generateContent"),
+                    embeddings_path=":batchEmbedContents", description="Google Gemini generateContent",
+                    reasoning="gemini",  # thinkingConfig came with Gemini 2.5
+                    model_overrides=((r"^gemini-(1\.|2\.0|pro|ultra)", {"reasoning": None}),
+                                     (r"^gemini-(2\.5-pro|3)", {"reasoning": "gemini_always"}))),
     _openai_compatible("mistral", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",), stream_usage=False,
                        embeddings_path="/embeddings", description="Mistral AI"),
     _openai_compatible("groq", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",), structured="json_schema",
                        schema_transform=None, rejected_params=frozenset({"logprobs", "logit_bias", "top_logprobs"}),
                        description="Groq",
-                       model_overrides=((r"compound", {"structured": "json_object_prompt", "tools": False}),)),
+                       model_overrides=((r"compound", {"structured": "json_object_prompt", "tools": False}),
+                                        (r"gpt-oss", {"reasoning": "openai_low_to_high"}))),
     _openai_compatible("openrouter", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",),
                        base_url_env=("OPENROUTER_BASE_URL",), embeddings_path="/embeddings",
                        extra_body=(("usage", {"include": True}),),
@@ -113,6 +178,7 @@ PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
                        env_headers=(("HTTP-Referer", "OPENROUTER_HTTP_REFERER"),
                                     ("X-OpenRouter-Title", "OPENROUTER_SITE_NAME")),
                        env_params=(("max_tokens", "OPENROUTER_MAX_TOKENS"),), model_env="OPENROUTER_MODEL",
+                       reasoning="openrouter",
                        description="OpenRouter (provider routing, model fallbacks, reasoning, cost)"),
     _openai_compatible("deepseek", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",),
                        structured="json_object_prompt", schema_transform=None, description="DeepSeek"),
