@@ -25,11 +25,11 @@ from synaplex.knowledge.errors import (
     KnowledgeBaseError,
     ReadOnlyQueryError,
 )
-from synaplex.knowledge.plans import RRF_K, NodeSearch, PathSearch, rrf
+from synaplex.knowledge.plans import RRF_K, NodeSearch, PathSearch
 from synaplex.knowledge.schema import EdgeRow, NodeRow
+from synaplex.knowledge.store import FORMAT, Store
 
 INSTALL = 'pip install "synaplex[neo4j]"'
-FORMAT = "1"
 METRICS = {"cosine": ("cosine", "cos"), "l2": ("euclidean", "l2sq")}
 
 DIALECTS = {
@@ -94,7 +94,7 @@ def _words(text: str) -> list[str]:
     return list(dict.fromkeys(w.lower() for w in re.findall(r"\w+", text or "")))
 
 
-class Neo4jStore:
+class Neo4jStore(Store):
     """A knowledge store on a Bolt server (see the module docstring)."""
 
     backend = "neo4j"
@@ -123,9 +123,7 @@ class Neo4jStore:
             "MERGE (m:KBMeta {id: 1}) ON CREATE SET m.format = $format, m.metric = $metric "
             "RETURN m.format AS format, m.metric AS metric, m.dimension AS dimension, "
             "m.embedding_model AS embedding_model", {"format": FORMAT, "metric": metric}).data()[0])
-        if self.meta["metric"] != metric:
-            raise InvalidInputError(f"The knowledge base {self.where()!r} was created with "
-                                    f"metric={self.meta['metric']!r}; it cannot be opened with metric={metric!r}.")
+        self._check_meta(self.meta)
 
     def where(self) -> str:
         return f"{self.dialect_name}://{self.address.partition('://')[2]}"
@@ -143,18 +141,6 @@ class Neo4jStore:
             return session.execute_read(work)
 
     # --- meta ------------------------------------------------------------------------
-
-    @property
-    def dimension(self) -> int | None:
-        return self.meta.get("dimension")
-
-    def check_dimension(self, dimension: int, model: str) -> None:
-        stored = self.dimension
-        if stored is not None and stored != dimension:
-            raise EmbeddingDimensionError(
-                f"The embedding model {model!r} makes {dimension}-dimensional vectors, but the knowledge base "
-                f"{self.where()!r} holds {stored}-dimensional vectors (from {self.meta.get('embedding_model')!r}). "
-                "Use the store's embedding model, or another store (or wipe_on_start=True to start over).")
 
     # --- writes ----------------------------------------------------------------------
 
@@ -301,22 +287,9 @@ class Neo4jStore:
         rows = self._read_tx(lambda tx: tx.run(query, params).data())
         return [(r["id"], float(r["score"])) for r in rows]
 
-    def _ids(self, search: NodeSearch) -> list[tuple[Any, float]]:
-        if search.mode == "hybrid":
-            return rrf([[i for i, _ in self._ranked(search, m, search.candidates)] for m in ("similarity", "fulltext")],
-                       search.k)
-        return self._ranked(search, search.mode, search.k)
-
-    def search(self, search: NodeSearch) -> list[dict]:
-        with self.lock:
-            ranked = self._ids(search)
-            nodes = self._nodes([i for i, _ in ranked])
-        return [{**nodes[i], "score": score} for i, score in ranked if i in nodes]
-
     def path_search(self, plan: PathSearch) -> list[dict]:
         with self.lock:
-            ranks = {i: {node_id: rank for rank, (node_id, _) in enumerate(self._ids(p.search))}
-                     for i, p in enumerate(plan.nodes) if p.search is not None}
+            ranks = self._candidate_ranks(plan)
             query, params = path_cypher(plan, ranks, self.dialect["id"])
             rows = self._read_tx(lambda tx: tx.run(query, params).data())
             hops = len(plan.relations)

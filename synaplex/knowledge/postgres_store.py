@@ -21,19 +21,18 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError, MissingDependencyError
 from synaplex.knowledge.errors import (
-    EmbeddingDimensionError,
     KnowledgeBaseConnectionError,
     KnowledgeBaseError,
     ReadOnlyQueryError,
 )
-from synaplex.knowledge.plans import RRF_K, NodeSearch, PathSearch, rrf
+from synaplex.knowledge.plans import NodeSearch
 from synaplex.knowledge.schema import EdgeRow, NodeRow
+from synaplex.knowledge.sql_store import POSTGRES, SqlStore
+from synaplex.knowledge.store import FORMAT
 
 INSTALL = 'pip install "synaplex[postgres]"'
-FORMAT = "1"
 OPERATORS = {"cosine": ("<=>", "vector_cosine_ops"), "l2": ("<->", "vector_l2_ops")}
 READER = "synaplex_kb_reader"
-MAX_PATH_ROWS = 50_000
 
 _SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -97,10 +96,11 @@ def _tsquery(text: str) -> str | None:
     return " | ".join(words) if words else None
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """A knowledge store in a PostgreSQL database (see the module docstring)."""
 
     backend = "postgres"
+    dialect = POSTGRES
 
     def __init__(self, uri: str, metric: str = "cosine", wipe_on_start: bool = False):
         if metric not in OPERATORS:
@@ -159,26 +159,7 @@ class PostgresStore:
         if not meta:
             self.conn.execute("INSERT INTO kb_meta VALUES ('format', %s), ('metric', %s)", (FORMAT, self.metric))
             meta = {"format": FORMAT, "metric": self.metric}
-        if meta.get("format") != FORMAT:
-            raise KnowledgeBaseError(f"{self.where()!r} holds a knowledge base of format {meta.get('format')!r}; "
-                                     f"this synaplex reads format {FORMAT}.")
-        if meta["metric"] != self.metric:
-            raise InvalidInputError(f"The knowledge base {self.where()!r} was created with metric={meta['metric']!r}; "
-                                    f"it cannot be opened with metric={self.metric!r}.")
-        self.meta = meta
-
-    @property
-    def dimension(self) -> int | None:
-        value = self.meta.get("dimension")
-        return int(value) if value is not None else None
-
-    def check_dimension(self, dimension: int, model: str) -> None:
-        stored = self.dimension
-        if stored is not None and stored != dimension:
-            raise EmbeddingDimensionError(
-                f"The embedding model {model!r} makes {dimension}-dimensional vectors, but the knowledge base "
-                f"{self.where()!r} holds {stored}-dimensional vectors (from {self.meta.get('embedding_model')!r}). "
-                "Use the store's embedding model, or another store (or wipe_on_start=True to start over).")
+        self.meta = self._check_meta(meta)
 
     def _ensure_vectors(self, dimension: int, model: str) -> None:
         self.check_dimension(dimension, model)
@@ -331,9 +312,6 @@ class PostgresStore:
             (_vector(search.vector), search.scopes, limit)).fetchall()
         return sorted(rows, key=lambda row: row[1])  # iterative scans (relaxed order) may return them unsorted
 
-    def _score(self, distance: float) -> float:
-        return 1.0 - distance if self.metric == "cosine" else 1.0 / (1.0 + distance)
-
     def _ranked(self, search: NodeSearch, mode: str, limit: int) -> list[tuple[int, float]]:
         if mode == "similarity":
             return [(row[0], self._score(row[1])) for row in self._similarity(search, limit)]
@@ -345,61 +323,12 @@ class PostgresStore:
             "scope = ANY(%s) ORDER BY r DESC, id LIMIT %s", (query, search.scopes, limit)).fetchall()
         return [(i, float(r)) for i, r in rows]
 
-    def _ids(self, search: NodeSearch) -> list[tuple[int, float]]:
-        if search.mode == "hybrid":
-            return rrf([[i for i, _ in self._ranked(search, m, search.candidates)] for m in ("similarity", "fulltext")],
-                       search.k)
-        return self._ranked(search, search.mode, search.k)
-
     def search(self, search: NodeSearch) -> list[dict]:
         with self.lock:
             if search.mode == "similarity":  # the nodes come with their distances, in the same statement
                 return [{**_node(row[2:]), "score": self._score(row[1])}
                         for row in self._similarity(search, search.k, _NODE_COLUMNS)]
-            ranked = self._ids(search)
-            nodes = self._nodes([i for i, _ in ranked])
-        return [{**nodes[i], "score": score} for i, score in ranked if i in nodes]
-
-    def path_search(self, plan: PathSearch) -> list[dict]:
-        with self.lock:
-            ranks = {i: {node_id: rank for rank, (node_id, _) in enumerate(self._ids(p.search))}
-                     for i, p in enumerate(plan.nodes) if p.search is not None}
-            sql, bindings = _path_sql(plan, ranks)
-            rows = self.conn.execute(sql, bindings).fetchall()
-            hops = len(plan.relations)
-
-            def score(row) -> float:
-                return sum(1.0 / (RRF_K + 1 + ranks[i][row[i]]) for i in ranks)
-
-            if ranks:
-                rows = sorted(rows, key=lambda row: (-score(row), row[:hops + 1]))[:plan.k]
-            nodes = self._nodes(sorted({r[i] for r in rows for i in range(hops + 1)}))
-        return [{"nodes": [nodes[row[i]]["data"] for i in range(hops + 1)],
-                 "relations": [{"label": row[hops + 1 + 2 * h], **row[hops + 2 + 2 * h]} for h in range(hops)],
-                 "score": score(row)} for row in rows]
-
-    def neighbours(self, kind: str, label: str, key: str, depth: int, relation_labels: list[str] | None,
-                   direction: str) -> list[dict]:
-        steps = []
-        label_filter = "" if relation_labels is None else " AND e.label = ANY(%(labels)s)"
-        if direction in ("out", "both"):
-            steps.append("SELECT e.obj, w.depth + 1 FROM walk w JOIN edges e ON e.subj = w.id "
-                         f"WHERE w.depth < %(depth)s{label_filter}")
-        if direction in ("in", "both"):
-            steps.append("SELECT e.subj, w.depth + 1 FROM walk w JOIN edges e ON e.obj = w.id "
-                         f"WHERE w.depth < %(depth)s{label_filter}")
-        step = steps[0] if len(steps) == 1 else (
-            "SELECT CASE WHEN e.subj = w.id THEN e.obj ELSE e.subj END, w.depth + 1 FROM walk w JOIN edges e ON "
-            f"(e.subj = w.id OR e.obj = w.id) WHERE w.depth < %(depth)s{label_filter}")
-        sql = ("WITH RECURSIVE start AS (SELECT id FROM nodes WHERE kind = %(kind)s AND label = %(label)s AND "
-               "key = %(key)s), walk(id, depth) AS (SELECT id, 0 FROM start UNION " + step + ") "
-               "SELECT id, MIN(depth) AS d FROM walk WHERE id NOT IN (SELECT id FROM start) GROUP BY id "
-               "ORDER BY d, id")
-        with self.lock:
-            rows = self.conn.execute(sql, {"kind": kind, "label": label, "key": key, "depth": depth,
-                                           "labels": relation_labels or []}).fetchall()
-            nodes = self._nodes([r[0] for r in rows])
-        return [{**nodes[node_id], "depth": d} for node_id, d in rows]
+        return super().search(search)
 
     # --- read-only SQL ---------------------------------------------------------------
 
@@ -439,41 +368,3 @@ class PostgresStore:
                 if conn is not None:
                     conn.close()
             self._readonly = None
-
-
-def _path_sql(plan: PathSearch, ranks: dict[int, dict[int, int]]) -> tuple[str, dict]:
-    """As the SQLite store's: joins from the first searched node's candidates, bound parameters only."""
-    hops = len(plan.relations)
-    start = min(ranks) if ranks else 0
-    bindings: dict[str, Any] = {}
-    if ranks:
-        parts = [f"unnest(%(start)s::bigint[]) AS c(id) JOIN nodes n{start} ON n{start}.id = c.id"]
-        bindings["start"] = list(ranks[start])
-    else:
-        parts = [f"nodes n{start}"]
-
-    def edge(h: int, known: str) -> None:
-        other = "obj" if known == "subj" else "subj"
-        label = plan.relations[h - 1]
-        condition = f" AND e{h}.label = %(relation{h})s" if label is not None else ""
-        if label is not None:
-            bindings[f"relation{h}"] = label
-        node, reached = (h - 1, h) if known == "subj" else (h, h - 1)
-        parts.append(f"JOIN edges e{h} ON e{h}.{known} = n{node}.id{condition}")
-        parts.append(f"JOIN nodes n{reached} ON n{reached}.id = e{h}.{other}")
-
-    for h in range(start + 1, hops + 1):
-        edge(h, "subj")
-    for h in range(start, 0, -1):
-        edge(h, "obj")
-    where = []
-    for i, pattern in enumerate(plan.nodes):
-        where.append(f"n{i}.kind = 'entity' AND n{i}.label = ANY(%(labels{i})s)")
-        bindings[f"labels{i}"] = [scope.partition(":")[2] for scope in pattern.scopes]
-        if i in ranks and i != start:
-            where.append(f"n{i}.id = ANY(%(candidates{i})s)")
-            bindings[f"candidates{i}"] = list(ranks[i])
-    columns = [f"n{i}.id" for i in range(hops + 1)] + [f"e{h}.label, e{h}.data" for h in range(1, hops + 1)]
-    bindings["limit"] = MAX_PATH_ROWS if ranks else plan.k
-    return (f"SELECT {', '.join(columns)} FROM {' '.join(parts)} WHERE {' AND '.join(where)} LIMIT %(limit)s",
-            bindings)

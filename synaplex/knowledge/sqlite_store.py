@@ -23,17 +23,17 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError, MissingDependencyError
 from synaplex.knowledge.errors import (
-    EmbeddingDimensionError,
     KnowledgeBaseConnectionError,
     KnowledgeBaseError,
     ReadOnlyQueryError,
 )
-from synaplex.knowledge.plans import RRF_K, NodeSearch, PathSearch, fts_query, rrf
+from synaplex.knowledge.plans import NodeSearch, fts_query
 from synaplex.knowledge.schema import EdgeRow, NodeRow
+from synaplex.knowledge.sql_store import SQLITE, SqlStore
+from synaplex.knowledge.store import FORMAT
 from synaplex.knowledge.vector_mirror import VectorMirror
 
 INSTALL = 'pip install "synaplex[knowledge]"'
-FORMAT = "1"
 METRICS = {"cosine": "cosine", "l2": "l2"}
 # the in-memory vector mirror (see vector_mirror.py) holds at most this many bytes; beyond it,
 # similarity search runs on sqlite-vec's own (slower, SIMD-less) scan of the file
@@ -77,10 +77,11 @@ def _vector_blob(vector) -> bytes:
     return array.array("f", vector).tobytes()
 
 
-class SQLiteStore:
+class SQLiteStore(SqlStore):
     """A knowledge store in one SQLite file (see the module docstring)."""
 
     backend = "sqlite"
+    dialect = SQLITE
 
     def __init__(self, path: str, metric: str = "cosine", wipe_on_start: bool = False):
         if metric not in METRICS:
@@ -128,29 +129,10 @@ class SQLiteStore:
         if not meta:
             self.conn.execute("INSERT INTO kb_meta VALUES ('format', ?), ('metric', ?)", (FORMAT, self.metric))
             meta = {"format": FORMAT, "metric": self.metric}
-        if meta.get("format") != FORMAT:
-            raise KnowledgeBaseError(f"{self.path!r} is a knowledge base of format {meta.get('format')!r}; this "
-                                     f"synaplex reads format {FORMAT}.")
-        if meta["metric"] != self.metric:
-            raise InvalidInputError(f"The knowledge base {self.path!r} was created with metric={meta['metric']!r}; "
-                                    f"it cannot be opened with metric={self.metric!r}.")
-        self.meta = meta
-
-    @property
-    def dimension(self) -> int | None:
-        value = self.meta.get("dimension")
-        return int(value) if value is not None else None
+        self.meta = self._check_meta(meta)
 
     def where(self) -> str:
         return self.path
-
-    def check_dimension(self, dimension: int, model: str) -> None:
-        stored = self.dimension
-        if stored is not None and stored != dimension:
-            raise EmbeddingDimensionError(
-                f"The embedding model {model!r} makes {dimension}-dimensional vectors, but the knowledge base "
-                f"{self.where()!r} holds {stored}-dimensional vectors (from {self.meta.get('embedding_model')!r}). "
-                "Use the store's embedding model, or another store (or wipe_on_start=True to start over).")
 
     def _ensure_vectors(self, dimension: int, model: str) -> None:
         self.check_dimension(dimension, model)
@@ -340,69 +322,6 @@ class SQLiteStore:
                                                      (scope,)))
         return mirror
 
-    def _score(self, distance: float) -> float:
-        return 1.0 - distance if self.metric == "cosine" else 1.0 / (1.0 + distance)
-
-    def _ids(self, search: NodeSearch) -> list[tuple[int, float]]:
-        if search.mode == "hybrid":
-            rankings = [[i for i, _ in self._ranked(search, mode, search.candidates)]
-                        for mode in ("similarity", "fulltext")]
-            return rrf(rankings, search.k)
-        return self._ranked(search, search.mode, search.k)
-
-    def search(self, search: NodeSearch) -> list[dict]:
-        with self.lock:
-            ranked = self._ids(search)
-            nodes = self._nodes([i for i, _ in ranked])
-        return [{**nodes[i], "score": score} for i, score in ranked if i in nodes]
-
-    def path_search(self, plan: PathSearch) -> list[dict]:
-        """The best chains matching the pattern (see :class:`PathSearch`), with parameterized SQL.
-
-        The walk starts from the first node that has a search (its candidates, a short list),
-        then follows edges by index in both directions; chains are ranked by RRF over the
-        nodes' candidate ranks. Without any search, the first ``k`` chains found are returned.
-        """
-        with self.lock:
-            ranks = {i: {node_id: rank for rank, (node_id, _) in enumerate(self._ids(p.search))}
-                     for i, p in enumerate(plan.nodes) if p.search is not None}
-            sql, bindings = _path_sql(plan, ranks)
-            rows = self.conn.execute(sql, bindings).fetchall()
-            hops = len(plan.relations)
-            if ranks:
-                def score(row) -> float:
-                    return sum(1.0 / (RRF_K + 1 + ranks[i][row[i]]) for i in ranks)
-
-                rows = sorted(rows, key=lambda row: (-score(row), row[:hops + 1]))[:plan.k]
-            nodes = self._nodes(sorted({r[i] for r in rows for i in range(hops + 1)}))
-        out = []
-        for row in rows:
-            chain = [nodes[row[i]]["data"] for i in range(hops + 1)]
-            relations = [{"label": row[hops + 1 + 2 * h], **json.loads(row[hops + 2 + 2 * h])} for h in range(hops)]
-            out.append({"nodes": chain, "relations": relations, "score": score(row) if ranks else 0.0})
-        return out
-
-    def neighbours(self, kind: str, label: str, key: str, depth: int, relation_labels: list[str] | None,
-                   direction: str) -> list[dict]:
-        steps = []
-        label_filter = "" if relation_labels is None else " AND e.label IN (SELECT value FROM json_each(:labels))"
-        if direction in ("out", "both"):
-            steps.append("SELECT e.obj, w.depth + 1 FROM walk w JOIN edges e ON e.subj = w.id "
-                         f"WHERE w.depth < :depth{label_filter}")
-        if direction in ("in", "both"):
-            steps.append("SELECT e.subj, w.depth + 1 FROM walk w JOIN edges e ON e.obj = w.id "
-                         f"WHERE w.depth < :depth{label_filter}")
-        sql = ("WITH RECURSIVE start(id) AS (SELECT id FROM nodes WHERE kind = :kind AND label = :label AND "
-               "key = :key), walk(id, depth) AS (SELECT id, 0 FROM start UNION " + " UNION ".join(steps) + ") "
-               "SELECT id, MIN(depth) AS d FROM walk WHERE id NOT IN (SELECT id FROM start) GROUP BY id "
-               "ORDER BY d, id")
-        bindings = {"kind": kind, "label": label, "key": key, "depth": depth,
-                    "labels": json.dumps(relation_labels or [])}
-        with self.lock:
-            rows = self.conn.execute(sql, bindings).fetchall()
-            nodes = self._nodes([r[0] for r in rows])
-        return [{**nodes[node_id], "depth": d} for node_id, d in rows]
-
     # --- read-only SQL ---------------------------------------------------------------
 
     def _readonly_connection(self):
@@ -455,43 +374,3 @@ class SQLiteStore:
             self._mirror = None
 
 
-MAX_PATH_ROWS = 50_000
-
-
-def _path_sql(plan: PathSearch, ranks: dict[int, dict[int, int]]) -> tuple[str, dict]:
-    """The SELECT of a path pattern: fixed templates, every label and id list a bound parameter."""
-    hops = len(plan.relations)
-    start = min(ranks) if ranks else 0
-    bindings: dict[str, Any] = {}
-    if ranks:
-        parts = [f"json_each(:start) c CROSS JOIN nodes n{start} ON n{start}.id = c.value"]
-        bindings["start"] = json.dumps(list(ranks[start]))
-    else:
-        parts = [f"nodes n{start}"]
-
-    def edge(h: int, known: str) -> None:  # edge h joins n{h-1} (subject) to n{h} (object)
-        other = "obj" if known == "subj" else "subj"
-        label = plan.relations[h - 1]
-        condition = f" AND e{h}.label = :relation{h}" if label is not None else ""
-        if label is not None:
-            bindings[f"relation{h}"] = label
-        node = h - 1 if known == "subj" else h
-        reached = h if known == "subj" else h - 1
-        parts.append(f"CROSS JOIN edges e{h} ON e{h}.{known} = n{node}.id{condition}")
-        parts.append(f"CROSS JOIN nodes n{reached} ON n{reached}.id = e{h}.{other}")
-
-    for h in range(start + 1, hops + 1):
-        edge(h, "subj")
-    for h in range(start, 0, -1):
-        edge(h, "obj")
-    where = []
-    for i, pattern in enumerate(plan.nodes):
-        where.append(f"n{i}.kind = 'entity' AND n{i}.label IN (SELECT value FROM json_each(:labels{i}))")
-        bindings[f"labels{i}"] = json.dumps([scope.partition(":")[2] for scope in pattern.scopes])
-        if i in ranks and i != start:
-            where.append(f"n{i}.id IN (SELECT value FROM json_each(:candidates{i}))")
-            bindings[f"candidates{i}"] = json.dumps(list(ranks[i]))
-    columns = [f"n{i}.id" for i in range(hops + 1)] + [f"e{h}.label, e{h}.data" for h in range(1, hops + 1)]
-    bindings["limit"] = MAX_PATH_ROWS if ranks else plan.k
-    return (f"SELECT {', '.join(columns)} FROM {' '.join(parts)} WHERE {' AND '.join(where)} LIMIT :limit",
-            bindings)
