@@ -26,14 +26,14 @@ async def test_action_fills_the_tool_arguments_and_runs_it():
     inputs = synaplex.Input(data_model=Query)
     program = synaplex.Program(inputs=inputs, outputs=await action(inputs))
     result = await program(Query(query="10 euros in dollars?"))
-    assert result.get_json() == {"tool": "convert", "arguments": {"amount": 10, "currency": "USD"},
-                                 "result": 11.0, "error": None}
+    assert result.get_json() == {"action": {"inputs": {"amount": 10, "currency": "USD"},
+                                            "outputs": {"result": 11.0}}}  # Synalinks' shape
     sent = lm.requests[0]["schema"]
     assert sent["properties"]["currency"]["description"] == "The target currency code, e.g. USD."
     assert sent["required"] == ["amount", "currency"]
     assert "convert" in lm.requests[0]["messages"][0]["content"]
     failed = await program(Query(query="10 euros in XYZ?"))
-    assert failed.get("result") is None and failed.get("error") == "ValueError: unknown currency XYZ"
+    assert failed.get("action")["outputs"] == {"error": "ValueError: unknown currency XYZ"}
     assert [v.name for v in action.trainable_variables] == ["state"]
 
 
@@ -43,14 +43,14 @@ async def test_action_return_inputs_and_saving(tmp_path):
     inputs = synaplex.Input(data_model=Query)
     action = synaplex.Action(tool=convert, language_model=lm, return_inputs=True, instructions="Extract.")
     outputs = await action(inputs)
-    assert list(outputs.get_schema()["properties"]) == ["query", "tool", "arguments", "result", "error"]
+    assert list(outputs.get_schema()["properties"]) == ["query", "action"]
     program = synaplex.Program(inputs=inputs, outputs=outputs)
     program.save(tmp_path / "action.json")
     loaded = synaplex.Program.load(tmp_path / "action.json")
     loaded_action = loaded.get_module(action.name)
     assert loaded_action.generator.state["instructions"] == "Extract."
     loaded_action.language_model.set_responses([{"amount": 2, "currency": "USD"}])
-    assert (await loaded(Query(query="2 EUR"))).get("result") == 2.2
+    assert (await loaded(Query(query="2 EUR"))).get("action")["outputs"] == {"result": 2.2}
 
 
 async def test_lambda_runs_sync_and_async_functions_and_validates_outputs():

@@ -25,7 +25,9 @@ async def test_prompt_has_instructions_examples_and_inputs():
         examples=[{"inputs": {"query": "1+1?"}, "outputs": {"answer": "2"}}],
         use_outputs_schema=True,
     )
-    messages = gen.format_messages(Query(query="2+2?"))
+    formatted = gen.format_messages(Query(query="2+2?"))
+    assert isinstance(formatted, synaplex.ChatMessages)  # as in Synalinks
+    messages = [{"role": m["role"], "content": m["content"]} for m in formatted.get_json()["messages"]]
     assert messages[0]["role"] == "system"
     assert messages[0]["content"].startswith("Be concise.")
     assert json.dumps(Answer.get_schema()) in messages[0]["content"]
@@ -42,9 +44,9 @@ async def test_prompt_has_instructions_examples_and_inputs():
 
 async def test_changing_the_variable_changes_the_prompt():
     gen = synaplex.Generator(data_model=Answer, language_model=scripted(), instructions="Old.")
-    assert gen.format_messages(Query(query="q"))[0]["content"] == "Old."
+    assert gen.format_messages(Query(query="q")).messages[0].content == "Old."
     gen.state["instructions"] = "New."
-    assert gen.format_messages(Query(query="q"))[0]["content"] == "New."
+    assert gen.format_messages(Query(query="q")).messages[0].content == "New."
     assert gen.trainable_variables == [gen.state]
 
 
@@ -52,7 +54,7 @@ async def test_custom_prompt_template_and_bad_template():
     gen = synaplex.Generator(data_model=Answer, language_model=scripted(), instructions="Do it.",
                              prompt_template="TASK: {instructions}{input_schema_section}",
                              use_inputs_schema=True)
-    content = gen.format_messages(Query(query="q"))[0]["content"]
+    content = gen.format_messages(Query(query="q")).messages[0].content
     assert content.startswith("TASK: Do it.") and "The user query" in content
     bad = synaplex.Generator(data_model=Answer, language_model=scripted(), prompt_template="{oops}")
     with pytest.raises(InvalidInputError, match="prompt_template of 'generator_1' is invalid"):

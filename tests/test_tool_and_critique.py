@@ -109,13 +109,13 @@ async def test_tools_go_to_the_language_model_as_definitions():
     assert await synaplex.Tool(add).run(call["arguments"]) == {"result": 2}
 
 
-async def test_self_critique_scores_and_keeps_inputs():
-    lm = synaplex.LanguageModel(model="scripted", responses=[{"critique": "Correct.", "score": 0.9},
-                                                            {"critique": "x", "score": 1.5}])
+async def test_self_critique_rewards_and_keeps_inputs():
+    lm = synaplex.LanguageModel(model="scripted", responses=[{"critique": "Correct.", "reward": 0.9},
+                                                            {"critique": "x", "reward": 1.5}])
     critique = synaplex.SelfCritique(language_model=lm)
     value = await critique(Query(query="2+2?") + Answer(answer="4"))
-    assert value.get_json() == {"query": "2+2?", "answer": "4", "critique": "Correct.", "score": 0.9}
+    assert value.get_json() == {"query": "2+2?", "answer": "4", "critique": "Correct.", "reward": 0.9}
     schema = lm.requests[0]["schema"]
-    assert schema["properties"]["score"]["maximum"] == 1.0 and schema["properties"]["score"]["minimum"] == 0.0
+    assert schema["properties"]["reward"]["maximum"] == 1.0 and schema["properties"]["reward"]["minimum"] == 0.0
     with pytest.raises(synaplex.errors.StructuredOutputError, match="1.5 is greater than the maximum of 1.0"):
         await critique(Query(query="?") + Answer(answer="?"))

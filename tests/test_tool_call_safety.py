@@ -455,12 +455,13 @@ async def test_gemini_wire_streamed_and_not_give_the_same_refused_call():
 async def test_action_with_unusable_arguments_reports_the_error_and_never_runs(reply, problem):
     lm = synaplex.LanguageModel(model="scripted", responses=[reply])
     action = synaplex.Action(tool=synaplex.Tool(delete_files), language_model=lm)
-    result = (await action(Query(query="Clean build/scratch"))).get_json()
+    result = (await action(Query(query="Clean build/scratch"))).get_json()["action"]
     assert RAN == []
-    assert result["tool"] == "delete_files" and result["result"] is None and result["arguments"] == {}
-    assert result["error"].startswith("ToolArgumentsError: Tool 'delete_files' was not run: the language "
-                                      "model's arguments are not valid")
-    assert problem in result["error"] and repr(reply[:200]) in result["error"]
+    assert result["inputs"] == {} and list(result["outputs"]) == ["error"]
+    error = result["outputs"]["error"]
+    assert error.startswith("ToolArgumentsError: Tool 'delete_files' was not run: the language "
+                            "model's arguments are not valid")
+    assert problem in error and repr(reply[:200]) in error
 
 
 # --- fuzzing the tool-argument path ---------------------------------------------------------

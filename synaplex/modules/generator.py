@@ -7,11 +7,12 @@ from typing import Any
 
 from synaplex.backend.errors import DataModelTypeError, InvalidInputError
 from synaplex.data import schema as schema_lib
-from synaplex.data.builtins import ChatMessage, GeneratorState
+from synaplex.data.builtins import ChatMessage, ChatMessages, GeneratorState
 from synaplex.data.data_model import is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.lm.language_model import LanguageModel
+from synaplex.lm.reasoning import check_effort
 from synaplex.modules import trace
 from synaplex.modules.module import Module
 from synaplex.serialization import (
@@ -33,6 +34,45 @@ def default_instructions(schema: dict | None) -> str:
             "Follow each field's description.")
 
 
+def normalize_examples(examples: Any, owner: str) -> list[dict]:
+    """Few-shot examples as ``{"inputs": {...}, "outputs": {...}}`` dicts.
+
+    Accepts Synalinks' ``(inputs, outputs)`` pairs, synaplex's dicts (an extra ``reward``
+    key, as Synalinks saves its examples, is kept), and DataModels on either side.
+    """
+    if examples is None:
+        return []
+    if not isinstance(examples, (list, tuple)):
+        raise InvalidInputError(f"{owner}(examples=...) must be a list of (inputs, outputs) pairs, got "
+                                f"{type(examples).__name__}: {examples!r:.100}.")
+    out = []
+    for index, example in enumerate(examples):
+        if isinstance(example, (list, tuple)) and len(example) == 2:
+            example = {"inputs": example[0], "outputs": example[1]}
+        if not isinstance(example, dict) or not {"inputs", "outputs"} <= example.keys():
+            raise InvalidInputError(
+                f"{owner}(examples=...): example {index} must be an (inputs, outputs) pair or a dict with "
+                f"'inputs' and 'outputs', got {example!r:.100}.")
+        example = dict(example)
+        for side in ("inputs", "outputs"):
+            value = example[side]
+            if hasattr(value, "get_json"):  # a DataModel or JsonDataModel
+                value = example[side] = value.get_json()
+            if not isinstance(value, dict):
+                raise InvalidInputError(
+                    f"{owner}(examples=...): the {side} of example {index} must be a JSON object (a dict or a "
+                    f"DataModel), got {type(value).__name__}: {value!r:.100}.")
+        out.append(example)
+    return out
+
+
+def sampling_params(temperature=None, max_tokens=None, top_p=None, top_k=None, reasoning_effort=None) -> dict:
+    """The request parameters a module sends: only those set (an unset one keeps the model's default)."""
+    params = {"temperature": temperature, "max_tokens": max_tokens, "top_p": top_p, "top_k": top_k,
+              "reasoning_effort": check_effort(reasoning_effort)}
+    return {key: value for key, value in params.items() if value is not None}
+
+
 def resolve_language_model(language_model: Any):
     if language_model is None or isinstance(language_model, str):
         return LanguageModel(model=language_model)
@@ -52,12 +92,14 @@ class StreamingResponse:
     that receives one unread gets a clear error.
     """
 
-    def __init__(self, stream, schema: dict):
+    def __init__(self, stream, schema: dict, finish=None):
         self._stream = stream
-        self._schema = schema
+        self._schema = schema            # the schema of what the response stands for, once read
+        self._finish = finish            # message -> that output (an agent's conversation); None: the message
         self._parts: list[str] = []
         self._started = False
         self.message: JsonDataModel | None = None
+        self._output: JsonDataModel | None = None
         self.usage = None
 
     async def __aiter__(self):
@@ -71,7 +113,8 @@ class StreamingResponse:
                 self._parts.append(chunk.text)
                 yield chunk.text
         self.message = JsonDataModel(json={"role": "assistant", "content": "".join(self._parts),
-                                           "tool_call_id": None, "tool_calls": []}, schema=self._schema)
+                                           "tool_call_id": None, "tool_calls": []}, schema=ChatMessage.get_schema())
+        self._output = self.message if self._finish is None else self._finish(self.message)
 
     async def collect(self) -> JsonDataModel:
         """Read the whole stream; return the assistant message."""
@@ -81,11 +124,11 @@ class StreamingResponse:
         return self.message
 
     def to_json_data_model(self) -> JsonDataModel:
-        if self.message is None:
+        if self._output is None:
             raise InvalidInputError(
-                "A streaming Generator's output was passed on before it was read: a stream must be the "
+                "A streaming module's output was passed on before it was read: a stream must be the "
                 "program's output (iterate it there), or use streaming=False for a step in the middle.")
-        return self.message
+        return self._output
 
     def get_json(self) -> dict:
         return self.to_json_data_model().get_json()
@@ -101,9 +144,14 @@ class Generator(Module):
     """Generate a ``data_model`` (or, without one, a chat message) from the inputs.
 
     The system prompt is built from the instructions (a trainable Variable, as are the
-    few-shot ``examples``) through ``prompt_template``, once per change of the variable;
-    the inputs are sent as JSON in the user message. ``generator.format_messages(inputs)``
-    shows the exact messages sent.
+    few-shot ``examples``: ``(inputs, outputs)`` pairs, as in Synalinks, or
+    ``{"inputs", "outputs"}`` dicts) through ``prompt_template``, once per change of the
+    variable; the inputs are sent as JSON in the user message.
+    ``generator.format_messages(inputs)`` returns the exact messages sent, as ``ChatMessages``.
+
+    ``temperature``, ``max_tokens``, ``top_p``, ``top_k`` are sent when set;
+    ``reasoning_effort`` (``"minimal"``, ``"low"``, ``"medium"``, ``"high"``, ``"disable"``,
+    ``"none"``) goes to the provider as its own reasoning setting (see ``LanguageModel``).
 
     Example:
         >>> outputs = await synaplex.Generator(data_model=Answer, language_model=lm)(inputs)
@@ -113,8 +161,9 @@ class Generator(Module):
                  instructions: str | None = None, examples: list | None = None,
                  temperature: float | None = 0.0, prompt_template: str | None = None,
                  return_inputs: bool = False, use_inputs_schema: bool = False,
-                 use_outputs_schema: bool = False, streaming: bool = False, name: str | None = None,
-                 description: str | None = None, trainable: bool = True):
+                 use_outputs_schema: bool = False, streaming: bool = False, max_tokens: int | None = None,
+                 top_p: float | None = None, top_k: int | None = None, reasoning_effort: str | None = None,
+                 name: str | None = None, description: str | None = None, trainable: bool = True):
         super().__init__(name=name, description=description, trainable=trainable)
         if data_model is not None and not is_data_model_class(data_model):
             raise DataModelTypeError(
@@ -137,19 +186,23 @@ class Generator(Module):
         self.schema = data_model.get_schema() if data_model is not None else schema
         self.language_model = resolve_language_model(language_model)
         self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.top_p = top_p
+        self.top_k = top_k
+        self.reasoning_effort = reasoning_effort
+        self._call_kwargs = sampling_params(temperature, max_tokens, top_p, top_k, reasoning_effort)
         self.prompt_template = prompt_template or DEFAULT_PROMPT_TEMPLATE
         self.return_inputs = return_inputs
         self.use_inputs_schema = use_inputs_schema
         self.use_outputs_schema = use_outputs_schema
         self.state = self.add_variable(
             initializer=GeneratorState(instructions=instructions or default_instructions(self.schema),
-                                       examples=list(examples or [])),
+                                       examples=normalize_examples(examples, type(self).__name__)),
             name="state",
         )
         self._output_schema = self.schema if self.schema is not None else ChatMessage.get_schema()
         self._system_cache: tuple | None = None
         self._concat = schema_lib.PlannedConcat()
-        self._call_kwargs = {} if temperature is None else {"temperature": temperature}
         self.built = True
 
     # --- prompt ---------------------------------------------------------------------------
@@ -184,8 +237,12 @@ class Generator(Module):
         self._system_cache = (value, input_schema, messages)
         return messages
 
-    def format_messages(self, inputs: Any) -> list[dict]:
-        """The messages this generator sends to its language model for ``inputs``."""
+    def format_messages(self, inputs: Any) -> ChatMessages:
+        """The messages this generator sends to its language model for ``inputs``, as
+        ``ChatMessages`` (``.messages`` lists them; ``.get_json()`` gives them as JSON)."""
+        return ChatMessages(messages=self._messages(inputs))
+
+    def _messages(self, inputs: Any) -> list[dict]:
         if hasattr(inputs, "to_json_data_model"):
             inputs = inputs.to_json_data_model()
         if not isinstance(inputs, JsonDataModel):
@@ -208,7 +265,7 @@ class Generator(Module):
             raise DataModelTypeError(
                 f"{self.name}: a Generator takes one input; merge several with '+', '&' or '|' first."
             )
-        messages = self.format_messages(inputs)
+        messages = self._messages(inputs)
         if self.streaming and not training:
             return StreamingResponse(self.language_model.stream(messages, **self._call_kwargs), self._output_schema)
         result = await self.language_model(messages, schema=self.schema, **self._call_kwargs)
@@ -251,6 +308,9 @@ class Generator(Module):
         )
         if self.streaming:
             config["streaming"] = True
+        for key in ("max_tokens", "top_p", "top_k", "reasoning_effort"):
+            if getattr(self, key) is not None:
+                config[key] = getattr(self, key)
         return config
 
     @classmethod

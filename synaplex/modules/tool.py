@@ -29,11 +29,18 @@ class Tool:
         >>> @synaplex.saving.register_synaplex_serializable()
         ... async def calculate(expression: str):
         ...     '''Calculate an arithmetic expression.'''
-        >>> tool = synaplex.Tool(calculate)
+        >>> tool = synaplex.Tool(calculate)   # or Tool(func=calculate), as Synalinks spells it
     """
 
-    def __init__(self, function: Callable, name: str | None = None, description: str | None = None,
-                 timeout: float | None = None, parameters: dict | None = None):
+    def __init__(self, func: Callable | None = None, name: str | None = None, description: str | None = None,
+                 timeout: float | None = None, parameters: dict | None = None, *,
+                 function: Callable | None = None):
+        if func is not None and function is not None:
+            raise InvalidInputError("Tool takes its function once: pass func= (Synalinks' name) or function=, "
+                                    "not both.")
+        function = func if func is not None else function
+        if function is None:
+            raise InvalidInputError("Tool needs the function to wrap: Tool(my_function) or Tool(func=my_function).")
         if not callable(function):
             raise InvalidInputError(f"Tool wraps a function, got {function!r:.80}.")
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
@@ -142,13 +149,26 @@ class Tool:
         arguments = call.get("arguments")
         return await self.run({} if arguments is None else arguments)  # none sent: none, as on the wire
 
+    @property
+    def func(self) -> Callable:
+        """The wrapped function (Synalinks' name; ``function`` is the same)."""
+        return self.function
+
+    def get_input_schema(self) -> dict:
+        """The JSON schema of the tool's arguments (Synalinks' name for ``parameters``)."""
+        return self.parameters
+
     def get_config(self) -> dict:
-        return {"function": serialize_synaplex_object(self.function), "timeout": self.timeout, **self._custom}
+        return {"func": serialize_synaplex_object(self.function), "timeout": self.timeout, **self._custom}
 
     @classmethod
     def from_config(cls, config: dict):
         config = dict(config)
-        config["function"] = deserialize_synaplex_object(config["function"])
+        if "function" in config and "func" not in config:  # saved before the Synalinks spelling
+            config["func"] = config.pop("function")
+        if "func" not in config:
+            raise InvalidInputError(f"A saved Tool needs its function ('func'); the config has {sorted(config)}.")
+        config["func"] = deserialize_synaplex_object(config["func"])
         return cls(**config)
 
     def __repr__(self):
