@@ -95,6 +95,9 @@ def describe_validation_error(error) -> str:
         location = ".".join(str(p) for p in item.get("loc", ())) or "(root)"
         if item.get("type") == "missing":
             parts.append(f"missing required field {location!r}")
+        elif item.get("type") == "extra_forbidden":
+            parts.append(f"unknown field {location!r} (got {item.get('input')!r:.60}): remove it, or declare "
+                         "it in the DataModel (DataModels are strict)")
         else:
             parts.append(f"field {location!r}: {item.get('msg')} (got {item.get('input')!r:.60})")
     return "; ".join(parts)

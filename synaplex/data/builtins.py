@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+import pydantic
+
 from synaplex.data.data_model import DataModel, Field
 
 
@@ -21,6 +23,18 @@ class ToolCall(DataModel):
     id: str = Field(description="The call's identifier, echoed by the tool's result message")
     name: str = Field(description="The tool's name")
     arguments: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments")
+    # Set by the provider adapters on a call whose arguments could not be read (see
+    # synaplex.lm.tools.tool_call): such a call must never run. Left out of the JSON when unset.
+    arguments_error: str | None = Field(default=None, description="Why the arguments are unusable")
+    arguments_raw: str | None = Field(default=None, description="The unreadable arguments, as sent")
+
+    @pydantic.model_serializer(mode="wrap")
+    def _leave_out_unset_errors(self, handler):
+        out = handler(self)
+        for key in ("arguments_error", "arguments_raw"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
 
 
 class ChatMessage(DataModel):

@@ -57,7 +57,14 @@ class DataModel(OperatorMixin, pydantic.BaseModel, metaclass=DataModelMeta):
         ...     query: str = synaplex.Field(description="The user query")
         >>> Query(query="What is the capital of France?").get_json()
         {'query': 'What is the capital of France?'}
+
+    DataModels are strict, as in Synalinks: a field the class does not declare is an error
+    (``Query(query="x", extra=1)`` raises ``pydantic.ValidationError`` naming ``extra``), and the
+    JSON schema says so (``"additionalProperties": false``), so structured outputs cannot invent
+    fields either. A subclass that wants extras sets ``model_config = pydantic.ConfigDict(extra="allow")``.
     """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
 
     @classmethod
     def get_schema(cls) -> dict:

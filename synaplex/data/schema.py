@@ -91,6 +91,8 @@ def concat_plan(schema1: dict, schema2: dict) -> tuple[dict, dict[str, str]]:
     required = list(schema1.get("required", []))
     required += [renames.get(n, n) for n in schema2.get("required", [])]
     out: dict[str, Any] = {}
+    if schema1.get("additionalProperties") is False and schema2.get("additionalProperties") is False:
+        out["additionalProperties"] = False  # two strict DataModels make a strict one
     if defs:
         out["$defs"] = defs
     out["properties"] = props
@@ -120,10 +122,21 @@ def _resolve(prop: dict, defs: dict) -> dict:
 
 
 def _strip(node: Any, defs: dict) -> Any:
-    """A comparable form of a sub-schema: refs resolved, titles and descriptions dropped."""
+    """A comparable form of a sub-schema: refs resolved, titles, descriptions and closedness
+    (``"additionalProperties": false``, which strict DataModels have and older saved schemas lack)
+    dropped."""
     if isinstance(node, dict):
         node = _resolve(node, defs)
-        return {k: _strip(v, defs) for k, v in node.items() if k not in _META_KEYS}
+        out = {}
+        for key, value in node.items():
+            if key in _META_KEYS or (key == "additionalProperties" and value is False):
+                continue
+            if key == "properties" and isinstance(value, dict):
+                # field names, not keywords: a field may be called "title"
+                out[key] = {name: _strip(prop, defs) for name, prop in value.items()}
+            else:
+                out[key] = _strip(value, defs)
+        return out
     if isinstance(node, list):
         return [_strip(v, defs) for v in node]
     return node

@@ -218,8 +218,9 @@ def deserialize_data_model(config: dict) -> tuple[Any, dict | None]:
     """Pop ``schema`` and ``data_model`` from ``config``; return the class if already imported.
 
     Only modules already imported are looked in (loading a file never imports code), and the
-    class is used only if its schema still equals the saved one; otherwise the schema alone
-    is used.
+    class is used only if its schema still equals the saved one (a schema saved before DataModels
+    were strict, without ``"additionalProperties": false``, still names its class); otherwise the
+    schema alone is used.
     """
     schema = config.pop("schema", None)
     path = config.pop("data_model", None)
@@ -230,8 +231,19 @@ def deserialize_data_model(config: dict) -> tuple[Any, dict | None]:
             obj = getattr(obj, part, None) if obj is not None else None
         if obj is not None and hasattr(obj, "get_schema"):
             try:
-                if obj.get_schema() == schema:
+                current = obj.get_schema()
+                if current == schema or _open(current) == schema:
                     return obj, schema
             except Exception:
                 pass
     return None, schema
+
+
+def _open(schema: Any) -> Any:
+    """``schema`` without its ``"additionalProperties": false`` (as saved before DataModels were strict)."""
+    if isinstance(schema, dict):
+        return {key: _open(value) for key, value in schema.items()
+                if not (key == "additionalProperties" and value is False)}
+    if isinstance(schema, list):
+        return [_open(value) for value in schema]
+    return schema
