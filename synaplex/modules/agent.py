@@ -17,7 +17,7 @@ from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.lm.tools import parse_tool_arguments, tool_call
 from synaplex.lm.validation import validation_errors
 from synaplex.modules import trace
-from synaplex.modules.generator import resolve_language_model
+from synaplex.modules.generator import StreamingResponse, normalize_examples, resolve_language_model, sampling_params
 from synaplex.modules.module import Module
 from synaplex.modules.tool import as_tool
 from synaplex.serialization import (
@@ -31,6 +31,9 @@ _log = logging.getLogger("synaplex.agent")
 
 FINAL_ANSWER = "final_answer"
 SKIPPED = {"error": "Not executed: the final answer was given in the same turn."}
+THINKING = "thinking"
+THINKING_PROPERTY = {"type": "string",
+                     "description": "Your step by step thinking: what you observe, and what to do next"}
 
 
 class AgentMaxIterationsError(SynaplexError):
@@ -71,6 +74,19 @@ def _readable(call: dict) -> dict:
     return {**parsed, **out}
 
 
+def _with_thinking(definition: dict, agent: str) -> dict:
+    """``definition`` whose arguments start with ``thinking`` (``use_chain_of_thought``)."""
+    parameters = definition["parameters"]
+    properties = parameters.get("properties") or {}
+    if THINKING in properties:
+        raise InvalidInputError(
+            f"Agent {agent!r}: tool {definition['name']!r} already takes an argument named {THINKING!r}, which "
+            "use_chain_of_thought=True adds to every tool; rename that argument or use use_chain_of_thought=False.")
+    required = [THINKING] + [r for r in parameters.get("required") or [] if r != THINKING]
+    return {**definition, "parameters": {**parameters, "properties": {THINKING: THINKING_PROPERTY, **properties},
+                                         "required": required}}
+
+
 def _result_text(result: dict) -> str:
     try:
         return json.dumps(result, ensure_ascii=False, default=str)
@@ -109,8 +125,23 @@ class FunctionCallingAgent(Module):
             ``tool`` message to reject one, and call the agent again with the conversation: the
             remaining calls without a result run first, then the model takes its next turn.
             ``pending_tool_calls(output)`` and ``final_answer(output)`` read an output.
-        return_trajectory: (autonomous) the output is the answer plus ``messages``, the
-            whole trajectory (the tool calls and their results included).
+        return_inputs_with_trajectory: (Synalinks' name; ``return_trajectory`` is the same)
+            autonomous with a data model: the output is ``messages``, the whole trajectory
+            (the tool calls and their results included), plus the answer's fields; ``False``
+            gives the answer alone. Non-autonomous: the output is the whole conversation;
+            ``False`` gives only this step's new messages (the tool results and the
+            assistant's turn).
+        use_chain_of_thought: every tool call (the final answer's included) starts with a
+            ``thinking`` argument, the model's step by step thinking, generated before the
+            other arguments; it is taken out of the arguments and kept as the assistant
+            message's text in the trajectory. Useful with models that do not reason natively.
+        streaming: (chat mode: no data model) the final answer is streamed: once the loop
+            ends, the answer is asked for without tools and the output is a
+            ``StreamingResponse`` (``async for piece in output``); once read, its
+            ``message`` is the answer and ``get_json()`` the output the agent would have
+            given. During training the agent does not stream.
+        temperature, max_tokens, top_p, top_k, reasoning_effort: sent with every model turn
+            (see ``Generator``; ``reasoning_effort`` is the provider's reasoning setting).
         instructions, examples: the trainable state, as in ``Generator``.
 
     Example:
@@ -121,9 +152,28 @@ class FunctionCallingAgent(Module):
     def __init__(self, data_model=None, schema: dict | None = None, tools: list | None = None,
                  language_model: Any = None, instructions: str | None = None, examples: list | None = None,
                  temperature: float | None = 0.0, max_iterations: int = 5, autonomous: bool = True,
-                 return_trajectory: bool = True, on_max_iterations: str = "answer", name: str | None = None,
-                 description: str | None = None, trainable: bool = True):
+                 return_inputs_with_trajectory: bool | None = None, on_max_iterations: str = "answer",
+                 use_chain_of_thought: bool = False, streaming: bool = False, max_tokens: int | None = None,
+                 top_p: float | None = None, top_k: int | None = None, reasoning_effort: str | None = None,
+                 name: str | None = None, description: str | None = None, trainable: bool = True,
+                 return_trajectory: bool | None = None):
         super().__init__(name=name, description=description, trainable=trainable)
+        if return_inputs_with_trajectory is None:
+            return_inputs_with_trajectory = True if return_trajectory is None else return_trajectory
+        elif return_trajectory is not None and return_trajectory != return_inputs_with_trajectory:
+            raise InvalidInputError(
+                f"FunctionCallingAgent: return_trajectory={return_trajectory!r} and return_inputs_with_trajectory="
+                f"{return_inputs_with_trajectory!r} disagree; they are the same setting: pass "
+                "return_inputs_with_trajectory only.")
+        for flag, value in (("return_inputs_with_trajectory", return_inputs_with_trajectory),
+                            ("use_chain_of_thought", use_chain_of_thought), ("streaming", streaming),
+                            ("autonomous", autonomous)):
+            if not isinstance(value, bool):
+                raise InvalidInputError(f"FunctionCallingAgent({flag}=...) must be True or False, got {value!r}.")
+        if streaming and (data_model is not None or schema is not None):
+            raise InvalidInputError(
+                "FunctionCallingAgent(streaming=True) streams the final answer's text, so it needs chat mode: no "
+                "data_model= or schema=. A structured final answer arrives whole, once validated.")
         if data_model is not None and not is_data_model_class(data_model):
             raise DataModelTypeError(
                 f"FunctionCallingAgent(data_model=...) expects a synaplex.DataModel subclass, got {data_model!r:.100}.")
@@ -149,23 +199,36 @@ class FunctionCallingAgent(Module):
         self.temperature = temperature
         self.max_iterations = max_iterations
         self.autonomous = autonomous
-        self.return_trajectory = return_trajectory
+        self.return_inputs_with_trajectory = return_inputs_with_trajectory
         self.on_max_iterations = on_max_iterations
+        self.use_chain_of_thought = use_chain_of_thought
+        self.streaming = streaming
+        self.max_tokens = max_tokens
+        self.top_p = top_p
+        self.top_k = top_k
+        self.reasoning_effort = reasoning_effort
         self.state = self.add_variable(
             initializer=GeneratorState(instructions=instructions or _default_instructions(self.schema is not None),
-                                       examples=list(examples or [])),
+                                       examples=normalize_examples(examples, "FunctionCallingAgent")),
             name="state")
         self._tools_by_name = {t.name: t for t in self.tools}
         self._definitions = [t.get_tool_definition() for t in self.tools]
         if self.schema is not None:
             self._definitions.append({"name": FINAL_ANSWER, "description": "Give the final answer.",
                                       "parameters": self.schema})
-        self._params = {} if temperature is None else {"temperature": temperature}
+        if use_chain_of_thought:
+            self._definitions = [_with_thinking(d, self.name) for d in self._definitions]
+        self._params = sampling_params(temperature, max_tokens, top_p, top_k, reasoning_effort)
         self._merge = schema_lib.PlannedConcat()
         self._answer_schema = self.schema
         self._output_schema = self._compute_output_schema()
         self._system_cache: tuple | None = None
         self.built = True
+
+    @property
+    def return_trajectory(self) -> bool:
+        """The same as ``return_inputs_with_trajectory`` (synaplex's earlier name)."""
+        return self.return_inputs_with_trajectory
 
     # --- schemas ------------------------------------------------------------------------
 
@@ -173,9 +236,9 @@ class FunctionCallingAgent(Module):
         conversation = ChatMessages.get_schema()
         if self.schema is None or not self.autonomous:
             return conversation
-        if not self.return_trajectory:
+        if not self.return_inputs_with_trajectory:
             return self.schema
-        return self._merge.schema(self.schema, conversation)[0]
+        return self._merge.schema(conversation, self.schema)[0]
 
     async def compute_output_spec(self, inputs, training=False):
         if isinstance(inputs, (list, tuple)):
@@ -184,7 +247,7 @@ class FunctionCallingAgent(Module):
             raise DataModelTypeError(
                 f"{self.name}: a non-autonomous agent resumes conversations, so its input must be "
                 "synaplex.ChatMessages (a 'messages' field).")
-        data_model = self.data_model if (self.autonomous and not self.return_trajectory) else None
+        data_model = self.data_model if (self.autonomous and not self.return_inputs_with_trajectory) else None
         if self.schema is None or not self.autonomous:
             data_model = ChatMessages
         return SymbolicDataModel(schema=self._output_schema, data_model=data_model)
@@ -250,20 +313,33 @@ class FunctionCallingAgent(Module):
                  for c in reply.get("tool_calls") or []]
         if not calls:
             return await self._text_answer(trajectory, reply.get("content") or "")
+        thoughts = self._take_thinking(calls) if self.use_chain_of_thought else ""
         final = next((c for c in calls if c["name"] == FINAL_ANSWER), None) if self.schema is not None else None
         if final is not None and not final.get("arguments_error") and not self._check_answer(final["arguments"]):
             others = [c for c in calls if c is not final]
             if others:  # recorded as not executed, so the trajectory stays a valid conversation
-                trajectory.append(_message("assistant", "", others))
+                trajectory.append(_message("assistant", thoughts, others))
                 trajectory.extend(_message("tool", _result_text(SKIPPED), tool_call_id=c["id"]) for c in others)
             trajectory.append(_message("assistant", json.dumps(final["arguments"], ensure_ascii=False)))
             return final["arguments"], None
-        trajectory.append(_message("assistant", reply.get("content") or "", calls))
+        trajectory.append(_message("assistant", reply.get("content") or thoughts, calls))
         if self.autonomous:
             trajectory.extend(await self._run_calls(calls))
         else:  # refused at once, so no call is left pending (for approval) on arguments the model did not send
             trajectory.extend(await self._run_calls([c for c in calls if c.get("arguments_error")]))
         return None, None
+
+    @staticmethod
+    def _take_thinking(calls: list[dict]) -> str:
+        """The ``thinking`` arguments of ``calls``, taken out of them (``use_chain_of_thought``)."""
+        thoughts = []
+        for call in calls:
+            arguments = call.get("arguments")
+            if isinstance(arguments, dict) and THINKING in arguments:
+                thought = arguments.pop(THINKING)
+                if isinstance(thought, str) and thought.strip():
+                    thoughts.append(thought.strip())
+        return "\n\n".join(thoughts)
 
     async def _text_answer(self, trajectory: list[dict], text: str) -> tuple[dict | None, str | None]:
         if self.schema is None:
@@ -295,14 +371,18 @@ class FunctionCallingAgent(Module):
         if isinstance(inputs, (list, tuple)):
             raise DataModelTypeError(f"{self.name}: an agent takes one input; merge several with '+' or '&' first.")
         trajectory = self._conversation(inputs)
+        streaming = self.streaming and not training
         if not self.autonomous:
-            return await self._step(trajectory)
+            return await self._step(trajectory, streaming)
         for _ in range(self.max_iterations):
             answer, text = await self._turn(trajectory)
             if answer is not None or text is not None:
                 if training:
                     trace.record(self.state, self.name, inputs.get_json(),
                                  answer if text is None else {"content": text})
+                if streaming:
+                    trajectory.pop()  # the answer, asked for again as a stream
+                    return self._stream_answer(trajectory, lambda: self._output(None, trajectory))
                 return self._output(answer, trajectory)
         if self.on_max_iterations == "raise":
             raise AgentMaxIterationsError(
@@ -313,24 +393,46 @@ class FunctionCallingAgent(Module):
         _log.warning("Agent %r used its %d iterations; answering from the trajectory so far.", self.name,
                      self.max_iterations)
         if self.schema is None:
+            if streaming:
+                return self._stream_answer(trajectory, lambda: self._output(None, trajectory))
             reply = await self.language_model([self._system()] + trajectory, **self._params)
             trajectory.append(_message("assistant", reply.get("content") or ""))
             return self._output(None, trajectory)
         return self._output(await self._forced_answer(trajectory), trajectory)
 
-    async def _step(self, trajectory: list[dict]) -> JsonDataModel:
+    async def _step(self, trajectory: list[dict], streaming: bool = False):
+        start = len(trajectory)
         pending = self.pending_calls(trajectory)
         if pending:
             trajectory.extend(await self._run_calls(pending))
-        await self._turn(trajectory)
-        return JsonDataModel(json={"messages": trajectory}, schema=self._output_schema)
+
+        def output() -> JsonDataModel:
+            messages = trajectory if self.return_inputs_with_trajectory else trajectory[start:]
+            return JsonDataModel(json={"messages": messages}, schema=self._output_schema)
+
+        _, text = await self._turn(trajectory)
+        if streaming and text is not None:
+            trajectory.pop()  # the answer, asked for again as a stream
+            return self._stream_answer(trajectory, output)
+        return output()
+
+    def _stream_answer(self, trajectory: list[dict], output) -> StreamingResponse:
+        """The final answer (chat mode), streamed with the tools disabled; once read, the
+        answer joins ``trajectory`` and ``output()`` is what the response stands for."""
+        stream = self.language_model.stream([self._system()] + trajectory, **self._params)
+
+        def finish(message: JsonDataModel) -> JsonDataModel:
+            trajectory.append(_message("assistant", message.get("content") or ""))
+            return output()
+
+        return StreamingResponse(stream, self._output_schema, finish=finish)
 
     def _output(self, answer: dict | None, trajectory: list[dict]) -> JsonDataModel:
         conversation = JsonDataModel(json={"messages": trajectory}, schema=ChatMessages.get_schema())
         if self.schema is None:
             return conversation
         result = JsonDataModel(json=answer, schema=self.schema)
-        return self._merge(result, conversation) if self.return_trajectory else result
+        return self._merge(conversation, result) if self.return_inputs_with_trajectory else result
 
     # --- reading outputs ----------------------------------------------------------------
 
@@ -373,7 +475,11 @@ class FunctionCallingAgent(Module):
             language_model=serialize_synaplex_object(self.language_model),
             instructions=self.state["instructions"], examples=self.state["examples"],
             temperature=self.temperature, max_iterations=self.max_iterations, autonomous=self.autonomous,
-            return_trajectory=self.return_trajectory, on_max_iterations=self.on_max_iterations)
+            return_inputs_with_trajectory=self.return_inputs_with_trajectory,
+            on_max_iterations=self.on_max_iterations)
+        for key in ("use_chain_of_thought", "streaming", "max_tokens", "top_p", "top_k", "reasoning_effort"):
+            if getattr(self, key):
+                config[key] = getattr(self, key)
         return config
 
     @classmethod
