@@ -96,3 +96,49 @@ async def test_the_embedded_model_keeps_every_choice_within_the_labels():
     assert len(ignored) == 1 and ignored[0].startswith("local has no reasoning setting")
     assert set(result) == {"thinking", "choices"} and isinstance(result["thinking"], str)
     assert isinstance(result["choices"], list) and set(result["choices"]) <= set(LABELS)
+
+
+# --- Branch(decision_type=MultiDecision) ------------------------------------------------------
+
+
+class Summary(synaplex.DataModel):
+    summary: str = synaplex.Field(description="A summary")
+
+
+async def test_branch_with_multi_decision_runs_every_chosen_branch():
+    decision_lm = scripted({"thinking": "science and health", "choices": ["health", "science"]})
+    branches = [synaplex.Generator(data_model=Summary, language_model=scripted({"summary": label}),
+                                   name=f"{label}_summary") for label in LABELS]
+    x0 = synaplex.Input(data_model=Query)
+    outputs = await synaplex.Branch(question="Which topics?", labels=LABELS, branches=branches,
+                                    decision_type=synaplex.MultiDecision, language_model=decision_lm,
+                                    return_decision=True, reasoning_effort="none")(x0)
+    program = synaplex.Program(inputs=x0, outputs=list(outputs))
+    science, politics, sports, health = await program(ARTICLE)
+    assert (politics, sports) == (None, None)
+    assert science.get_json() == {"summary": "science", "thinking": "science and health",
+                                  "choices": ["health", "science"]}
+    assert health.get_json()["summary"] == "health"
+    assert [len(b.language_model.requests) for b in branches] == [1, 0, 0, 1]  # the others never ran
+    assert decision_lm.requests[0]["schema"]["properties"]["choices"]["items"]["enum"] == LABELS
+
+    config = synaplex.saving.serialize_synaplex_object(_branch_of(program))["config"]
+    assert config["decision_type"] == "MultiDecision" and config["reasoning_effort"] == "none"
+    back = synaplex.saving.deserialize_synaplex_object(
+        synaplex.saving.serialize_synaplex_object(_branch_of(program)))
+    assert isinstance(back.decision, synaplex.MultiDecision) and back.decision.reasoning_effort == "none"
+
+
+def _branch_of(program):
+    return next(m for m in program.modules if isinstance(m, synaplex.Branch))
+
+
+def test_branch_refuses_another_decision_type():
+    branches = [synaplex.Generator(data_model=Summary, language_model="scripted") for _ in range(2)]
+    with pytest.raises(InvalidInputError, match=r"decision_type must be synaplex.Decision or synaplex.MultiDecision, "
+                                                 r"got 'Vote'"):
+        synaplex.Branch(question="Which?", labels=["a", "b"], branches=branches, decision_type="Vote",
+                        language_model="scripted")
+    with pytest.raises(InvalidInputError, match=r"decision_type must be"):
+        synaplex.Branch(question="Which?", labels=["a", "b"], branches=branches, decision_type=[Summary],
+                        language_model="scripted")

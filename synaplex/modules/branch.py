@@ -1,14 +1,17 @@
-"""Branch: a Decision picks one of several modules; only that one runs."""
+"""Branch: a Decision (or MultiDecision) picks among several modules; only the picked ones run."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.data import schema as schema_lib
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.decision import Decision, check_labels
+from synaplex.modules.generator import DEFAULT_PROMPT_TEMPLATE
 from synaplex.modules.module import Module
+from synaplex.modules.multi_decision import MultiDecision
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
@@ -23,6 +26,11 @@ class Branch(Module):
         return_decision: the selected branch's output is concatenated with the decision
             (``thinking``, ``choice``).
         inject_decision: the selected branch receives ``inputs + decision``.
+        decision_type: ``synaplex.Decision`` (the default: exactly one branch runs) or
+            ``synaplex.MultiDecision`` (one or more branches run, concurrently; the decision is
+            ``thinking``, ``choices``), as in Synalinks.
+        prompt_template, max_tokens, top_p, top_k, reasoning_effort, use_inputs_schema,
+            use_outputs_schema: the decision's Generator settings.
 
     Example:
         >>> easy, hard = await synaplex.Branch(question="Evaluate query difficulty",
@@ -33,19 +41,30 @@ class Branch(Module):
     def __init__(self, question: str | None = None, labels: list[str] | None = None,
                  branches: list | None = None, language_model: Any = None, instructions: str | None = None,
                  examples: list | None = None, temperature: float | None = 0.0, return_decision: bool = False,
-                 inject_decision: bool = False, name: str | None = None, description: str | None = None,
+                 inject_decision: bool = False, decision_type: Any = None, prompt_template: str | None = None,
+                 max_tokens: int | None = None, top_p: float | None = None, top_k: int | None = None,
+                 reasoning_effort: str | None = None, use_inputs_schema: bool = False,
+                 use_outputs_schema: bool = False, name: str | None = None, description: str | None = None,
                  trainable: bool = True):
         super().__init__(name=name, description=description, trainable=trainable)
-        labels = check_labels(labels)
+        if decision_type is None or isinstance(decision_type, str):
+            decision_type = _DECISION_TYPES.get(decision_type, decision_type)
+        if decision_type not in (Decision, MultiDecision):
+            raise InvalidInputError(f"Branch {self.name!r}: decision_type must be synaplex.Decision or "
+                                    f"synaplex.MultiDecision, got {decision_type!r:.100}.")
+        labels = check_labels(labels, f"Branch {self.name!r}")
         if not isinstance(branches, (list, tuple)) or not all(isinstance(b, Module) for b in branches):
             raise InvalidInputError(f"Branch {self.name!r}: branches must be a list of modules, got {branches!r:.100}.")
         if len(branches) != len(labels):
             raise InvalidInputError(
                 f"Branch {self.name!r} has {len(labels)} labels ({', '.join(labels)}) but {len(branches)} "
                 "branches: give exactly one branch module per label, in the same order.")
-        self.decision = Decision(question=question, labels=labels, language_model=language_model,
-                                 instructions=instructions, examples=examples, temperature=temperature,
-                                 name=f"{self.name}_decision")
+        self.decision = decision_type(question=question, labels=labels, language_model=language_model,
+                                      instructions=instructions, examples=examples, temperature=temperature,
+                                      prompt_template=prompt_template, max_tokens=max_tokens, top_p=top_p,
+                                      top_k=top_k, reasoning_effort=reasoning_effort,
+                                      use_inputs_schema=use_inputs_schema, use_outputs_schema=use_outputs_schema,
+                                      name=f"{self.name}_decision")
         self.labels = labels
         self.branches = list(branches)
         self.return_decision = return_decision
@@ -72,23 +91,39 @@ class Branch(Module):
 
     async def call(self, inputs, training=False):
         decision = await self.decision(inputs, training=training)
-        choice = decision.get("choice")
-        index = self.labels.index(choice)
+        if isinstance(self.decision, MultiDecision):
+            chosen = set(decision.get("choices"))
+            selected = [i for i, label in enumerate(self.labels) if label in chosen]
+        else:
+            selected = [self.labels.index(decision.get("choice"))]
         branch_inputs = self._merge(inputs, decision) if self.inject_decision else inputs
-        output = await self.branches[index](branch_inputs, training=training)
-        if self.return_decision and output is not None:
-            output = self._merge(output, decision)
+
+        async def run(index: int):
+            output = await self.branches[index](branch_inputs, training=training)
+            if self.return_decision and output is not None:
+                output = self._merge(output, decision)
+            return output
+
         outputs = [None] * len(self.branches)
-        outputs[index] = output
+        for index, output in zip(selected, await asyncio.gather(*(run(i) for i in selected))):
+            outputs[index] = output
         return tuple(outputs)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "description": self.description, "trainable": self.trainable,
+        config = {"name": self.name, "description": self.description, "trainable": self.trainable,
                 "question": self.decision.question, "labels": self.labels,
                 "branches": [serialize_synaplex_object(b) for b in self.branches],
                 "language_model": serialize_synaplex_object(self.decision.language_model),
                 "instructions": self.decision.state["instructions"], "temperature": self.decision.temperature,
                 "return_decision": self.return_decision, "inject_decision": self.inject_decision}
+        if isinstance(self.decision, MultiDecision):
+            config["decision_type"] = "MultiDecision"
+        for key, default in (("prompt_template", DEFAULT_PROMPT_TEMPLATE), ("max_tokens", None), ("top_p", None),
+                             ("top_k", None), ("reasoning_effort", None), ("use_inputs_schema", False),
+                             ("use_outputs_schema", False)):
+            if getattr(self.decision, key) != default:
+                config[key] = getattr(self.decision, key)
+        return config
 
     @classmethod
     def from_config(cls, config: dict):
@@ -96,3 +131,7 @@ class Branch(Module):
         config["branches"] = [deserialize_synaplex_object(b) for b in config["branches"]]
         config["language_model"] = deserialize_synaplex_object(config["language_model"])
         return cls(**config)
+
+
+# decision_type as a saved config names it
+_DECISION_TYPES = {None: Decision, "Decision": Decision, "MultiDecision": MultiDecision}
