@@ -369,7 +369,7 @@ def test_early_stopping_modes():
     _, program, epochs = run_early_stopping([3.0, 2.0, 1.0], key="val_cost", mode="min")
     assert not program.stop_training
     # explicit max on a name "auto" would minimize
-    _, program, epochs = run_early_stopping([1.0, 2.0, 3.0], key="score", mode="max")
+    _, program, epochs = run_early_stopping([1.0, 2.0, 3.0], key="score", mode="max", stop_at=None)
     assert not program.stop_training
     _, program, _ = run_early_stopping([1.0, 2.0, 3.0], key="score", mode="min")
     assert program.stop_training

@@ -437,39 +437,42 @@ def test_rewards_get_unknown_lists_valid_names():
 # --- metrics: accuracy ----------------------------------------------------------------------------
 
 
-async def test_accuracy_counts_exact_matches_of_masked_values():
+async def test_accuracy_is_the_token_jaccard_of_masked_values_pooled_over_updates():
+    # Synalinks' Accuracy: |tokens in both| / |tokens in either|, counts pooled per field over the updates
     accuracy = metrics.Accuracy(in_mask=["answer"])
     assert accuracy.result() == 0.0  # nothing seen yet (Keras' convention)
-    await accuracy.update_state({"answer": "a", "rationale": "x"}, {"answer": "a", "rationale": "y"})
-    await accuracy.update_state({"answer": "b"}, {"answer": "c"})
-    await accuracy.update_state({"answer": "d"}, None)  # a branch that produced nothing: a miss
-    await accuracy.update_state(Answer(answer="e"), Answer(answer="e").to_json_data_model())
-    assert accuracy.result() == pytest.approx(2 / 4)
+    await accuracy.update_state({"answer": "red car", "rationale": "x"}, {"answer": "Red car!", "rationale": "y"})
+    await accuracy.update_state({"answer": "blue"}, {"answer": "green"})  # 0 common of 2
+    await accuracy.update_state(Answer(answer="sun"), Answer(answer="sun").to_json_data_model())
+    assert accuracy.result() == pytest.approx((2 + 0 + 1) / (2 + 2 + 1))
     accuracy.reset_state()
     assert accuracy.result() == 0.0
-    await accuracy.update_state({"answer": "a"}, {"answer": "a"})
-    assert accuracy.result() == 1.0
+    await accuracy.update_state({"answer": "paris"}, {"answer": "paris"})
+    assert accuracy.result() == pytest.approx(1.0, abs=1e-6) and accuracy.result() < 1.0  # 1 / (1 + 1e-7)
     assert accuracy.name == "accuracy"
 
 
-async def test_accuracy_needs_ground_truth():
-    with pytest.raises(InvalidInputError, match=r"Metric 'accuracy' \(Accuracy\) compares predictions with ground "
-                                                 r"truths, but y_true is None"):
-        await metrics.Accuracy().update_state(None, {"answer": "a"})
+async def test_accuracy_skips_an_update_without_ground_truth_or_prediction():
+    accuracy = metrics.Accuracy()
+    await accuracy.update_state(None, {"answer": "a"})
+    await accuracy.update_state({"answer": "paris"}, None)  # a branch that produced nothing: skipped, as in Synalinks
+    assert accuracy.result() == 0.0 and accuracy.state["correct"] is None
 
 
 # --- metrics: token overlap -----------------------------------------------------------------------
 
 
-def test_normalize_text_is_squad_style():
+def test_normalize_text_is_synalinks_style():
     assert metrics.normalize_text("The Cat, sat!") == ["cat", "sat"]
     assert metrics.normalize_text("  An apple a day  ") == ["apple", "day"]
     assert metrics.normalize_text("theory") == ["theory"]  # articles only as whole words
+    assert metrics.normalize_and_tokenize("Paris is the capital of France") == ["paris", "capital", "france"]
 
 
 async def test_token_metrics_on_one_pair():
     # "the cat sat" -> [cat, sat]; "cat sat down" -> [cat, sat, down]: tp=2, fp=1, fn=0
     for metric, expected in ((metrics.Precision(), 2 / 3), (metrics.Recall(), 1.0), (metrics.F1Score(), 0.8)):
+        # one field: average=None (Synalinks' default) gives its score as a float
         await metric.update_state({"answer": "the cat sat"}, {"answer": "Cat sat down."})
         assert metric.result() == pytest.approx(expected), metric.name
 
@@ -480,8 +483,8 @@ async def _fill(metric):
     return metric.result()
 
 
-async def test_token_metrics_micro_pools_counts():
-    # pooled: tp=3, fp=1, fn=2
+async def test_token_metrics_pool_counts_over_updates():
+    # one field: its counts pooled over the updates, tp=3, fp=1, fn=2
     assert await _fill(metrics.Precision()) == pytest.approx(3 / 4)
     assert await _fill(metrics.Recall()) == pytest.approx(3 / 5)
     assert await _fill(metrics.F1Score()) == pytest.approx(2 * 3 / (2 * 3 + 1 + 2))
@@ -495,49 +498,55 @@ async def test_token_metrics_samples_averages_examples():
 
 async def test_token_metrics_macro_averages_fields():
     f1 = metrics.F1Score(average="macro")
-    micro = metrics.F1Score()
-    for metric in (f1, micro):
+    micro = metrics.F1Score(average="micro")
+    per_field = metrics.F1Score()
+    for metric in (f1, micro, per_field):
         # answer: tp=1 fp=0 fn=0 (F1 1.0); rationale: tp=1 fp=1 fn=2 (F1 2/5)
         await metric.update_state({"answer": "Paris", "rationale": "big french city"},
                                   {"answer": "paris", "rationale": "city nearby"})
     assert f1.result() == pytest.approx((1.0 + 0.4) / 2)
     assert micro.result() == pytest.approx(2 * 2 / (2 * 2 + 1 + 2))
+    assert per_field.result() == pytest.approx([1.0, 0.4])  # fields in sorted order
 
 
 async def test_token_metrics_masks_nested_fields_numbers_and_missing_fields():
     f1 = metrics.F1Score(in_mask=["answer"])
     await f1.update_state({"answer": 42, "rationale": "x"}, {"answer": "42", "rationale": "y"})
-    assert f1.result() == 1.0
-    recall = metrics.Recall()
-    # the prediction lacks "b" (all fn) and adds "c" (all fp); nested "a.x" matches
+    assert f1.result() == pytest.approx(1.0)
+    recall = metrics.Recall(average="micro")
+    # leaves in sorted-key order, compared by position: a.x with a.x, "three" (b) with "four" (c)
     await recall.update_state({"a": {"x": "one two"}, "b": "three"}, {"a": {"x": "one two"}, "c": "four"})
     assert recall.result() == pytest.approx(2 / 3)
-    precision = metrics.Precision()
+    precision = metrics.Precision(average="micro")
     await precision.update_state({"a": {"x": "one two"}, "b": "three"}, {"a": {"x": "one two"}, "c": "four"})
     assert precision.result() == pytest.approx(2 / 3)
-    lists = metrics.F1Score()
-    await lists.update_state({"tags": ["red", "blue"]}, {"tags": ["blue", "red"]})
-    assert lists.result() == 1.0
+    lists = metrics.F1Score(average="macro")
+    await lists.update_state({"tags": ["red", "blue"]}, {"tags": ["blue", "red"]})  # items by position
+    assert lists.result() == pytest.approx(0.0)
+    labels = metrics.CategoricalF1Score()
+    await labels.update_state({"tags": ["red", "blue"]}, {"tags": ["blue", "red"]})  # label sets
+    assert labels.result() == pytest.approx(1.0)
 
 
 async def test_token_metrics_edge_cases_and_reset():
     f1 = metrics.F1Score()
     assert f1.result() == 0.0  # no update
-    await f1.update_state({"answer": "the"}, {"answer": "a"})  # only articles: nothing on both sides
-    assert f1.result() == 1.0
-    await f1.update_state({"answer": "paris"}, None)  # no prediction: all false negatives
+    await f1.update_state({"answer": "the"}, {"answer": "a"})  # only articles: nothing over nothing reads 0
     assert f1.result() == 0.0
+    await f1.update_state({"answer": "paris"}, None)  # no prediction: skipped
+    await f1.update_state({"answer": "paris"}, {"answer": "paris"})
+    assert f1.result() == pytest.approx(1.0)
     f1.reset_state()
     assert f1.result() == 0.0
     await f1.update_state({"answer": "paris"}, {"answer": "paris"})
-    assert f1.result() == 1.0
+    assert f1.result() == pytest.approx(1.0)
     assert metrics.Precision().name == "precision" and f1.name == "f1_score"
 
 
 def test_token_metrics_reject_unknown_average():
-    with pytest.raises(InvalidInputError, match=r"F1Score: average must be one of 'micro', 'macro', 'samples', "
-                                                 r"got 'weighted'"):
-        metrics.F1Score(average="weighted")
+    with pytest.raises(InvalidInputError, match=r"F1Score: average must be one of None, 'micro', 'macro', "
+                                                 r"'weighted', 'samples', got 'mean'"):
+        metrics.F1Score(average="mean")
 
 
 # --- metrics: means -------------------------------------------------------------------------------
@@ -656,8 +665,8 @@ def test_metrics_get():
 
 
 def test_metrics_get_unknown_lists_valid_names():
-    with pytest.raises(InvalidInputError, match=r"Unknown metric 'f1'. Valid names: 'accuracy', 'f1_score', 'mean', "
-                                                 r"'precision', 'recall'"):
+    with pytest.raises(InvalidInputError, match=r"Unknown metric 'f1'. Valid names: 'accuracy', .*'f1_score', .*"
+                                                 r"'precision', .*'recall'"):
         metrics.get("f1")
     with pytest.raises(InvalidInputError, match="Cannot use 3 as a metric"):
         metrics.get(3)

@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
+from synaplex.training.values import as_json_dict
 
 
 class FunctionWrapping:
@@ -16,6 +17,12 @@ class FunctionWrapping:
     fn_kwargs: dict
 
     async def call_fn(self, y_true: dict | None, y_pred: dict | None) -> Any:
+        """``fn(y_true, y_pred, **kwargs)``, awaited when async; both values as JsonDicts."""
+        # JsonDicts: dicts that also answer get_json(), as Synalinks' JsonDataModels do
+        return await self.call_fn_raw(as_json_dict(y_true), as_json_dict(y_pred))
+
+    async def call_fn_raw(self, y_true: Any, y_pred: Any) -> Any:
+        """``fn(y_true, y_pred, **kwargs)`` with the values as given, awaited when async."""
         result = self.fn(y_true, y_pred, **self.fn_kwargs)
         if inspect.isawaitable(result):
             result = await result

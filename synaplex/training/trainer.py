@@ -13,9 +13,11 @@ Usage is counted per phase: ``inference`` (the program), ``reward`` (judges) and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
+import time
 from typing import Any
 
 from synaplex.backend.asyncio_utils import run_sync
@@ -64,15 +66,34 @@ def _usage_logs(prefix: str, usage: Usage) -> dict:
 
 
 class _Run:
-    """The usage of one fit/evaluate run, per phase and in all."""
+    """The usage of one fit/evaluate run, per phase and in all, and the wall-clock time spent
+    in each phase (the union of its intervals: concurrent calls are not counted twice)."""
 
     def __init__(self):
         self.phases = {phase: Usage() for phase in PHASES}
         self.total = Usage()
+        self.intervals: dict[str, list[tuple[float, float]]] = {phase: [] for phase in PHASES}
 
     def add(self, phase: str, usage: Usage) -> None:
         self.phases[phase].add(usage)
         self.total.add(usage)
+
+    @contextlib.contextmanager
+    def timing(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.intervals[phase].append((start, time.perf_counter()))
+
+    def seconds(self, phase: str) -> float:
+        total, end = 0.0, -math.inf
+        for start, stop in sorted(self.intervals[phase]):
+            if stop <= end:
+                continue
+            total += stop - max(start, end)
+            end = stop
+        return total
 
     def snapshot(self) -> Usage:
         copy = Usage()
@@ -95,32 +116,39 @@ class Trainer(Trainable):
         """Configure training.
 
         Args:
-            reward: a ``Reward``, its string id (``"exact_match"``), or an async function
-                ``(y_true, y_pred) -> float`` in [0, 1] (wrapped in ``RewardFunctionWrapper``).
-            optimizer: an ``Optimizer`` or its string id (``"random_few_shot"``).
-            metrics: ``Metric`` objects or string ids (``"f1_score"``, ``"accuracy"``…).
+            reward: a ``Reward`` (or ``BatchReward``), its string id (``"exact_match"``,
+                ``"ExactMatch"``), or a function ``(y_true, y_pred) -> float`` in [0, 1],
+                async or not (wrapped in ``RewardFunctionWrapper``).
+            optimizer: an ``Optimizer`` or its string id (``"random_few_shot"``,
+                ``"RandomFewShot"``, ``"omega"`` with default models configured).
+            metrics: ``Metric`` objects, metric classes or string ids (``"f1_score"``,
+                ``"accuracy"``, ``"RewardCost"``…).
+
+        An unknown id raises ``UnknownIdentifierError`` (an ``InvalidInputError``) listing
+        the valid ones.
         """
 
         if reward is None:
             raise InvalidInputError(
                 "compile() needs a reward: e.g. reward=synaplex.rewards.ExactMatch(in_mask=['answer']).")
-        if isinstance(reward, str):
-            reward = rewards_lib.get(reward)
-        elif not isinstance(reward, rewards_lib.Reward):
-            if not callable(reward):
-                raise InvalidInputError(f"reward must be a Reward, a string id or a function, got {reward!r:.80}.")
-            reward = rewards_lib.RewardFunctionWrapper(reward)
-        if isinstance(optimizer, str):
+        if not isinstance(reward, rewards_lib.Reward) and not isinstance(reward, (str, dict)) \
+                and not callable(reward):
+            raise InvalidInputError(f"reward must be a Reward, a string id or a function, got {reward!r:.80}.")
+        reward = rewards_lib.get(reward)
+        if optimizer is not None:
+            if not isinstance(optimizer, (optimizers_lib.Optimizer, str, dict)):
+                raise InvalidInputError(f"optimizer must be an Optimizer or a string id, got {optimizer!r:.80}.")
             optimizer = optimizers_lib.get(optimizer)
-        if optimizer is not None and not isinstance(optimizer, optimizers_lib.Optimizer):
-            raise InvalidInputError(f"optimizer must be an Optimizer or a string id, got {optimizer!r:.80}.")
-        resolved = []
-        for metric in metrics or []:
-            resolved.append(metrics_lib.get(metric) if isinstance(metric, str) else metric)
+        if metrics is not None and (isinstance(metrics, (str, dict)) or not hasattr(metrics, "__iter__")):
+            raise InvalidInputError(
+                f"metrics must be a list (e.g. metrics=['f1_score']), got {type(metrics).__name__}: {metrics!r:.80}.")
+        resolved = [metrics_lib.get(metric) for metric in metrics or []]
+        _check_metric_names(resolved)
         self.reward, self.optimizer, self.metrics = reward, optimizer, resolved
         self._compiled = True
         self._optimizer_built = False
         self._pending_optimizer_state = None
+        self._batch_state = None
 
     def _check_compiled(self, what: str) -> None:
         if not self._compiled:
@@ -160,11 +188,12 @@ class Trainer(Trainable):
 
     async def _score(self, x: Any, y_true: dict | None, run: _Run, training: bool) -> dict:
         """Run one example; return its prediction, reward, traces and error (never raises for
-        a failed example: it scores 0 and is logged)."""
+        a failed example: it scores 0 and is logged). A BatchReward scores later, the whole
+        batch at once (``reward`` is then ``None`` here)."""
         error = None
         with trace_lib.collecting() as traces:
             try:
-                with track_usage() as used:
+                with track_usage() as used, run.timing("inference"):
                     y_pred = await self(x, training=training)
             except asyncio.CancelledError:
                 raise
@@ -172,14 +201,15 @@ class Trainer(Trainable):
                 y_pred, error = None, exc
         run.add("inference", used.total)
         y_pred_json = _json(y_pred) if error is None else None
-        with track_usage() as used:
-            reward = 0.0 if error is not None else await self.reward(y_true, y_pred_json)
-        run.add("reward", used.total)
-        for item in traces:
-            item.reward, item.target = reward, y_true
         if error is not None:
             _log.warning("Program %r failed on an example (scored 0): %s: %s", self.name, type(error).__name__, error)
-        return {"y_pred": y_pred_json, "reward": reward, "traces": traces, "error": error}
+        record = {"y_pred": y_pred_json, "reward": None, "traces": traces, "error": error, "y_true": y_true}
+        if not isinstance(self.reward, rewards_lib.BatchReward):
+            with track_usage() as used, run.timing("reward"):
+                reward = 0.0 if error is not None else await self.reward(y_true, y_pred_json)
+            run.add("reward", used.total)
+            _set_reward(record, reward)
+        return record
 
     async def _run_batch(self, xs: list, ys: list | None, indices: list[int], run: _Run, training: bool,
                          concurrency: int) -> list[dict]:
@@ -189,22 +219,40 @@ class Trainer(Trainable):
             async with semaphore:
                 return await self._score(xs[i], ys[i] if ys is not None else None, run, training)
 
-        return await asyncio.gather(*(one(i) for i in indices))
+        records = await asyncio.gather(*(one(i) for i in indices))
+        if isinstance(self.reward, rewards_lib.BatchReward):
+            with track_usage() as used, run.timing("reward"):
+                rewards = await self.reward.compute_batch([r["y_true"] for r in records],
+                                                          [r["y_pred"] if r["error"] is None else None
+                                                           for r in records])
+            run.add("reward", used.total)
+            for record, reward in zip(records, rewards):
+                _set_reward(record, 0.0 if record["error"] is not None else reward)
+        return records
 
     async def _update_metrics(self, records: list[dict], ys: list | None, indices: list[int]) -> None:
         for metric in self.metrics:
             if hasattr(metric, "update_from_usage"):
                 continue
+            if isinstance(metric, metrics_lib.BatchMetric):  # the whole batch at once
+                if records:
+                    await metric.update_state([ys[i] if ys is not None else None for i in indices],
+                                              [record["y_pred"] for record in records])
+                continue
             for i, record in zip(indices, records):
                 await metric.update_state(ys[i] if ys is not None else None, record["y_pred"])
 
-    def _metric_logs(self, run: _Run) -> dict:
+    def _metric_logs(self, run: _Run | None) -> dict:
         logs = {}
         for metric in self.metrics:
-            if hasattr(metric, "update_from_usage"):
+            if hasattr(metric, "update_from_usage") and run is not None:
                 metric.reset_state()
-                metric.update_from_usage(run.phases[metric.phase])
-            logs[metric.name] = metric.result()
+                metric.update_from_usage(run.phases[metric.phase], run.seconds(metric.phase))
+            result = metric.result()
+            if isinstance(result, dict):  # per-label results: one log each, as in Synalinks
+                logs.update(result)
+            else:
+                logs[metric.name] = result
         return logs
 
     def _reset_metrics(self) -> None:
@@ -218,11 +266,12 @@ class Trainer(Trainable):
         """The mean reward and the metrics on ``(x, y)``: ``{"reward": ..., "<metric>": ..., usage}``."""
         self._check_compiled("evaluate")
         _check_batch_size(batch_size)
+        self._batch_state = None
         xs, ys = self._examples(x, y, "evaluate")
         callback_list = CallbackList(callbacks, add_progbar=_verbose(verbose) > 0, program=self,
                                      epochs=1, steps=math.ceil(len(xs) / batch_size), verbose=_verbose(verbose))
         logs = await self._evaluate(xs, ys, batch_size, callback_list)
-        return logs if return_dict else [logs["reward"]] + [logs[m.name] for m in self.metrics]
+        return logs if return_dict else [logs["reward"]] + [logs[key] for key in self._metric_keys()]
 
     async def _evaluate(self, xs: list, ys: list | None, batch_size: int, callback_list,
                         run: _Run | None = None) -> dict:
@@ -267,6 +316,7 @@ class Trainer(Trainable):
             seed: makes shuffling and the optimizer's choices repeatable.
         """
         self._check_compiled("fit")
+        self._batch_state = None
         if self.optimizer is None:
             raise NotCompiledError(f"Program {self.name!r} was compiled without an optimizer: "
                                    "compile(reward=..., optimizer='random_few_shot') to fit it.")
@@ -291,12 +341,7 @@ class Trainer(Trainable):
 
         if seed is not None and getattr(self.optimizer, "seed", None) is None and hasattr(self.optimizer, "seed"):
             self.optimizer.seed = seed
-        if not getattr(self, "_optimizer_built", False):
-            await self.optimizer.build(self)
-            if getattr(self, "_pending_optimizer_state", None):  # a loaded program goes on training
-                self.optimizer.set_state(self._pending_optimizer_state)
-            self._pending_optimizer_state = None
-            self._optimizer_built = True
+        await self._build_optimizer()
 
         steps = math.ceil(len(xs) / batch_size)
         callback_list = CallbackList(callbacks, add_history=True, add_progbar=_verbose(verbose) > 0, program=self,
@@ -332,14 +377,7 @@ class Trainer(Trainable):
                     indices = order[step * batch_size:(step + 1) * batch_size]
                     callback_list.on_train_batch_begin(step, {})
                     before = run.snapshot()
-                    with track_usage() as used:
-                        await self.optimizer.propose(epoch, step)
-                    run.add("optimizer", used.total)
-                    batch = await self._run_batch(xs, ys, indices, run, training=True, concurrency=batch_size)
-                    with track_usage() as used:
-                        await self.optimizer.update([r["reward"] for r in batch],
-                                                    [t for r in batch for t in r["traces"]])
-                    run.add("optimizer", used.total)
+                    batch = await self._optimizer_step(xs, ys, indices, run, epoch, step, batch_size)
                     await self._update_metrics(batch, ys, indices)
                     records.extend({"index": i, "y_pred": r["y_pred"], "reward": r["reward"],
                                     "error": None if r["error"] is None
@@ -347,20 +385,20 @@ class Trainer(Trainable):
                                    for i, r in zip(indices, batch))
                     self._fit_state.update(epoch=epoch, batch=step + 1, order=order, records=records,
                                            rng=rng.getstate())
-                    logs = {"reward": _mean([r["reward"] for r in records]), **self._metric_logs(run),
-                            **_usage_logs("total", run.total), **_batch_usage(before, run.total)}
+                    logs = {"reward": _mean([r["reward"] for r in records]), **_usage_logs("total", run.total),
+                            **_batch_usage(before, run.total), **self._metric_logs(run)}
                     callback_list.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
-                with track_usage() as used:
+                with track_usage() as used, run.timing("optimizer"):
                     await self.optimizer.on_epoch_end(epoch)
                 run.add("optimizer", used.total)
                 logs = {"reward": _mean([r["reward"] for r in records]), **self._metric_logs(run),
                         "errors": sum(r["error"] is not None for r in records)}
                 if val is not None:
                     val_logs = await self._evaluate(val[0], val[1], batch_size, CallbackList([], program=self), run)
-                    logs.update({f"val_{k}": v for k, v in val_logs.items() if k == "reward" or k == "errors"
-                                 or k in {m.name for m in self.metrics}})
+                    kept = {"reward", "errors", *self._metric_keys()}
+                    logs.update({f"val_{k}": v for k, v in val_logs.items() if k in kept})
                 for phase in PHASES:
                     logs.update(_usage_logs(phase, run.phases[phase]))
                 logs.update(_usage_logs("total", run.total))
@@ -373,6 +411,162 @@ class Trainer(Trainable):
         if self.stop_reason:
             history.stop_reason = self.stop_reason
         return history
+
+    async def _build_optimizer(self) -> None:
+        if not getattr(self, "_optimizer_built", False):
+            await self.optimizer.build(self)
+            if getattr(self, "_pending_optimizer_state", None):  # a loaded program goes on training
+                self.optimizer.set_state(self._pending_optimizer_state)
+            self._pending_optimizer_state = None
+            self._optimizer_built = True
+
+    async def _optimizer_step(self, xs: list, ys: list | None, indices: list[int], run: _Run, epoch: int,
+                              step: int, concurrency: int) -> list[dict]:
+        """One training step: the optimizer proposes, the batch runs and is scored, the
+        optimizer learns from its rewards and traces."""
+        with track_usage() as used, run.timing("optimizer"):
+            await self.optimizer.propose(epoch, step)
+        run.add("optimizer", used.total)
+        batch = await self._run_batch(xs, ys, indices, run, training=True, concurrency=concurrency)
+        with track_usage() as used, run.timing("optimizer"):
+            await self.optimizer.update([r["reward"] for r in batch], [t for r in batch for t in r["traces"]])
+        run.add("optimizer", used.total)
+        return batch
+
+    def _metric_keys(self) -> list[str]:
+        """The log names of the metrics, in order (a per-label metric has one per label)."""
+        keys = []
+        for metric in self.metrics:
+            result = metric.result()
+            keys.extend(result if isinstance(result, dict) else [metric.name])
+        return keys
+
+    # --- one batch (Synalinks' predict_on_batch, test_on_batch, train_on_batch) -----------------
+
+    def reset_metrics(self) -> None:
+        """Start the reward and metrics that ``test_on_batch``/``train_on_batch`` accumulate
+        afresh (as Keras' ``reset_metrics``)."""
+        self._reset_metrics()
+        self._batch_state = None
+
+    def _on_batch_state(self) -> dict:
+        if getattr(self, "_batch_state", None) is None:
+            self._reset_metrics()
+            self._batch_state = {"run": _Run(), "rewards": []}
+        return self._batch_state
+
+    def _on_batch_result(self, state: dict, return_dict: bool):
+        logs = {"reward": _mean(state["rewards"]), **self._metric_logs(state["run"])}
+        if return_dict:
+            return logs
+        ordered = [logs["reward"]] + [logs[key] for key in self._metric_keys()]
+        return ordered[0] if len(ordered) == 1 else ordered
+
+    async def predict_on_batch(self, x: Any, training: bool = False) -> list:
+        """The program's outputs for one batch of inputs, all run concurrently, in order
+        (Synalinks' signature). An example that fails raises its error.
+
+        Example:
+            >>> outputs = await program.predict_on_batch([Query(query="a"), Query(query="b")])
+        """
+        xs = _as_list(x, "x")
+        if not isinstance(training, bool):
+            raise InvalidInputError(f"training must be True or False, got {training!r}.")
+        return list(await asyncio.gather(*(self(item, training=training) for item in xs)))
+
+    async def test_on_batch(self, x: Any, y: Any = None, return_dict: bool = False, y_pred: Any = None):
+        """Score one batch: its mean reward and the metrics (Synalinks' signature).
+
+        The reward and the metrics accumulate over the ``test_on_batch``/``train_on_batch``
+        calls until :meth:`reset_metrics` (or a ``fit``/``evaluate``), as in Keras 3.
+
+        Args:
+            x, y: the batch's inputs and expected outputs.
+            return_dict: a dict ``{"reward": ..., "<metric>": ...}``; otherwise a list in
+                that order (the reward alone, as a float, when there are no metrics).
+            y_pred: the predictions for ``x`` when already computed (the program is then not
+                called again).
+        """
+        self._check_compiled("test_on_batch")
+        xs, ys = self._examples(x, y, "test_on_batch")
+        state = self._on_batch_state()
+        indices = list(range(len(xs)))
+        if y_pred is None:
+            records = await self._run_batch(xs, ys, indices, state["run"], training=False, concurrency=len(xs))
+        else:
+            records = await self._score_predictions(_as_list(y_pred, "y_pred"), ys, len(xs), state["run"])
+        await self._update_metrics(records, ys, indices)
+        state["rewards"].extend(r["reward"] for r in records)
+        return self._on_batch_result(state, return_dict)
+
+    async def _score_predictions(self, preds: list, ys: list | None, size: int, run: _Run) -> list[dict]:
+        if len(preds) != size:
+            raise InvalidInputError(f"y_pred has {len(preds)} predictions for {size} examples; give one per example.")
+        preds = [_json(p) for p in preds]
+        truths = ys if ys is not None else [None] * size
+        with track_usage() as used, run.timing("reward"):
+            if isinstance(self.reward, rewards_lib.BatchReward):
+                rewards = await self.reward.compute_batch(truths, preds)
+            else:
+                rewards = [await self.reward(t, p) for t, p in zip(truths, preds)]
+        run.add("reward", used.total)
+        return [{"y_pred": p, "reward": r, "traces": [], "error": None, "y_true": t}
+                for p, r, t in zip(preds, rewards, truths)]
+
+    async def train_on_batch(self, step: int, x: Any, y: Any = None, val_x: Any = None, val_y: Any = None,
+                             return_dict: bool = False):
+        """One optimization step on one batch (Synalinks' signature).
+
+        The optimizer proposes candidate values for the trainable variables, the batch runs
+        with ``training=True`` and is scored, the optimizer learns from it; then each
+        variable holds the best candidate found so far. The returned reward and metrics are
+        the batch's, or, with ``val_x``/``val_y``, those of the validation data run after the
+        step; they accumulate as :meth:`test_on_batch`'s do.
+
+        Args:
+            step: the training step (passed to the optimizer).
+            x, y: the batch's inputs and expected outputs.
+            val_x, val_y: validation data to score the program on after the step.
+            return_dict: as :meth:`test_on_batch`.
+        """
+        self._check_compiled("train_on_batch")
+        if self.optimizer is None:
+            raise NotCompiledError(f"Program {self.name!r} was compiled without an optimizer: "
+                                   "compile(reward=..., optimizer='random_few_shot') to train it.")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise InvalidInputError(f"step must be an integer >= 0, got {step!r}.")
+        xs, ys = self._examples(x, y, "train_on_batch")
+        val = None
+        if val_x is not None or val_y is not None:
+            if val_x is None:
+                raise InvalidInputError("train_on_batch got val_y without val_x: give both, or neither.")
+            val = self._examples(val_x, val_y, "train_on_batch")
+        await self._build_optimizer()
+        state = self._on_batch_state()
+        run = state["run"]
+        indices = list(range(len(xs)))
+        records = await self._optimizer_step(xs, ys, indices, run, 0, step, len(xs))
+        with track_usage() as used, run.timing("optimizer"):
+            await self.optimizer.on_epoch_end(0)  # each variable takes its best candidate so far
+        run.add("optimizer", used.total)
+        if val is not None:
+            xs, ys, indices = val[0], val[1], list(range(len(val[0])))
+            records = await self._run_batch(xs, ys, indices, run, training=False, concurrency=len(xs))
+        await self._update_metrics(records, ys, indices)
+        state["rewards"].extend(r["reward"] for r in records)
+        return self._on_batch_result(state, return_dict)
+
+    def predict_on_batch_sync(self, *args, **kwargs):
+        """``predict_on_batch`` without ``await``."""
+        return run_sync(self.predict_on_batch(*args, **kwargs))
+
+    def test_on_batch_sync(self, *args, **kwargs):
+        """``test_on_batch`` without ``await``."""
+        return run_sync(self.test_on_batch(*args, **kwargs))
+
+    def train_on_batch_sync(self, *args, **kwargs):
+        """``train_on_batch`` without ``await``."""
+        return run_sync(self.train_on_batch(*args, **kwargs))
 
     # --- backup and restore ---------------------------------------------------------------
 
@@ -434,6 +628,40 @@ class Trainer(Trainable):
     def predict_sync(self, *args, **kwargs):
         """``predict`` without ``await``."""
         return run_sync(self.predict(*args, **kwargs))
+
+
+def _set_reward(record: dict, reward: float) -> None:
+    record["reward"] = reward
+    for item in record["traces"]:
+        item.reward, item.target = reward, record["y_true"]
+
+
+# The logs the trainer writes itself: a metric may not take one of these names, unless it is the
+# LMUsage that computes the same value (LMUsage(kind="cost", phase="reward") is "reward_cost").
+_USAGE_LOG_KINDS = {"calls": "calls", "tokens": "tokens", "cost": "cost"}
+
+
+def _check_metric_names(metrics: list) -> None:
+    seen: dict[str, Any] = {}
+    for metric in metrics:
+        name = metric.name
+        if name in seen:
+            raise InvalidInputError(
+                f"Two metrics are named {name!r} ({type(seen[name]).__name__} and {type(metric).__name__}): their "
+                "logs would overwrite each other. Give one another name (name=...).")
+        seen[name] = metric
+        prefix, _, kind = name.partition("_")
+        reserved = name in ("reward", "errors") or (
+            prefix in (*PHASES, "total", "batch") and kind in _USAGE_LOG_KINDS)
+        same = (isinstance(metric, metrics_lib.LMUsage) and metric.phase == prefix
+                and metric.kind == _USAGE_LOG_KINDS.get(kind))
+        if reserved and not same:
+            meaning = {"reward": "the mean reward", "errors": "the number of failed examples",
+                       "total": "the usage of all phases together", "batch": "the usage of the last batch"}
+            raise InvalidInputError(
+                f"The metric {type(metric).__name__} is named {name!r}, a name the trainer's own logs use "
+                f"({meaning.get(name, meaning.get(prefix, f'the {prefix} phase usage'))}). Give it another name, "
+                f"e.g. {type(metric).__name__}(name='metric_{name}').")
 
 
 def _check_batch_size(batch_size: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.data import schema as schema_lib
+from synaplex.data.json_data_model import JsonDataModel
 
 
 def to_json_value(value: Any, what: str) -> dict | None:
@@ -22,6 +23,57 @@ def to_json_value(value: Any, what: str) -> dict | None:
     raise InvalidInputError(
         f"{what} must be a DataModel, a JsonDataModel, a dict or None, got {type(value).__name__}: {value!r:.80}."
     )
+
+
+class JsonDict(dict):
+    """A JSON object as rewards and metrics hand it to user code: a plain ``dict`` that also
+    answers Synalinks' ``JsonDataModel`` reads.
+
+    ``y["answer"]``, ``y.get("answer")``, ``"answer" in y``, ``json.dumps(y)`` and ``y == {...}``
+    work as on any dict; ``y.get_json()`` (the plain dict), ``y.get_schema()``,
+    ``y.prettify_json()`` and ``y.to_json_data_model()`` as on a ``JsonDataModel``. So reward
+    and metric functions written for Synalinks (``y_true.get_json()``) and for synaplex
+    (``y_true["answer"]``) both run.
+
+    Example:
+        >>> y = JsonDict({"answer": "Paris"})
+        >>> y["answer"], y.get_json()
+        ('Paris', {'answer': 'Paris'})
+    """
+
+    __slots__ = ("_schema",)
+
+    def __init__(self, value: dict | None = None, schema: dict | None = None):
+        super().__init__(value or {})
+        self._schema = schema
+
+    def get_json(self) -> dict:
+        """The value as a plain ``dict`` (a copy of the top level)."""
+        return dict(self)
+
+    def get_schema(self) -> dict:
+        """The value's JSON schema (read off the value itself when none was given)."""
+        return self._schema if self._schema is not None else value_schema(dict(self))
+
+    def prettify_json(self) -> str:
+        return json.dumps(dict(self), indent=2, ensure_ascii=False)
+
+    def prettify_schema(self) -> str:
+        return json.dumps(self.get_schema(), indent=2, ensure_ascii=False)
+
+    def to_json_data_model(self):
+        """The value as a ``synaplex.JsonDataModel`` (with its schema)."""
+        return JsonDataModel(json=dict(self), schema=self.get_schema())
+
+    def __repr__(self):
+        return f"JsonDict({dict.__repr__(self)})"
+
+
+def as_json_dict(value: dict | None) -> JsonDict | None:
+    """A plain dict as a :class:`JsonDict` (``None`` stays ``None``)."""
+    if value is None or isinstance(value, JsonDict):
+        return value
+    return JsonDict(value)
 
 
 def check_mask(mask: Any, argument: str, owner: str) -> list[str] | None:

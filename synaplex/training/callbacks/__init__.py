@@ -37,6 +37,7 @@ from synaplex.training.callbacks.callback_list import CallbackList
 from synaplex.training.callbacks.csv_logger import CSVLogger
 from synaplex.training.callbacks.early_stopping import EarlyStopping
 from synaplex.training.callbacks.history import History
+from synaplex.training.callbacks.identifiers import get
 from synaplex.training.callbacks.lambda_callback import LambdaCallback
 from synaplex.training.callbacks.progbar_logger import ProgbarLogger
 from synaplex.training.callbacks.program_checkpoint import ProgramCheckpoint
@@ -52,4 +53,5 @@ __all__ = [
     "LambdaCallback",
     "ProgbarLogger",
     "ProgramCheckpoint",
+    "get",
 ]

@@ -11,6 +11,7 @@ from typing import Any
 from synaplex.backend.errors import InvalidInputError, SavingError, SynaplexError
 from synaplex.serialization import files
 from synaplex.training.callbacks.callback import Callback
+from synaplex.training.callbacks.monitoring import BatchCounter, check_save_freq
 
 _log = logging.getLogger("synaplex.training")
 
@@ -24,12 +25,20 @@ class BackupAndRestore(Callback):
     history) when run again with the same ``backup_dir``.
 
     ``backup_dir/backup.json`` is rewritten atomically (a temporary file, then
-    ``os.replace``) after each batch and each epoch. At the start of training, an existing
+    ``os.replace``) after every ``save_freq`` batches and at each epoch's end (with the default
+    ``save_freq=1``: after each batch and each epoch). At the start of training, an existing
     backup is restored. When training ends normally the file is deleted (with
     ``delete_checkpoint``); a run that ended on an error keeps it.
 
     Args:
         backup_dir: the folder of the backup (created when needed). Use one per run.
+        save_freq: an integer N (default 1): back up every N batches (counted across epochs,
+            as in Keras) and at each epoch's end; ``"epoch"``: only at each epoch's end (an
+            interrupted run then resumes at the start of the epoch it was in).
+        double_checkpoint: accepted for Synalinks' signature (a bool). What it protects
+            against, a backup left half-written by a crash, cannot happen here: each backup is
+            written to a temporary file and renamed over the previous one, so the last
+            complete backup is always there.
         delete_checkpoint: delete the backup once training has finished.
 
     Attributes:
@@ -38,8 +47,15 @@ class BackupAndRestore(Callback):
 
     FILENAME = "backup.json"
 
-    def __init__(self, backup_dir: str | os.PathLike, delete_checkpoint: bool = True):
+    def __init__(self, backup_dir: str | os.PathLike, save_freq: str | int = 1, double_checkpoint: bool = False,
+                 delete_checkpoint: bool = True):
         super().__init__()
+        if not isinstance(double_checkpoint, bool):
+            raise InvalidInputError(
+                f"BackupAndRestore double_checkpoint must be True or False, got {double_checkpoint!r}.")
+        self.double_checkpoint = double_checkpoint
+        self.save_freq = check_save_freq(save_freq, "BackupAndRestore")
+        self._counter = BatchCounter(self.save_freq)
         if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
             raise InvalidInputError(f"BackupAndRestore backup_dir must be a folder path, got {backup_dir!r}.")
         self.backup_dir = os.fspath(backup_dir)
@@ -60,6 +76,7 @@ class BackupAndRestore(Callback):
 
     def on_train_begin(self, logs=None):
         self.restored = False
+        self._counter.reset()
         path = self.filepath
         if not os.path.exists(path):
             return
@@ -78,7 +95,8 @@ class BackupAndRestore(Callback):
                   _epoch_text(state.get("epoch")), state.get("batch"))
 
     def on_train_batch_end(self, batch, logs=None):
-        self._write()
+        if self._counter.due(batch):
+            self._write()
 
     def on_epoch_end(self, epoch, logs=None):
         self._write()

@@ -7,6 +7,7 @@ from typing import Any
 from synaplex.backend.errors import InvalidInputError
 from synaplex.training.callbacks.callback import Callback
 from synaplex.training.callbacks.history import History
+from synaplex.training.callbacks.identifiers import get as get_callback
 from synaplex.training.callbacks.progbar_logger import ProgbarLogger
 
 
@@ -20,7 +21,8 @@ class CallbackList(Callback):
     the logs last.
 
     Args:
-        callbacks: a Callback, a list of them, or ``None``.
+        callbacks: a Callback, a list of them (Callbacks or their string ids, e.g.
+            ``"early_stopping"``), or ``None``.
         add_history, add_progbar: add the default callbacks.
         program: passed to every callback's ``set_program``.
         **params: passed to every callback's ``set_params`` (``epochs``, ``steps``, ``verbose``).
@@ -133,6 +135,8 @@ def _callback_list(callbacks: Any) -> list[Callback]:
     for item in items:
         if isinstance(item, (list, tuple)):
             flat.extend(_callback_list(item))
+        elif isinstance(item, str):  # a callback id: "early_stopping", "EarlyStopping"
+            flat.append(get_callback(item))
         elif isinstance(item, type) and issubclass(item, Callback):
             raise InvalidInputError(
                 f"callbacks must hold Callback instances; got the class {item.__name__}: "

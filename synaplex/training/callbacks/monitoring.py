@@ -40,6 +40,10 @@ def monitor_value(monitor: str, logs: dict, who: str) -> float | None:
         warnings.warn(f"{who} is conditioned on {monitor!r}, which {state}. Available values are: {available}.{hint}",
                       UserWarning, stacklevel=3)
         return None
+    if isinstance(value, (list, tuple, dict)):
+        raise InvalidInputError(
+            f"{who} monitors {monitor!r}, which holds one value per field or label ({value!r:.80}), not one number. "
+            "Give the metric an average (e.g. F1Score(average='micro')) or monitor another value.")
     if isinstance(value, float) and math.isnan(value):
         warnings.warn(f"{who}: {monitor!r} is NaN; this epoch is not compared.", UserWarning, stacklevel=3)
         return None
@@ -74,3 +78,37 @@ def is_number(value: Any) -> bool:
 
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_save_freq(save_freq: Any, who: str) -> str | int:
+    """``"epoch"`` or a positive integer (a number of batches), as in Keras."""
+    if save_freq == "epoch" or (is_int(save_freq) and save_freq >= 1):
+        return save_freq
+    raise InvalidInputError(
+        f"{who} save_freq must be 'epoch' (save at each epoch's end) or a positive integer (save every that many "
+        f"batches), got {save_freq!r}.")
+
+
+class BatchCounter:
+    """Keras' count of batches for ``save_freq=N``: it carries over epochs, and says when N
+    batches have passed since the last save."""
+
+    def __init__(self, save_freq: str | int):
+        self.save_freq = save_freq
+        self.since_last_save = 0
+        self.last_batch = 0
+
+    def reset(self) -> None:
+        self.since_last_save = 0
+        self.last_batch = 0
+
+    def due(self, batch: int) -> bool:
+        if self.save_freq == "epoch":
+            return False
+        added = batch + 1 if batch <= self.last_batch else batch - self.last_batch  # batch <= last: a new epoch
+        self.since_last_save += added
+        self.last_batch = batch
+        if self.since_last_save >= self.save_freq:
+            self.since_last_save = 0
+            return True
+        return False

@@ -20,6 +20,11 @@ def _check_number(value: Any, owner: str) -> float:
     raise InvalidInputError(f"Metric {owner!r} averages numbers, got {value!r:.80} ({type(value).__name__}).")
 
 
+def _numbers(value: Any) -> list:
+    """A number, or a list of numbers (Synalinks' ``update_state([1, 3, 5, 7])``), as a list."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 class _Average:
     """A running mean: ``total`` and ``count``, with Keras's 0.0 before any update."""
 
@@ -36,7 +41,7 @@ class _Average:
 
 
 class Mean(_Average, Metric):
-    """The running mean of numbers: ``await mean.update_state(0.5)``.
+    """The running mean of numbers: ``await mean.update_state(0.5)`` (or a list of numbers).
 
     Example:
         >>> m = synaplex.metrics.Mean()
@@ -55,7 +60,34 @@ class Mean(_Average, Metric):
                 f"Metric {self.name!r} (Mean) averages numbers: update_state(value). To average a function "
                 "of (y_true, y_pred), use synaplex.metrics.MeanMetricWrapper(fn)."
             )
-        self._add(value)
+        for number in _numbers(value):
+            self._add(number)
+
+
+class Sum(Metric):
+    """The running sum of numbers: ``await total.update_state([1, 3, 5, 7])`` reads 16.0.
+
+    Example:
+        >>> s = synaplex.metrics.Sum()
+        >>> await s([1, 3, 5, 7])
+        16.0
+    """
+
+    def __init__(self, name: str | None = None):
+        super().__init__(name=name)
+        self.reset_state()
+
+    async def update_state(self, value: Any, *extra: Any) -> None:
+        if extra:
+            raise InvalidInputError(
+                f"Metric {self.name!r} (Sum) adds numbers: update_state(value) with a number or a list of numbers.")
+        self.total += sum(_check_number(number, self.name) for number in _numbers(value))
+
+    def result(self) -> float:
+        return self.total
+
+    def reset_state(self) -> None:
+        self.total = 0.0
 
 
 class MeanOfScores(_Average, ComparisonMetric):
@@ -65,21 +97,20 @@ class MeanOfScores(_Average, ComparisonMetric):
         super().__init__(name=name, in_mask=in_mask, out_mask=out_mask)
         self.reset_state()
 
-    needs_ground_truth = True
-
     async def _score(self, y_true: dict | None, y_pred: dict | None) -> Any:
         raise NotImplementedError
 
     async def update_state(self, y_true: Any, y_pred: Any) -> None:
-        y_true, y_pred = self._prepare(y_true, y_pred, self.needs_ground_truth)
+        y_true, y_pred = self._prepare(y_true, y_pred)
         self._add(await self._score(y_true, y_pred))
 
 
 class MeanMetricWrapper(FunctionWrapping, MeanOfScores):
     """The mean of ``fn(y_true, y_pred, **kwargs)`` (async or not) over the examples.
 
-    ``fn`` receives the masked plain dicts (``y_true`` may be ``None`` when there is no
-    ground truth, ``y_pred`` when the program produced nothing) and returns a number. To
+    ``fn`` receives the masked values as :class:`~synaplex.training.values.JsonDict` (plain
+    dicts that also answer Synalinks' ``get_json()``; ``y_true`` may be ``None`` when there is
+    no ground truth, ``y_pred`` when the program produced nothing) and returns a number. To
     save it, register ``fn`` with ``@synaplex.saving.register_synaplex_serializable()``.
 
     Example:
@@ -88,8 +119,6 @@ class MeanMetricWrapper(FunctionWrapping, MeanOfScores):
         ...     return len((y_pred or {}).get("answer", ""))
         >>> synaplex.metrics.MeanMetricWrapper(answer_length)
     """
-
-    needs_ground_truth = False
 
     def __init__(self, fn: Any = None, name: str | None = None, in_mask: list[str] | None = None,
                  out_mask: list[str] | None = None, **kwargs: Any):

@@ -4,7 +4,13 @@
 * :class:`OMEGA`: LM-written mutations and crossovers of the instructions, with Dominated
   Novelty Search to keep the population diverse (needs a language and an embedding model).
 
-``get("random_few_shot")`` builds an optimizer from its name (``compile(optimizer="...")``).
+``get("random_few_shot")`` builds an optimizer from its name (``compile(optimizer="...")``);
+``get("omega")`` builds OMEGA with the default language and embedding models (see
+``synaplex.config``), or raises :class:`MissingModelError` when none is set.
+
+Synalinks' abstract bases ``GreedyOptimizer`` and ``EvolutionaryOptimizer`` have no
+counterpart: a custom optimizer subclasses :class:`Optimizer` (``propose_candidates``,
+``learn``), whose hooks differ from theirs.
 """
 
 from __future__ import annotations
@@ -13,16 +19,25 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
-from synaplex.training.optimizers.omega import OMEGA, dominated_novelty_scores, dominated_novelty_selection
+from synaplex.training.lookup import Lookup, UnknownIdentifierError  # noqa: F401 - the error of get()
+from synaplex.training.optimizers.omega import (
+    OMEGA,
+    MissingModelError,
+    dominated_novelty_scores,
+    dominated_novelty_selection,
+)
 from synaplex.training.optimizers.optimizer import Optimizer
 from synaplex.training.optimizers.random_few_shot import RandomFewShot
 
-__all__ = ["OMEGA", "Optimizer", "RandomFewShot", "deserialize", "dominated_novelty_scores",
+__all__ = ["OMEGA", "MissingModelError", "Optimizer", "RandomFewShot", "deserialize", "dominated_novelty_scores",
            "dominated_novelty_selection", "get", "serialize"]
 
-# Names accepted by get(), lower-cased without "_" or "-".
-_BY_NAME = {"randomfewshot": RandomFewShot}
-_VALID_NAMES = ("'random_few_shot'", "'RandomFewShot'")
+# compile(optimizer="...") ids: the snake_case and class names (and Synalinks' lower-case ones)
+LOOKUP = Lookup(
+    "optimizer", [RandomFewShot, OMEGA], aliases={"omega": OMEGA},
+    needs_arguments={Optimizer: "it is the base class: subclass it, or use 'random_few_shot' or 'omega'."},
+    hint="or pass an optimizer instance, e.g. synaplex.optimizers.RandomFewShot() or "
+         "synaplex.optimizers.OMEGA(language_model=..., embedding_model=...)")
 
 
 def serialize(optimizer: Optimizer) -> dict:
@@ -41,6 +56,10 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Optimizer:
 def get(identifier: Any) -> Optimizer:
     """An optimizer from an instance (returned as is), a name, or a serialized config.
 
+    Names: ``"random_few_shot"``/``"RandomFewShot"`` and ``"omega"``/``"OMEGA"``
+    (case-insensitive, as in Synalinks), built with their defaults; an unknown name raises
+    :class:`~synaplex.training.lookup.UnknownIdentifierError` listing the valid ones.
+
     Example:
         >>> synaplex.optimizers.get("random_few_shot")
     """
@@ -49,15 +68,7 @@ def get(identifier: Any) -> Optimizer:
     if isinstance(identifier, dict) and "class_name" in identifier:
         return deserialize(identifier)
     if isinstance(identifier, str):
-        key = identifier.replace("_", "").replace("-", "").replace(" ", "").lower()
-        if key == "omega":
-            raise InvalidInputError(
-                f"OMEGA cannot be built from the string {identifier!r}: it needs language_model= (which "
-                "writes the new instructions) and embedding_model= (for Dominated Novelty Search). Pass "
-                "optimizer=synaplex.optimizers.OMEGA(language_model=lm, embedding_model=em).")
-        if key in _BY_NAME:
-            return _BY_NAME[key]()
+        return LOOKUP.resolve(identifier)
     raise InvalidInputError(
-        f"Unknown optimizer {identifier!r:.100}. Valid names: {', '.join(_VALID_NAMES)}; or pass an optimizer "
-        "instance, e.g. synaplex.optimizers.RandomFewShot() or synaplex.optimizers.OMEGA(language_model=..., "
-        "embedding_model=...).")
+        f"Cannot use {identifier!r:.100} as an optimizer: pass an Optimizer instance, one of "
+        f"{', '.join(map(repr, LOOKUP.names))}, or a serialized config.")

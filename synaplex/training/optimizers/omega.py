@@ -14,6 +14,7 @@ import logging
 import math
 from typing import Any
 
+from synaplex.backend import config as config_lib
 from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.embedding_model import EmbeddingModel
 from synaplex.lm.language_model import LanguageModel
@@ -105,14 +106,21 @@ def pick_traces(records: list[dict]) -> list[dict]:
     return ordered[:TRACES_SHOWN] + ordered[-TRACES_SHOWN:]
 
 
+class MissingModelError(InvalidInputError):
+    """An optimizer needs a language or embedding model, and none was given or configured."""
+
+
 def _resolve_model(model: Any, argument: str, embedding: bool):
     why = ("it writes the new instructions (mutations and crossovers)" if not embedding else
            "Dominated Novelty Search embeds the candidates to keep the population diverse")
     example = "synaplex.EmbeddingModel(...)" if embedding else "synaplex.LanguageModel(...)"
+    if model is None:  # as in Synalinks: the configured default model
+        model = config_lib.get_default_embedding_model() if embedding else config_lib.get_default_language_model()
     if model is None:
-        raise InvalidInputError(
-            f"OMEGA needs {argument}= ({why}): pass {argument}={example}. OMEGA must be given both "
-            "language_model= and embedding_model=.")
+        setter = "set_default_embedding_model" if embedding else "set_default_language_model"
+        raise MissingModelError(
+            f"OMEGA needs {argument}= ({why}): pass {argument}={example}, or set a default with "
+            f"synaplex.config.{setter}(...). OMEGA must have both a language model and an embedding model.")
     if isinstance(model, str):
         return EmbeddingModel(model=model) if embedding else LanguageModel(model=model)
     if embedding and isinstance(model, LanguageModel):
@@ -130,6 +138,13 @@ def _resolve_model(model: Any, argument: str, embedding: bool):
 
 
 class OMEGA(RandomFewShot):
+    UNSUPPORTED_ARGUMENTS = {
+        "distance_function": "Dominated Novelty Search here measures the cosine distance of the candidates' "
+                             "embeddings (see synaplex.optimizers.dominated_novelty_scores).",
+        "sampling_temperature": "OMEGA picks parents with selection= and selection_temperature=; its few-shot "
+                                "examples (few_shot_learning=True) are drawn uniformly from the pool.",
+    }
+
     """The evolutionary optimizer: LM-written mutations and crossovers, diverse populations.
 
     Per trainable variable with ``instructions`` (and, with ``few_shot_learning``, with
@@ -163,7 +178,17 @@ class OMEGA(RandomFewShot):
         few_shot_learning, nb_min_examples, nb_max_examples, min_reward, max_pool_size: also
             sample few-shot examples, as :class:`RandomFewShot` does (off by default).
         instructions: task-specific guidance added to the optimizer model's prompt.
+        reasoning_effort: passed to the optimizer model's calls (``"low"``, ``"medium"``,
+            ``"high"``…; ``None``: the model's default).
+        use_chain_of_thought: the optimizer model writes its reasoning (``thinking``) before
+            the new instructions (default); ``False`` asks for the instructions alone (fewer
+            tokens, for small models that ramble).
         name, seed: the optimizer's name and the seed of its random generator.
+        description: a description (Synalinks' argument).
+
+    With ``language_model`` or ``embedding_model`` left out, the default set with
+    ``synaplex.config.set_default_language_model`` / ``set_default_embedding_model`` is used,
+    as in Synalinks; with none set, :class:`MissingModelError` says what to pass.
 
     Example:
         >>> optimizer = synaplex.optimizers.OMEGA(language_model=lm, embedding_model=em, seed=0)
@@ -174,10 +199,21 @@ class OMEGA(RandomFewShot):
                  selection_temperature: float = 0.3, merging_rate: float = 0.02, algorithm: str = "dns",
                  selection: str = "softmax", few_shot_learning: bool = False, nb_min_examples: int = 1,
                  nb_max_examples: int = 3, min_reward: float = 0.5, max_pool_size: int = 100,
-                 instructions: str | None = None, name: str | None = None, seed: int | None = None):
+                 instructions: str | None = None, name: str | None = None, seed: int | None = None,
+                 description: str | None = None, reasoning_effort: str | None = None,
+                 use_chain_of_thought: bool = True, **kwargs: Any):
         super().__init__(few_shot_learning=few_shot_learning, nb_min_examples=nb_min_examples,
                          nb_max_examples=nb_max_examples, min_reward=min_reward, max_pool_size=max_pool_size,
-                         name=name, seed=seed)
+                         name=name, seed=seed, description=description, **kwargs)
+        if reasoning_effort is not None and not isinstance(reasoning_effort, str):
+            raise InvalidInputError(
+                f"OMEGA(reasoning_effort=...) must be a string such as 'low', 'medium' or 'high' (or None), got "
+                f"{reasoning_effort!r:.100}.")
+        if not isinstance(use_chain_of_thought, bool):
+            raise InvalidInputError(f"OMEGA(use_chain_of_thought=...) must be True or False, got "
+                                    f"{use_chain_of_thought!r:.100}.")
+        self.reasoning_effort = reasoning_effort
+        self.use_chain_of_thought = use_chain_of_thought
         self.language_model = _resolve_model(language_model, "language_model", embedding=False)
         self.embedding_model = _resolve_model(embedding_model, "embedding_model", embedding=True)
         self.k_nearest_fitter = check_int("k_nearest_fitter", k_nearest_fitter, 1)
@@ -242,6 +278,9 @@ class OMEGA(RandomFewShot):
                 "required": ["thinking", "instructions"],
                 "additionalProperties": False,
             }
+            if not self.use_chain_of_thought:
+                del schema["properties"]["thinking"]
+                schema["required"] = ["instructions"]
             self._schemas[path] = schema
         return schema
 
@@ -267,6 +306,8 @@ class OMEGA(RandomFewShot):
 
     def _system(self, crossover: bool) -> str:
         system = CROSSOVER_SYSTEM if crossover else MUTATION_SYSTEM
+        if not self.use_chain_of_thought:
+            system = system.replace("reason step by step in `thinking`, then give", "give")
         if self.instructions:
             system += "\n\nGuidance for this task:\n" + self.instructions
         return system
@@ -297,7 +338,8 @@ class OMEGA(RandomFewShot):
         return [{"role": "system", "content": self._system(True)}, {"role": "user", "content": user}]
 
     async def _write(self, messages: list[dict], schema: dict, temperature: float) -> str | None:
-        reply = await self.language_model(messages, schema=schema, temperature=temperature)
+        extra = {} if self.reasoning_effort is None else {"reasoning_effort": self.reasoning_effort}
+        reply = await self.language_model(messages, schema=schema, temperature=temperature, **extra)
         instructions = reply.get("instructions") if isinstance(reply, dict) else None
         if not isinstance(instructions, str) or not instructions.strip():
             _log.warning("%s: the optimizer's model gave no instructions; the parent's are kept.", self.name)
@@ -421,6 +463,10 @@ class OMEGA(RandomFewShot):
             selection=self.selection,
             instructions=self.instructions,
         )
+        if self.reasoning_effort is not None:
+            config["reasoning_effort"] = self.reasoning_effort
+        if not self.use_chain_of_thought:
+            config["use_chain_of_thought"] = False
         return config
 
     @classmethod

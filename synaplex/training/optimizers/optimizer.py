@@ -25,6 +25,7 @@ original would have.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -104,15 +105,25 @@ class Optimizer:
     Args:
         name: the optimizer's name (default: its class name in snake case).
         seed: the seed of the optimizer's random generator, for reproducible training.
+        description: a description of the optimizer (Synalinks' argument; kept in its config).
 
     Attributes:
         iterations: how many batches (``update`` calls) the optimizer has learned from.
         rng: the optimizer's ``random.Random``; all its randomness goes through it.
     """
 
-    def __init__(self, name: str | None = None, seed: int | None = None):
+    # Synalinks arguments this optimizer does not take, and why (said when one is passed)
+    UNSUPPORTED_ARGUMENTS: dict[str, str] = {}
+
+    def __init__(self, name: str | None = None, seed: int | None = None, description: str | None = None,
+                 **kwargs: Any):
+        if kwargs:
+            self._refuse(kwargs)
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"An optimizer's name must be a string, got {name!r:.100}.")
+        if description is not None and not isinstance(description, str):
+            raise InvalidInputError(f"An optimizer's description must be a string, got {description!r:.100}.")
+        self.description = description
         self.name = name or snake_case(type(self).__name__)
         self.seed = seed  # also creates self.rng
         self.iterations = 0
@@ -133,6 +144,16 @@ class Optimizer:
             raise InvalidInputError(f"seed must be an integer or None, got {value!r:.100}.")
         self._seed = value
         self.rng = random.Random(value)
+
+    def _refuse(self, kwargs: dict) -> None:
+        cls = type(self).__name__
+        for key in kwargs:
+            if key in self.UNSUPPORTED_ARGUMENTS:
+                raise InvalidInputError(f"{cls}({key}=...) is not supported: {self.UNSUPPORTED_ARGUMENTS[key]}")
+        accepted = [p for p in inspect.signature(type(self).__init__).parameters
+                    if p not in ("self", "kwargs")]
+        raise InvalidInputError(
+            f"{cls} got unknown argument(s) {', '.join(map(repr, kwargs))}. It takes: {', '.join(accepted)}.")
 
     # --- what a subclass defines ------------------------------------------------------------
 
@@ -289,7 +310,10 @@ class Optimizer:
     # --- config -----------------------------------------------------------------------------
 
     def get_config(self) -> dict:
-        return {"name": self.name, "seed": self.seed}
+        config = {"name": self.name, "seed": self.seed}
+        if self.description is not None:
+            config["description"] = self.description
+        return config
 
     @classmethod
     def from_config(cls, config: dict):

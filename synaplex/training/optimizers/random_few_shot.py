@@ -21,6 +21,10 @@ def _labels_output(trace) -> bool:
         and set(target) == set(trace.outputs)
 
 
+_SAMPLING_WHY = ("examples are drawn uniformly at random from the pool of well-rewarded calls; raise min_reward "
+                 "to keep only the best calls in it.")
+
+
 class RandomFewShot(Optimizer):
     """The baseline optimizer: no extra LM calls, it only rewrites the ``examples``.
 
@@ -46,15 +50,29 @@ class RandomFewShot(Optimizer):
             go when the pool is full.
         name: the optimizer's name.
         seed: the seed of its random generator.
+        description: a description (Synalinks' argument).
+        sampling: Synalinks' argument; only ``"random"`` (uniform sampling from the pool,
+            what this optimizer does) is accepted.
 
     Example:
         >>> program.compile(reward=..., optimizer=synaplex.optimizers.RandomFewShot(seed=0))
     """
 
+    UNSUPPORTED_ARGUMENTS = {
+        "sampling_temperature": _SAMPLING_WHY,
+        "population_size": "this optimizer keeps one best candidate per variable (its pool of examples holds up to "
+                           "max_pool_size calls).",
+    }
+
     def __init__(self, few_shot_learning: bool = True, nb_min_examples: int = 1, nb_max_examples: int = 3,
                  min_reward: float = 0.5, max_pool_size: int = 100, name: str | None = None,
-                 seed: int | None = None):
-        super().__init__(name=name, seed=seed)
+                 seed: int | None = None, description: str | None = None, sampling: str = "random", **kwargs: Any):
+        super().__init__(name=name, seed=seed, description=description, **kwargs)
+        if sampling != "random":
+            raise InvalidInputError(
+                f"{type(self).__name__}(sampling={sampling!r}) is not supported: examples are drawn uniformly at "
+                "random from the pool of well-rewarded calls (sampling='random'); the pool itself keeps only calls "
+                "rewarded at least min_reward.")
         if not isinstance(few_shot_learning, bool):
             raise InvalidInputError(f"few_shot_learning must be True or False, got {few_shot_learning!r:.100}.")
         check_int("nb_min_examples", nb_min_examples, 0)

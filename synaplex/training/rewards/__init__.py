@@ -30,11 +30,12 @@ import inspect
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
-from synaplex.backend.naming import to_snake_case
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 from synaplex.training.function_wrapping import FunctionWrapping  # noqa: F401 - importable here before the split
+from synaplex.training.lookup import Lookup, UnknownIdentifierError  # noqa: F401 - the error of get()
+from synaplex.training.rewards.batch_reward import BatchReward, BatchRewardFunctionWrapper, reduce_rewards
 from synaplex.training.rewards.cosine_similarity import CosineSimilarity
-from synaplex.training.rewards.exact_match import ExactMatch
+from synaplex.training.rewards.exact_match import ExactMatch, exact_match
 from synaplex.training.rewards.lm_as_judge import DEFAULT_JUDGE_INSTRUCTIONS, JUDGE_SCHEMA, LMAsJudge  # noqa: F401
 from synaplex.training.rewards.program_as_judge import ProgramAsJudge
 from synaplex.training.rewards.reward import Reward, RewardError, check_score  # noqa: F401
@@ -43,6 +44,8 @@ from synaplex.training.values import apply_masks, check_mask, json_text, to_json
 
 __all__ = [
     "JUDGE_SCHEMA",
+    "BatchReward",
+    "BatchRewardFunctionWrapper",
     "CosineSimilarity",
     "ExactMatch",
     "LMAsJudge",
@@ -52,25 +55,35 @@ __all__ = [
     "RewardError",
     "RewardFunctionWrapper",
     "deserialize",
+    "exact_match",
     "get",
+    "reduce_rewards",
     "serialize",
 ]
 
 # A saved config names a class by its module (see synaplex.serialization.registry). The built-in
 # rewards keep this package's name, as when they shared one file, so that saved files stay the same
 # (and stay readable by earlier versions).
-for _cls in (CosineSimilarity, ExactMatch, LMAsJudge, MeanRewardWrapper, ProgramAsJudge, Reward, RewardError,
-             RewardFunctionWrapper):
+for _cls in (BatchReward, BatchRewardFunctionWrapper, CosineSimilarity, ExactMatch, LMAsJudge, MeanRewardWrapper,
+             ProgramAsJudge, Reward, RewardError, RewardFunctionWrapper):
     _cls.__module__ = __name__
 
 
 # --- lookup and serialization ------------------------------------------------------------
 
-_BUILT_INS: dict[str, type] = {
-    "exact_match": ExactMatch,
-    "cosine_similarity": CosineSimilarity,
-    "lm_as_judge": LMAsJudge,
-}
+# compile(reward="...") ids: the snake_case and class names (and Synalinks' lower-case ones)
+LOOKUP = Lookup(
+    "reward",
+    [ExactMatch, CosineSimilarity, LMAsJudge],
+    needs_arguments={
+        RewardFunctionWrapper: "pass the function itself (compile(reward=my_reward)) or "
+                               "synaplex.rewards.RewardFunctionWrapper(fn=my_reward).",
+        BatchRewardFunctionWrapper: "pass synaplex.rewards.BatchRewardFunctionWrapper(fn=my_batch_reward).",
+        ProgramAsJudge: "pass synaplex.rewards.ProgramAsJudge(program=judge_program).",
+        Reward: "it is the base class: subclass it, or use a built-in reward such as 'exact_match'.",
+        BatchReward: "it is the base class: subclass it, or wrap a function in BatchRewardFunctionWrapper.",
+    },
+    hint="or pass a Reward instance (e.g. synaplex.rewards.ExactMatch(in_mask=['answer'])) or a reward function")
 
 
 def serialize(reward: Reward) -> dict:
@@ -87,8 +100,10 @@ def get(identifier: Any) -> Reward:
     """Resolve a reward from an instance, a string id, a config dict or a function.
 
     Strings: ``"exact_match"``, ``"cosine_similarity"``, ``"lm_as_judge"`` (or the class
-    names ``"ExactMatch"``…), built with their defaults (the default embedding and language
-    models). A function becomes a :class:`RewardFunctionWrapper`.
+    names ``"ExactMatch"``…, case-insensitive as in Synalinks), built with their defaults
+    (the default embedding and language models). An unknown id raises
+    :class:`~synaplex.training.lookup.UnknownIdentifierError` listing the valid ones. A
+    function becomes a :class:`RewardFunctionWrapper`.
 
     Example:
         >>> synaplex.rewards.get("exact_match")
@@ -97,14 +112,7 @@ def get(identifier: Any) -> Reward:
     if isinstance(identifier, Reward):
         return identifier
     if isinstance(identifier, str):
-        cls = _BUILT_INS.get(identifier) or _BUILT_INS.get(to_snake_case(identifier))
-        if cls is None:
-            valid = sorted(_BUILT_INS) + sorted(c.__name__ for c in _BUILT_INS.values())
-            raise InvalidInputError(
-                f"Unknown reward {identifier!r}. Valid names: {', '.join(map(repr, valid))}; or pass a "
-                "Reward instance (e.g. synaplex.rewards.ExactMatch(in_mask=['answer'])) or a reward function."
-            )
-        return cls()
+        return LOOKUP.resolve(identifier)
     if isinstance(identifier, dict):
         reward = deserialize(identifier)
         if not isinstance(reward, Reward):
@@ -116,5 +124,5 @@ def get(identifier: Any) -> Reward:
         return RewardFunctionWrapper(identifier)
     raise InvalidInputError(
         f"Cannot use {identifier!r:.80} as a reward: pass a Reward, one of "
-        f"{', '.join(map(repr, sorted(_BUILT_INS)))}, a config dict or a function fn(y_true, y_pred)."
+        f"{', '.join(map(repr, LOOKUP.names))}, a config dict or a function fn(y_true, y_pred)."
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.backend.naming import to_snake_case
-from synaplex.training.values import apply_masks, check_mask, to_json_value
+from synaplex.training.values import apply_masks, as_json_dict, check_mask, to_json_value
 
 
 class RewardError(InvalidInputError):
@@ -33,7 +33,8 @@ def check_score(value: Any, owner: str) -> float:
 class Reward:
     """Base class of rewards: subclass it and implement ``async def call(self, y_true, y_pred)``.
 
-    ``call`` receives plain dicts, already masked; ``y_pred`` is never ``None`` there, and
+    ``call`` receives the values as :class:`~synaplex.training.values.JsonDict` (plain dicts
+    that also answer Synalinks' ``get_json()``), already masked; ``y_pred`` is never ``None`` there, and
     ``y_true`` may be ``None`` unless the class sets ``needs_ground_truth = True``. It returns
     a number in [0, 1].
 
@@ -80,7 +81,7 @@ class Reward:
                 f"{', '.join(map(repr, y_true))}). Name fields that the ground truth has."
             )
         masked_pred = apply_masks(y_pred, self.in_mask, self.out_mask)
-        return check_score(await self.call(masked_true, masked_pred), self.name)
+        return check_score(await self.call(as_json_dict(masked_true), as_json_dict(masked_pred)), self.name)
 
     async def batch(self, y_true: list, y_pred: list) -> list[float]:
         """Score many predictions concurrently; one float per pair, in order."""
