@@ -44,7 +44,7 @@ class NotCompiledError(SynaplexError):
 def _as_list(data: Any, name: str) -> list | None:
     if data is None:
         return None
-    if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
+    if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__") or hasattr(data, "get_json"):
         raise InvalidInputError(f"{name} must be a list (or array) of examples, got {type(data).__name__}.")
     return list(data)
 
