@@ -73,6 +73,11 @@ class JsonDataModel(OperatorMixin):
     def clone(self, name: str | None = None) -> JsonDataModel:
         return JsonDataModel(json=dict(self._json), schema=self._schema, name=name or self.name)
 
+    def __await__(self):
+        """``await value`` is the value: Synalinks' ops are awaited, ``synaplex.ops``' may be."""
+        return self
+        yield  # noqa: B901 - a generator that returns at once
+
     def __eq__(self, other):
         if isinstance(other, JsonDataModel):
             return self._json == other._json

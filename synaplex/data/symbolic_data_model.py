@@ -51,6 +51,11 @@ class SymbolicDataModel(OperatorMixin):
     def __bool__(self):
         return True
 
+    def __await__(self):
+        """``await symbolic`` is the same SymbolicDataModel: Synalinks' ops are awaited, ``synaplex.ops``' may be."""
+        return self
+        yield  # noqa: B901 - a generator that returns at once
+
     def __repr__(self):
         title = self._schema.get("title", "object")
         return f"SymbolicDataModel(schema={title}, name={self.name!r})"

@@ -58,7 +58,8 @@ def _as_json(x: Any) -> Any:
     return x
 
 
-def _binary(symbol: str, module_cls_name: str, x1: Any, x2: Any, name: str | None):
+def _binary(symbol: str, module_cls_name: str, x1: Any, x2: Any, name: str | None,
+            description: str | None = None):
     _check_operands(symbol, x1, x2)
     if _symbolic(x1) or _symbolic(x2):
         if x1 is None or x2 is None or not (_symbolic(x1) and _symbolic(x2)):
@@ -69,14 +70,14 @@ def _binary(symbol: str, module_cls_name: str, x1: Any, x2: Any, name: str | Non
                 )
             other = x1 if x2 is None else x2
             return None if symbol == "&" else _as_symbolic(other)
-        module = getattr(merging, module_cls_name)(name=name)
+        module = getattr(merging, module_cls_name)(name=name, description=description)
         return module._symbolic_call_sync(([_as_symbolic(x1), _as_symbolic(x2)],), {})
     return None
 
 
-def concat(x1: Any, x2: Any, name: str | None = None):
+def concat(x1: Any, x2: Any, name: str | None = None, description: str | None = None):
     """``x1 + x2``: all fields of both; raises when either is None."""
-    out = _binary("+", "Concat", x1, x2, name)
+    out = _binary("+", "Concat", x1, x2, name, description)
     if out is not None or _symbolic(x1) or _symbolic(x2):
         return out
     if x1 is None or x2 is None:
@@ -94,20 +95,20 @@ def concat_values(x1: JsonDataModel, x2: JsonDataModel) -> JsonDataModel:
                          schema=new_schema)
 
 
-def logical_and(x1: Any, x2: Any, name: str | None = None):
+def logical_and(x1: Any, x2: Any, name: str | None = None, description: str | None = None):
     """``x1 & x2``: the concatenation, or None when either is None."""
     if _symbolic(x1) or _symbolic(x2):
-        return _binary("&", "And", x1, x2, name)
+        return _binary("&", "And", x1, x2, name, description)
     _check_operands("&", x1, x2)
     if x1 is None or x2 is None:
         return None
     return concat_values(_as_json(x1), _as_json(x2))
 
 
-def logical_or(x1: Any, x2: Any, name: str | None = None):
+def logical_or(x1: Any, x2: Any, name: str | None = None, description: str | None = None):
     """``x1 | x2``: the one that is not None; the concatenation when both are there."""
     if _symbolic(x1) or _symbolic(x2):
-        return _binary("|", "Or", x1, x2, name)
+        return _binary("|", "Or", x1, x2, name, description)
     _check_operands("|", x1, x2)
     if x1 is None:
         return _as_json(x2)
@@ -116,21 +117,21 @@ def logical_or(x1: Any, x2: Any, name: str | None = None):
     return concat_values(_as_json(x1), _as_json(x2))
 
 
-def logical_xor(x1: Any, x2: Any, name: str | None = None):
+def logical_xor(x1: Any, x2: Any, name: str | None = None, description: str | None = None):
     """``x1 ^ x2``: the one that is not None; None when both or neither are there."""
     if _symbolic(x1) or _symbolic(x2):
-        return _binary("^", "Xor", x1, x2, name)
+        return _binary("^", "Xor", x1, x2, name, description)
     _check_operands("^", x1, x2)
     if (x1 is None) == (x2 is None):
         return None
     return _as_json(x1 if x2 is None else x2)
 
 
-def logical_not(x: Any, name: str | None = None):
+def logical_not(x: Any, name: str | None = None, description: str | None = None):
     """``~x``: always None at run time (a stop condition); the same schema while tracing."""
     _check_operands("~", x, None)
     if _symbolic(x):
-        return merging.Not(name=name)._symbolic_call_sync((_as_symbolic(x),), {})
+        return merging.Not(name=name, description=description)._symbolic_call_sync((_as_symbolic(x),), {})
     return None
 
 
@@ -142,11 +143,11 @@ def contains(outer: Any, inner: Any) -> bool:
     return schema_lib.contains(outer.get_schema(), inner.get_schema())
 
 
-def _mask(kind: str, x: Any, mask, recursive: bool, name: str | None):
-    if isinstance(mask, str) or not all(isinstance(m, str) for m in mask or []):
-        raise InvalidInputError(f"{kind} expects mask=[field names], got {mask!r}.")
+def _mask(kind: str, x: Any, mask, recursive: bool, name: str | None, description: str | None = None):
+    if not isinstance(mask, (list, tuple, set, frozenset)) or not all(isinstance(m, str) for m in mask):
+        raise InvalidInputError(f"{kind} expects mask=[field names], e.g. mask=['answer']; got {mask!r}.")
     _check_operands(kind, x, None)
-    module = getattr(masking, kind)(mask=list(mask), recursive=recursive, name=name)
+    module = getattr(masking, kind)(mask=list(mask), recursive=recursive, name=name, description=description)
     if _symbolic(x):
         return module._symbolic_call_sync((_as_symbolic(x),), {})
     if x is None:
@@ -154,11 +155,11 @@ def _mask(kind: str, x: Any, mask, recursive: bool, name: str | None):
     return module.apply(_as_json(x))
 
 
-def in_mask(x: Any, mask, recursive: bool = True, name: str | None = None):
+def in_mask(x: Any, mask=None, recursive: bool = True, name: str | None = None, description: str | None = None):
     """Keep only the fields named in ``mask``."""
-    return _mask("InMask", x, mask, recursive, name)
+    return _mask("InMask", x, mask, recursive, name, description)
 
 
-def out_mask(x: Any, mask, recursive: bool = True, name: str | None = None):
+def out_mask(x: Any, mask=None, recursive: bool = True, name: str | None = None, description: str | None = None):
     """Remove the fields named in ``mask``."""
-    return _mask("OutMask", x, mask, recursive, name)
+    return _mask("OutMask", x, mask, recursive, name, description)
