@@ -98,6 +98,16 @@ _EXPORTS = {
     "errors": "synaplex.errors",
     "saving": "synaplex.saving",
     "utils": "synaplex.utils",
+    # training names Synalinks also exports at the top level
+    "Reward": "synaplex.training.rewards:Reward",
+    "BatchReward": "synaplex.training.rewards:BatchReward",
+    "ExactMatch": "synaplex.training.rewards:ExactMatch",
+    "CosineSimilarity": "synaplex.training.rewards:CosineSimilarity",
+    "LMAsJudge": "synaplex.training.rewards:LMAsJudge",
+    "ProgramAsJudge": "synaplex.training.rewards:ProgramAsJudge",
+    "Metric": "synaplex.training.metrics:Metric",
+    "BatchMetric": "synaplex.training.metrics:BatchMetric",
+    "OMEGA": "synaplex.training.optimizers:OMEGA",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
