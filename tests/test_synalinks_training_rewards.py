@@ -189,3 +189,11 @@ def test_reward_ids_accept_synalinks_spellings_and_say_what_is_unknown():
     with pytest.raises(InvalidInputError, match=r"The reward 'ProgramAsJudge' \(ProgramAsJudge\) cannot be built "
                                                  r"from its name alone: pass synaplex\.rewards\.ProgramAsJudge"):
         rewards.get("ProgramAsJudge")
+
+
+def test_synalinks_top_level_training_names():
+    assert synaplex.Reward is rewards.Reward and synaplex.BatchReward is rewards.BatchReward
+    assert synaplex.ExactMatch is rewards.ExactMatch and synaplex.ProgramAsJudge is rewards.ProgramAsJudge
+    assert synaplex.LMAsJudge is rewards.LMAsJudge and synaplex.CosineSimilarity is rewards.CosineSimilarity
+    assert synaplex.Metric is metrics.Metric and synaplex.BatchMetric is metrics.BatchMetric
+    assert synaplex.OMEGA is synaplex.optimizers.OMEGA
