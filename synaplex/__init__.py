@@ -95,6 +95,7 @@ _EXPORTS = {
     "metrics": "synaplex.training.metrics",
     "callbacks": "synaplex.training.callbacks",
     "ops": "synaplex.ops",
+    "modules": "synaplex.modules",
     "errors": "synaplex.errors",
     "saving": "synaplex.saving",
     "utils": "synaplex.utils",

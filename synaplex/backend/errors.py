@@ -33,8 +33,9 @@ class ProgramBuildError(SynaplexError, ValueError):
     """A program's graph cannot be built (cycle, disconnected output, missing spec)."""
 
 
-class ModuleLookupError(SynaplexError, LookupError):
-    """``get_module`` found no module with that name or index."""
+class ModuleLookupError(SynaplexError, LookupError, ValueError):
+    """``get_module`` or ``get_variable`` found nothing with that name, path or index (nothing left
+    to ``Sequential.pop``). Also a ``ValueError``, which Synalinks raises there."""
 
 
 class SavingError(SynaplexError):

@@ -38,6 +38,14 @@ class InputModule(Module):
         self.output = SymbolicDataModel(schema=self.schema, data_model=data_model, name=self.name)
         Node(self, (), {}, self.output)
 
+    @property
+    def input_schema(self) -> dict:
+        """The JSON schema of the program input (as Synalinks' ``InputModule.input_schema``)."""
+        return self.schema
+
+    def get_schema(self) -> dict:
+        return self.schema
+
     async def call(self, inputs, training=False):
         return inputs
 

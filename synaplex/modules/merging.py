@@ -6,6 +6,7 @@ The renaming of colliding fields is planned once, while the program is built.
 
 from __future__ import annotations
 
+from synaplex.backend import tree
 from synaplex.backend.errors import InvalidInputError
 from synaplex.data import schema as schema_lib
 from synaplex.data.json_data_model import JsonDataModel
@@ -104,11 +105,9 @@ class Not(Module):
         self.built = True
 
     def compute_output_spec(self, inputs, training=False):
-        if isinstance(inputs, (list, tuple)):
-            return type(inputs)(x.clone() for x in inputs)
-        return inputs.clone()
+        return tree.map_structure(lambda x: x.clone() if hasattr(x, "clone") else x, inputs)
 
     async def call(self, inputs, training=False):
-        if isinstance(inputs, (list, tuple)):
-            return type(inputs)(None for _ in inputs)
+        if isinstance(inputs, (list, tuple, dict)):
+            return tree.map_structure(lambda _: None, inputs)
         return None

@@ -7,13 +7,14 @@ import typing
 from typing import Any
 
 from synaplex.backend import naming, tree
-from synaplex.backend.errors import InvalidInputError, ProgramBuildError
+from synaplex.backend.errors import InvalidInputError, ModuleLookupError, ProgramBuildError
 from synaplex.data.data_model import DataModel, is_data_model_class
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.data.variable import Variable
 from synaplex.modules.node import Node
 from synaplex.observability import tracing
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
 def _is_symbolic(args: tuple, kwargs: dict) -> bool:
@@ -101,8 +102,47 @@ class Module:
                             name=name or f"variable_{len(self._variables)}")
         if any(v.name == variable.name for v in self._variables):
             raise InvalidInputError(f"Module {self.name!r} already has a variable named {variable.name!r}.")
+        variable.path = f"{self.name}/{variable.name}"
         self._variables.append(variable)
         return variable
+
+    def get_variable(self, name: str | None = None, index: int | None = None) -> Variable:
+        """A variable of this module or of its sub-modules, by ``name`` or by ``index`` (the
+        order of :attr:`variables`).
+
+        ``name`` is a variable's name (``"state"``) when only one variable has it, or its path:
+        the path under this module (``"generator/state"``, as in :meth:`get_state_tree`) or
+        :attr:`Variable.path`.
+        """
+        if name is not None and index is not None:
+            raise InvalidInputError(
+                f"get_variable takes name= or index=, not both; got name={name!r}, index={index!r}.")
+        items = list(self._variable_items())
+        if index is not None:
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise InvalidInputError(f"get_variable(index=...) takes an integer, got {index!r}.")
+            if not -len(items) <= index < len(items):
+                raise ModuleLookupError(
+                    f"get_variable(index={index}) is out of range: {type(self).__name__} {self.name!r} has "
+                    f"{len(items)} variables" + (f" (indices 0 to {len(items) - 1})." if items else "."))
+            return items[index][1]
+        if name is None:
+            raise InvalidInputError("get_variable takes a variable's name or path (name=...) or its index (index=...).")
+        if not isinstance(name, str):
+            raise InvalidInputError(f"get_variable(name=...) takes a string, got {name!r}.")
+        for matches in ([v for path, v in items if path == name], [v for _, v in items if v.path == name],
+                        [v for _, v in items if v.name == name]):
+            unique = list({id(v): v for v in matches}.values())
+            if len(unique) == 1:
+                return unique[0]
+            if len(unique) > 1:
+                paths = [path for path, v in items if any(v is u for u in unique)]
+                raise ModuleLookupError(
+                    f"{type(self).__name__} {self.name!r} has {len(unique)} variables named {name!r}, at "
+                    f"{', '.join(paths)}: pass one of these paths as name=.")
+        raise ModuleLookupError(
+            f"{type(self).__name__} {self.name!r} has no variable named {name!r}. Its variables: "
+            f"{', '.join(path for path, _ in items) or 'none'}.")
 
     def _tracked_modules(self) -> list[tuple[str, Module]]:
         """Sub-modules held as attributes (directly, or in lists, tuples and dicts)."""
@@ -163,7 +203,7 @@ class Module:
         if _is_symbolic(args, kwargs):
             return await self._symbolic_call(args, kwargs)
         if len(args) == 1 and not kwargs:
-            args = (_to_runtime(args[0]) if not isinstance(args[0], (list, tuple))
+            args = (_to_runtime(args[0]) if not isinstance(args[0], (list, tuple, dict))
                     else tree.map_structure(_to_runtime, args[0]),)
         else:
             args = tree.map_structure(_to_runtime, args)
@@ -310,3 +350,33 @@ class Module:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def serialize(module: Module) -> dict:
+    """A module's config as JSON-compatible data (``synaplex.modules.serialize``, as in Synalinks):
+    what ``Program.save`` writes for it."""
+    if not isinstance(module, Module):
+        raise InvalidInputError(
+            f"synaplex.modules.serialize takes a synaplex.Module, got {type(module).__name__}: {module!r:.80}. "
+            "Use synaplex.saving.serialize_synaplex_object for other objects.")
+    return serialize_synaplex_object(module)
+
+
+def deserialize(config: dict, custom_objects: dict | None = None, *, safe_mode: bool = True,
+                allow: tuple = ()) -> Module:
+    """The module that :func:`serialize` described (``synaplex.modules.deserialize``).
+
+    Safe by default, like ``Program.load``: a config that would start a process, import code,
+    read environment variables, send credentials to an endpoint it names, or create files
+    raises ``UnsafeLoadError`` unless ``allow`` names that capability or ``safe_mode=False``.
+    """
+    if not isinstance(config, dict):
+        raise InvalidInputError(
+            f"synaplex.modules.deserialize takes a module's config (a dict from synaplex.modules.serialize), "
+            f"got {type(config).__name__}: {config!r:.80}.")
+    module = deserialize_synaplex_object(config, custom_objects, safe_mode=safe_mode, allow=allow)
+    if not isinstance(module, Module):
+        raise InvalidInputError(
+            f"synaplex.modules.deserialize was given the config of a {type(module).__name__}, not of a "
+            "synaplex.Module; use synaplex.saving.deserialize_synaplex_object for other objects.")
+    return module

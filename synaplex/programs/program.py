@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
 from synaplex.backend import tree
@@ -17,6 +18,7 @@ from synaplex.data import schema as schema_lib
 from synaplex.data.data_model import DataModel
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
+from synaplex.data.variable import Variable
 from synaplex.modules.input import InputModule, convert_input
 from synaplex.modules.module import Module
 from synaplex.programs import program_io
@@ -63,6 +65,14 @@ class Program(Trainer, Module):
                 )
             self._graph = FunctionalGraph(inputs, outputs, self.name)
             self.built = True
+
+    @property
+    def handles_none(self) -> bool:
+        """A program with a graph runs it whatever its inputs: a ``None`` input flows into the
+        graph, where each module decides (most skip and give ``None``; ``Or``, ``Xor``, ``Not``
+        and ``Branch`` see it), as in Synalinks. A subclassed program (no graph) is skipped
+        like any module unless its class sets ``handles_none = True``."""
+        return getattr(self, "_graph", None) is not None
 
     # --- structure ----------------------------------------------------------------------
 
@@ -227,6 +237,82 @@ class Program(Trainer, Module):
             )
         return results
 
+    # --- schemas and state ----------------------------------------------------------------
+
+    def _graph_schemas(self, which: str) -> Any:
+        if self._graph is None:
+            raise AttributeError(
+                f"Program {self.name!r} has no {which} schema yet: it has no graph (build it functionally, "
+                "or call it once if it builds itself on its first call).")
+        structure = self._graph.inputs_structure if which == "input" else self._graph.outputs_structure
+        schemas = tree.map_structure(lambda x: x.get_schema(), structure)
+        if isinstance(schemas, (list, tuple)) and len(schemas) == 1:
+            return schemas[0]
+        return schemas
+
+    @property
+    def input_schema(self) -> Any:
+        """The JSON schema of the program's input, or the structure (list, dict) of its inputs'
+        schemas; a one-item list gives its schema (as in Synalinks). ``AttributeError`` while the
+        program has no graph."""
+        return self._graph_schemas("input")
+
+    @property
+    def output_schema(self) -> Any:
+        """The JSON schema of the program's output, or the structure of its outputs' schemas."""
+        return self._graph_schemas("output")
+
+    def get_state_tree(self) -> dict:
+        """The values of the program's variables as nested dicts, as in Synalinks:
+        ``{"trainable_variables": {"generator": {"state": {...}}}, "non_trainable_variables": {...}}``.
+
+        Each variable sits at its path in the program (``generator/state``, the names
+        :meth:`get_variable` takes and saved files use). The values are copies, plain JSON:
+        change them and give the tree to :meth:`set_state_tree`. The optimizer's and the
+        metrics' state are not variables in synaplex, so the tree has no ``optimizer_*`` or
+        ``metrics_variables`` entries.
+        """
+        trainable = {id(v) for v in self._trainable_items()}
+        items = list(self._variable_items())
+        return {
+            "trainable_variables": _nest([(p, v) for p, v in items if id(v) in trainable], self.name),
+            "non_trainable_variables": _nest([(p, v) for p, v in items if id(v) not in trainable], self.name),
+        }
+
+    def set_state_tree(self, state_tree: dict) -> None:
+        """Assign the values of a tree from :meth:`get_state_tree` (or the same shape, parsed from JSON).
+
+        A variable may be given in part (the fields given replace those fields); variables the
+        tree leaves out keep their values. Every value is validated first: a path the program
+        does not have, a field the variable's DataModel does not declare, or a value of the wrong
+        type raises ``InvalidInputError`` and changes nothing.
+        """
+        if not isinstance(state_tree, dict):
+            raise InvalidInputError(
+                f"set_state_tree takes the dict that get_state_tree returns, got {type(state_tree).__name__}.")
+        trainable = {id(v) for v in self._trainable_items()}
+        items = list(self._variable_items())
+        groups = {
+            "trainable_variables": [(p, v) for p, v in items if id(v) in trainable],
+            "non_trainable_variables": [(p, v) for p, v in items if id(v) not in trainable],
+        }
+        updates: list[tuple[Variable, dict]] = []
+        for key, subtree in state_tree.items():
+            if key not in groups:
+                raise InvalidInputError(
+                    f"set_state_tree: unknown entry {key!r}; a state tree has 'trainable_variables' and "
+                    "'non_trainable_variables' (synaplex keeps the optimizer's state with the program's "
+                    "compile config, and metrics hold no variables).")
+            updates.extend(_unnest(subtree, dict(groups[key]), key, self.name))
+        previous = [(variable, variable.get_json()) for variable, _ in updates]
+        try:
+            for variable, fields in updates:
+                variable.assign({**variable.get_json(), **fields})
+        except InvalidInputError as error:
+            for variable, value in previous:
+                variable.assign(value)
+            raise InvalidInputError(f"set_state_tree changed nothing: {error}") from None
+
     # --- inspection ---------------------------------------------------------------------
 
     def summary(self, print_fn=None) -> None:
@@ -279,3 +365,57 @@ class Program(Trainer, Module):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _nest(items: list[tuple[str, Variable]], program: str) -> dict:
+    """``[("generator/state", v)]`` as ``{"generator": {"state": <copy of v's value>}}``."""
+    out: dict = {}
+    leaves: set[str] = set()
+    for path, variable in items:
+        parts = path.split("/")
+        node = out
+        for depth, part in enumerate(parts[:-1]):
+            if "/".join(parts[:depth + 1]) in leaves:
+                raise InvalidInputError(
+                    f"Program {program!r}: the variable path {path!r} runs through the variable "
+                    f"{'/'.join(parts[:depth + 1])!r}, so the state tree cannot hold both. Rename the module or "
+                    "the variable.")
+            node = node.setdefault(part, {})
+        if parts[-1] in node:
+            raise InvalidInputError(
+                f"Program {program!r}: two variables have the path {path!r}; give their modules distinct names."
+                if path in leaves else
+                f"Program {program!r}: the variable {path!r} has variables below it in the state tree "
+                f"({path}/...); rename the module or the variable.")
+        node[parts[-1]] = copy.deepcopy(variable.get_json())
+        leaves.add(path)
+    return out
+
+
+def _unnest(subtree: Any, variables: dict[str, Variable], key: str, program: str) -> list[tuple[Variable, dict]]:
+    """The ``(variable, fields)`` a state tree's ``key`` entry gives, found by walking it along the
+    program's variable paths."""
+    found: list[tuple[Variable, dict]] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        if not isinstance(node, dict):
+            raise InvalidInputError(
+                f"set_state_tree: {key}{'/' + prefix if prefix else ''} must be a dict, got "
+                f"{type(node).__name__}: {node!r:.80}.")
+        for name, value in node.items():
+            path = f"{prefix}/{name}" if prefix else str(name)
+            if path in variables:
+                if not isinstance(value, dict):
+                    raise InvalidInputError(
+                        f"set_state_tree: the value of variable {path!r} must be a JSON object, got "
+                        f"{type(value).__name__}: {value!r:.80}.")
+                found.append((variables[path], value))
+            elif any(p.startswith(path + "/") for p in variables):
+                walk(value, path)
+            else:
+                raise InvalidInputError(
+                    f"set_state_tree: program {program!r} has no variable at {key}/{path}. Its {key}: "
+                    f"{', '.join(variables) or 'none'}.")
+
+    walk(subtree, "")
+    return found

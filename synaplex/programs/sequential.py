@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from synaplex.backend.asyncio_utils import run_now
-from synaplex.backend.errors import InvalidInputError, ProgramBuildError
+from synaplex.backend.errors import InvalidInputError, ModuleLookupError, ProgramBuildError
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.modules.input import InputModule
 from synaplex.modules.module import Module
@@ -45,6 +45,28 @@ class Sequential(Program):
             )
         if rebuild:
             self._rebuild()
+
+    def pop(self, rebuild: bool = True):
+        """Remove the last module and return it (the Input, once no module is left), as in
+        Synalinks. The program is rebuilt on what remains (unbuilt when that is the Input alone)."""
+        if self._sequence:
+            module = self._sequence.pop()
+        elif self._input_module is not None:
+            module, self._input_module = self._input_module, None
+        else:
+            raise ModuleLookupError(f"Sequential {self.name!r} is empty: there is no module to pop.")
+        self._graph = None
+        self.built = False
+        if rebuild:
+            self._rebuild()
+        return module
+
+    @property
+    def input_schema(self):
+        """The JSON schema of the input; known from the Input alone, before any module is added."""
+        if self._graph is None and self._input_module is not None:
+            return self._input_module.schema
+        return super().input_schema
 
     def _rebuild(self) -> None:
         if self._input_module is None or not self._sequence:
