@@ -1,5 +1,7 @@
 """DataModels are strict, as in Synalinks: unknown fields raise, and schemas say so."""
 
+import json
+
 import pydantic
 import pytest
 
@@ -11,6 +13,7 @@ from synaplex.lm.schemas import to_openai_strict
 from synaplex.lm.validation import validation_errors
 from synaplex.serialization import deserialize_data_model, serialize_data_model
 from tests.conftest import Answer, Query
+from tests.reply_fns import constant_answer
 
 
 class Address(synaplex.DataModel):
@@ -160,3 +163,39 @@ def test_a_tool_call_keeps_its_unusable_arguments_and_drops_them_when_unset():
     assert messages.get_json()["messages"][0]["tool_calls"][0]["arguments_error"] == "not valid JSON"
     with pytest.raises(pydantic.ValidationError, match="arguments_text"):
         synaplex.ToolCall(id="c3", name="f", arguments_text="{}")
+
+
+def _open_schemas(node):
+    """A saved file as synaplex wrote it before DataModels were strict: no additionalProperties false."""
+    if isinstance(node, dict):
+        return {k: _open_schemas(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(node, list):
+        return [_open_schemas(v) for v in node]
+    return node
+
+
+async def test_a_program_saved_before_models_were_strict_loads_and_runs(tmp_path):
+    lm = synaplex.LanguageModel(model="scripted", responses=constant_answer)
+    x = synaplex.Input(data_model=Person)
+    program = synaplex.Program(inputs=x, outputs=await synaplex.Generator(data_model=Answer, language_model=lm)(x),
+                               name="old")
+    program.save(tmp_path / "new.json")
+    data = json.loads((tmp_path / "new.json").read_text())
+    old = _open_schemas(data)
+    assert "additionalProperties" not in json.dumps(old) and "additionalProperties" in json.dumps(data)
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    loaded = synaplex.Program.load(tmp_path / "old.json", allow=("imports",))
+    input_module = loaded.get_module(index=0)
+    assert input_module.data_model is Person and input_module.schema["additionalProperties"] is False
+    assert loaded.get_module(name="generator").data_model is Answer
+    person = Person(name="Ada", address=Address(city="London"))
+    assert (await loaded(person)).get_json() == {"answer": "from an importable callable"}
+    with pytest.raises(InvalidInputError, match="unknown field 'address.zip'"):
+        await loaded({"name": "Ada", "address": {"city": "London", "zip": "N1"}})
+
+    # the class is gone (renamed since): the saved schema alone still takes a Person
+    old["program"]["config"]["modules"][0]["config"]["data_model"] = "nowhere:Person"
+    (tmp_path / "gone.json").write_text(json.dumps(old))
+    gone = synaplex.Program.load(tmp_path / "gone.json", allow=("imports",))
+    assert gone.get_module(index=0).data_model is None
+    assert (await gone(person)).get_json() == {"answer": "from an importable callable"}
