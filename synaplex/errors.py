@@ -49,4 +49,6 @@ from synaplex.lm.errors import (  # noqa: F401
 )
 from synaplex.modules.agent import AgentMaxIterationsError  # noqa: F401
 from synaplex.modules.mcp import MCPConnectionError, MCPToolError  # noqa: F401
+from synaplex.training.lookup import UnknownIdentifierError  # noqa: F401
+from synaplex.training.optimizers.omega import MissingModelError  # noqa: F401
 from synaplex.training.trainer import NotCompiledError  # noqa: F401
