@@ -104,15 +104,24 @@ class StreamChunk:
 
 @dataclasses.dataclass(frozen=True)
 class Capabilities:
+    """What a model can do and costs. Every flag is tri-state: ``True``, ``False``, or ``None``
+    when unknown; an unknown capability is tried (the Router keeps the model), never taken
+    as a no. ``tool_choice``: it takes ``tool_choice``; ``streaming_tool_calls``: it streams
+    tool calls; ``system_messages``: it takes the system role."""
+
     context_window: int | None = None
     max_output_tokens: int | None = None
-    tools: bool = False
-    vision: bool = False
-    structured_output: bool = True
-    streaming: bool = True
-    embeddings: bool = False
+    tools: bool | None = None
+    vision: bool | None = None
+    structured_output: bool | None = None
+    streaming: bool | None = None
+    embeddings: bool | None = None
     input_price_per_token: float | None = None
     output_price_per_token: float | None = None
+    reasoning: bool | None = None
+    tool_choice: bool | None = None
+    streaming_tool_calls: bool | None = None
+    system_messages: bool | None = None
 
 
 class Adapter(Protocol):

@@ -71,9 +71,9 @@ class Router:
 
     def _fits(self, lm, messages, schema, tools) -> str | None:
         caps = lm.capabilities
-        if tools and not caps.tools:
+        if tools and caps.tools is False:           # None (unknown) is tried, never a no
             return "no tool calling"
-        if schema is not None and not caps.structured_output:
+        if schema is not None and caps.structured_output is False:
             return "no structured output"
         if caps.context_window:
             estimate = sum(len(str(m.get("content") or "")) for m in messages if isinstance(m, dict)) // 4
