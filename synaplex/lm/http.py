@@ -1,7 +1,9 @@
 """HTTP for the adapters: typed errors, a whole-request deadline, a reply-size cap, SSE streams.
 
-Unit tests inject ``transport=httpx2.MockTransport(handler)``; nothing here knows any
-provider, it maps statuses and network failures to typed errors from data.
+The bytes travel through aiohttp when it is installed, else httpx2 (``transport=``, see
+:mod:`synaplex.lm.transports`); unit tests inject ``transport=httpx2.MockTransport(handler)``.
+Nothing here knows any provider, it maps statuses and network failures to typed errors from
+data, and every guarantee below is kept here, the same whichever library carries the bytes.
 
 Guarantees, whatever the server does:
 
@@ -13,25 +15,24 @@ Guarantees, whatever the server does:
   :data:`DEFAULT_MAX_RESPONSE_BYTES`, 64 MiB, after decompression) raises
   :class:`~synaplex.lm.errors.ResponseTooLargeError` as soon as the cap is passed; nothing
   beyond it is read. One server-sent event may hold at most 1 MiB.
-* **Sockets.** One ``httpx2.AsyncClient`` per event loop, closed when that loop shuts down
-  (``asyncio.run`` and ``asyncio.Runner`` do), so a loop per call never leaks descriptors.
+* **Sockets.** One client (and connection pool) per event loop, closed when that loop shuts
+  down (``asyncio.run`` and ``asyncio.Runner`` do), so a loop per call never leaks descriptors.
 * **No credentials in errors.** Messages are redacted (the key, every credential header by
-  rule, URL userinfo), and no error keeps the ``httpx2`` request, with its headers, in its
+  rule, URL userinfo), and no error keeps the library's request, with its headers, in its
   ``__context__`` or ``__cause__``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import json
 import math
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx2
-
 from synaplex.backend.errors import InvalidInputError
-from synaplex.lm import wire
+from synaplex.lm import transports, wire
 from synaplex.lm.errors import (
     ERROR_TYPE_STATUS,
     InvalidRequestError,
@@ -44,6 +45,8 @@ from synaplex.lm.errors import (
     error_message_from_body,
 )
 from synaplex.lm.redaction import redact_url, secret_header_values, url_secrets
+from synaplex.lm.sse import EventTooLargeError, ServerSentEvent, SSEDecoder
+from synaplex.lm.transports import LoopClient, Reply
 
 #: The largest reply read by default, in bytes (after decompression): 64 MiB.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -52,27 +55,21 @@ MAX_EVENT_BYTES = 1024 * 1024
 #: How much of an error reply (4xx, 5xx) is read for its message.
 MAX_ERROR_BODY_BYTES = 64 * 1024
 
-_SSL_CONTEXT: Any = None
-_SSL_LOCK = threading.Lock()
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def _ssl_context():
-    """One verified SSL context for every client (loading the CA bundle costs milliseconds)."""
-    global _SSL_CONTEXT
-    if _SSL_CONTEXT is None:
-        with _SSL_LOCK:
-            if _SSL_CONTEXT is None:
-                _SSL_CONTEXT = httpx2.create_ssl_context(trust_env=False)
-    return _SSL_CONTEXT
+def encode_json(body: Any) -> bytes:
+    """A request body as sent: compact UTF-8 JSON, ``NaN`` refused (httpx2's ``json=`` encoding)."""
+    return _JSON.encode(body).encode("utf-8")
 
 
 class _LoopClient:
-    """An ``AsyncClient`` bound to one event loop, and the async generator that closes it
+    """A transport client bound to one event loop, and the async generator that closes it
     when the loop shuts down its async generators (the end of ``asyncio.run``)."""
 
     __slots__ = ("loop", "client", "closer")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, client: httpx2.AsyncClient):
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: LoopClient):
         self.loop = loop
         self.client = client
         self.closer = _close_at_shutdown(client, loop)
@@ -94,9 +91,10 @@ class _LoopClient:
             pass
         finally:
             step.close()
+        self.client.abandon()
 
 
-async def _close_at_shutdown(client: httpx2.AsyncClient, loop: asyncio.AbstractEventLoop):
+async def _close_at_shutdown(client: LoopClient, loop: asyncio.AbstractEventLoop):
     try:
         yield
     finally:
@@ -107,24 +105,35 @@ async def _close_at_shutdown(client: httpx2.AsyncClient, loop: asyncio.AbstractE
                 pass
 
 
-class _CappedStream(httpx2.AsyncByteStream):
-    """The decoded bytes of a response, counted: past ``limit`` it raises instead of reading on."""
+class _EventReader:
+    """The events of a stream, its decoded bytes counted against the size cap."""
 
-    def __init__(self, response: httpx2.Response, limit: int, too_large):
-        self._response = response
-        self._limit = limit
-        self._too_large = too_large
+    __slots__ = ("response", "decoder", "limit", "too_large", "events", "size", "ended")
+
+    def __init__(self, response: Reply, decoder: SSEDecoder, limit: int, too_large):
+        self.response = response
+        self.decoder = decoder
+        self.limit = limit
+        self.too_large = too_large
+        self.events: collections.deque[ServerSentEvent] = collections.deque()
         self.size = 0
+        self.ended = False
 
-    async def __aiter__(self):
-        async for chunk in self._response.aiter_bytes():
+    async def next(self) -> ServerSentEvent | None:
+        """The next event; ``None`` at the end of the stream."""
+        while not self.events:
+            if self.ended:
+                return None
+            chunk = await self.response.next_chunk()
+            if not chunk:
+                self.ended = True
+                self.events.extend(self.decoder.flush())
+                continue
             self.size += len(chunk)
-            if self.size > self._limit:
-                raise self._too_large()
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
+            if self.size > self.limit:
+                raise self.too_large()
+            self.events.extend(self.decoder.feed(chunk))
+        return self.events.popleft()
 
 
 class HttpClient:
@@ -135,7 +144,8 @@ class HttpClient:
         headers: sent with every request (auth included; never logged nor put in errors).
         timeout: seconds for the whole request, connect to last byte (a stream: to the first
             event, then between two events).
-        transport: an ``httpx2`` async transport (tests pass ``httpx2.MockTransport``).
+        transport: ``"aiohttp"``, ``"httpx2"``, ``None`` (aiohttp when installed, else httpx2)
+            or an ``httpx2`` async transport (tests pass ``httpx2.MockTransport``).
         provider, model: named in every error.
         secrets: strings removed from every error message (the API key).
         max_response_bytes: the largest reply read (a stream: all its events together).
@@ -151,6 +161,7 @@ class HttpClient:
         if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes < 1:
             raise InvalidInputError(f"{name}: max_response_bytes must be a positive integer (bytes), got "
                                     f"{max_response_bytes!r}.")
+        transports.check_transport(transport, name)
         self.base_url = base_url.rstrip("/")
         self.headers = headers
         self.timeout = timeout
@@ -176,16 +187,21 @@ class HttpClient:
 
     # --- clients ------------------------------------------------------------------------
 
-    def _client(self) -> httpx2.AsyncClient:
+    def _client(self) -> LoopClient:
         loop = asyncio.get_running_loop()
         entry = self._clients.get(id(loop))
         if entry is not None and entry.loop is loop and not entry.client.is_closed:
             return entry.client
         self._forget_dead_loops()
-        client = httpx2.AsyncClient(transport=self.transport, timeout=self.timeout, trust_env=False,
-                                    verify=_ssl_context())
+        transports.check_transport(self.transport, f"{self.provider}/{self.model}")
+        client = transports.open_client(self.transport, self.timeout)
         self._clients[id(loop)] = _LoopClient(loop, client)
         return client
+
+    @property
+    def transport_name(self) -> str:
+        """The library that carries this client's requests: ``"aiohttp"`` or ``"httpx2"``."""
+        return transports.transport_name(self.transport)
 
     def _forget_dead_loops(self) -> None:
         for key, entry in list(self._clients.items()):
@@ -206,6 +222,12 @@ class HttpClient:
             entry.abandon()
         self._forget_dead_loops()
 
+    def _headers(self, extra: dict | None, body: bytes | None) -> dict[str, str]:
+        headers = {**self.headers, **extra} if extra else dict(self.headers)
+        if body is not None and not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+        return headers
+
     # --- errors -------------------------------------------------------------------------
 
     def url(self, path: str) -> str:
@@ -220,15 +242,17 @@ class HttpClient:
         return self._error(ProviderTimeoutError, f"{what} {timeout:g} s from {redact_url(url)} (timeout= bounds "
                                                  "the whole request; raise it if the model is slow).")
 
-    def _network_error(self, error: Exception, url: str, timeout: float, stream: bool = False) -> LMError:
+    def _network_error(self, client: LoopClient, error: BaseException, url: str, timeout: float,
+                       stream: bool = False) -> LMError:
         shown = redact_url(url)
-        if isinstance(error, httpx2.TimeoutException):
+        kind = client.classify(error)
+        if kind == "timeout":
             return self._timeout_error(url, timeout, stream)
-        if isinstance(error, httpx2.ConnectError):
+        if kind == "connect":
             return self._error(ProviderConnectionError,
                                f"cannot connect to {shown} ({error}). Is the server running and is "
                                "api_base right?")
-        if isinstance(error, (httpx2.InvalidURL, httpx2.UnsupportedProtocol)):
+        if kind == "url":
             return self._error(ProviderConnectionError, f"{shown} is not a usable URL ({error}); check api_base.")
         return self._error(ProviderConnectionError, f"{type(error).__name__} talking to {shown}: {error}")
 
@@ -239,29 +263,26 @@ class HttpClient:
                            f"{self.max_response_bytes:,}{told}; stopped reading. Raise max_response_bytes "
                            "if such replies are expected.", limit=self.max_response_bytes)
 
-    def _check_length(self, response: httpx2.Response, url: str) -> None:
+    def _check_length(self, response: Reply, url: str) -> None:
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_response_bytes \
                 and not response.headers.get("content-encoding"):
             raise self._too_large(url, int(length))
 
-    async def _raise_for_status(self, response: httpx2.Response) -> None:
-        if response.status_code < 400:
+    async def _raise_for_status(self, client: LoopClient, response: Reply) -> None:
+        if response.status < 400:
             return
         # Only the start of an error body is read: its message is all we need.
-        raw = bytearray()
+        raw = b""
         try:
-            async for chunk in response.aiter_bytes():
-                raw += chunk
-                if len(raw) >= MAX_ERROR_BODY_BYTES:
-                    break
-        except httpx2.HTTPError:
+            raw = await response.read(MAX_ERROR_BODY_BYTES - 1)
+        except client.errors:
             pass  # the status says enough
         try:
-            body: Any = wire.loads(bytes(raw[:MAX_ERROR_BODY_BYTES]))
+            body: Any = wire.loads(raw[:MAX_ERROR_BODY_BYTES])
         except wire.WireValueError:
-            body = bytes(raw[:2000]).decode("utf-8", "replace")
-        raise error_from_status(response.status_code, body, response.headers, provider=self.provider,
+            body = raw[:2000].decode("utf-8", "replace")
+        raise error_from_status(response.status, body, response.headers, provider=self.provider,
                                 model=self.model, secrets=self.secrets)
 
     def _parse(self, raw: bytes, url: str) -> Any:
@@ -272,14 +293,12 @@ class HttpClient:
         raise self._error(ProviderInternalError, f"{redact_url(url)} answered with a body that is not JSON "
                                                  f"it can use ({problem}): {wire.excerpt(raw)}")
 
-    async def _read(self, response: httpx2.Response, url: str) -> bytes:
+    async def _read(self, response: Reply, url: str) -> bytes:
         self._check_length(response, url)
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > self.max_response_bytes:
-                raise self._too_large(url)
-        return bytes(body)
+        body = await response.read(self.max_response_bytes)
+        if len(body) > self.max_response_bytes:
+            raise self._too_large(url)
+        return body
 
     # --- requests -----------------------------------------------------------------------
 
@@ -287,28 +306,34 @@ class HttpClient:
                            headers: dict | None = None, timeout: float | None = None) -> Any:
         url = self.url(path)
         timeout = timeout or self.timeout
+        content = None if body is None else encode_json(body)
         failure: LMError | None = None
+        client: LoopClient | None = None
         try:
             client = self._client()
             async with asyncio.timeout(timeout):
-                async with client.stream(method, url, json=body, params=params,
-                                         headers={**self.headers, **(headers or {})}, timeout=timeout) as response:
-                    await self._raise_for_status(response)
+                response = await client.send(method, url, self._headers(headers, content), content, params, timeout)
+                try:
+                    await self._raise_for_status(client, response)
                     raw = await self._read(response, url)
+                finally:
+                    await response.aclose()
         except TimeoutError:
             failure = self._timeout_error(url, timeout, stream=False)
-        except httpx2.HTTPError as error:
-            failure = self._network_error(error, url, timeout)
-        except httpx2.InvalidURL as error:
-            failure = self._network_error(error, url, timeout)
+        except LMError:
+            raise
+        except Exception as error:
+            if client is None or not isinstance(error, client.errors):
+                raise
+            failure = self._network_error(client, error, url, timeout)
         if failure is not None:
-            # Raised outside the handler, so the httpx2 error, which holds the request and its
-            # headers, is neither the __cause__ nor the __context__.
+            # Raised outside the handler, so the library's error, which holds the request and
+            # its headers, is neither the __cause__ nor the __context__.
             raise failure
         data = self._parse(raw, url)
         if isinstance(data, dict) and data.get("error") and not data.get("choices"):
             # Some providers answer 200 with an error object.
-            raise self._error(ProviderInternalError, error_message_from_body(data), response.status_code)
+            raise self._error(ProviderInternalError, error_message_from_body(data), response.status)
         return data
 
     async def post_json(self, path: str, body: Any, **kwargs) -> Any:
@@ -319,7 +344,7 @@ class HttpClient:
 
     async def stream_events(self, path: str, body: Any, params: dict | None = None,
                             timeout: float | None = None, until: str | None = None
-                            ) -> AsyncIterator[httpx2.ServerSentEvent]:
+                            ) -> AsyncIterator[ServerSentEvent]:
         """Yield the server-sent events of a streamed POST (comments and keep-alives skipped).
 
         ``until`` (OpenAI's ``"[DONE]"``): the event whose data is this marker is yielded,
@@ -329,26 +354,24 @@ class HttpClient:
         url = self.url(path)
         timeout = timeout or self.timeout
         loop = asyncio.get_running_loop()
-        headers = {**self.headers, "Accept": "text/event-stream"}
+        content = encode_json(body)
+        headers = self._headers({"Accept": "text/event-stream"}, content)
+        max_event = min(MAX_EVENT_BYTES, self.max_response_bytes)
         failure: LMError | None = None
-        response: httpx2.Response | None = None
+        client: LoopClient | None = None
+        response: Reply | None = None
         try:
             client = self._client()
-            request = client.build_request("POST", url, json=body, params=params, headers=headers, timeout=timeout)
             deadline = loop.time() + timeout  # to the first event
             async with asyncio.timeout_at(deadline):
-                response = await client.send(request, stream=True)
-                await self._raise_for_status(response)
+                response = await client.send("POST", url, headers, content, params, timeout)
+                await self._raise_for_status(client, response)
             self._check_event_stream(response, url)
-            capped = httpx2.Response(response.status_code, headers={"content-type": "text/event-stream"},
-                                     stream=_CappedStream(response, self.max_response_bytes,
-                                                          lambda: self._too_large(url)),
-                                     request=response.request)
-            events = httpx2.EventSource(capped, max_event_size=min(MAX_EVENT_BYTES, self.max_response_bytes))
-            iterator = events.__aiter__()
+            events = _EventReader(response, SSEDecoder(max_event_size=max_event), self.max_response_bytes,
+                                  lambda: self._too_large(url))
             while True:
                 async with asyncio.timeout_at(deadline):
-                    event = await anext(iterator, None)
+                    event = await events.next()
                 if event is None:
                     return
                 if not event.data:
@@ -362,20 +385,23 @@ class HttpClient:
                 deadline = loop.time() + timeout  # your time between two chunks does not count
         except TimeoutError:
             failure = self._timeout_error(url, timeout, stream=True)
-        except httpx2.SSEError as error:
+        except EventTooLargeError as error:
             failure = self._error(ResponseTooLargeError,
                                   f"an event of the stream from {redact_url(url)} is larger than "
-                                  f"{min(MAX_EVENT_BYTES, self.max_response_bytes):,} bytes ({error}); "
-                                  "stopped reading.", limit=min(MAX_EVENT_BYTES, self.max_response_bytes))
-        except (httpx2.HTTPError, httpx2.InvalidURL) as error:
-            failure = self._network_error(error, url, timeout, stream=True)
+                                  f"{max_event:,} bytes ({error}); stopped reading.", limit=max_event)
+        except LMError:
+            raise
+        except Exception as error:
+            if client is None or not isinstance(error, client.errors):
+                raise
+            failure = self._network_error(client, error, url, timeout, stream=True)
         finally:
             if response is not None:
                 await response.aclose()
         if failure is not None:
             raise failure
 
-    def _check_event_stream(self, response: httpx2.Response, url: str) -> None:
+    def _check_event_stream(self, response: Reply, url: str) -> None:
         content_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
         if content_type != "text/event-stream":
             raise self._error(ProviderInternalError, f"{redact_url(url)} did not answer with an event stream "
