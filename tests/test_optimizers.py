@@ -541,7 +541,8 @@ async def test_state_round_trip_reproduces_the_next_proposals(make, set_before_b
 def test_config_round_trip():
     few_shot = RandomFewShot(nb_min_examples=2, nb_max_examples=4, min_reward=0.8, name="fs", seed=9)
     assert few_shot.get_config() == {"name": "fs", "seed": 9, "few_shot_learning": True, "nb_min_examples": 2,
-                                     "nb_max_examples": 4, "min_reward": 0.8, "max_pool_size": 100}
+                                     "nb_max_examples": 4, "min_reward": 0.8, "max_pool_size": 100,
+                                     "nb_candidates": 3}
     assert RandomFewShot.from_config(few_shot.get_config()).get_config() == few_shot.get_config()
     assert optimizers.get(optimizers.serialize(few_shot)).get_config() == few_shot.get_config()
 

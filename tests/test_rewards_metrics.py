@@ -627,7 +627,7 @@ async def test_lm_usage_errors_and_update_state_is_a_no_op():
     with pytest.raises(InvalidInputError, match=r"LMUsage: kind must be one of 'tokens', .* got 'money'"):
         metrics.LMUsage(kind="money")
     with pytest.raises(InvalidInputError, match=r"LMUsage: phase must be one of 'inference', 'reward', 'optimizer', "
-                                                 r"got 'training'"):
+                                                 r"'selection', got 'training'"):
         metrics.LMUsage(phase="training")
     metric = metrics.LMUsage(name="tok")
     with pytest.raises(InvalidInputError, match=r"update_from_usage takes a synaplex.lm.base.Usage"):

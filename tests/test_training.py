@@ -138,11 +138,15 @@ async def test_failed_examples_score_zero_are_counted_and_logged(caplog):
 
 async def test_budget_stopping_stops_before_the_budget_is_exceeded():
     program = await compiled()
-    x, y = data(12)
-    history = await program.fit(x=x, y=y, epochs=3, batch_size=4, verbose=0,
-                                callbacks=[BudgetStopping(max_calls=10)])
-    assert history.stop_reason.startswith("BudgetStopping: max_calls=10 calls reached: 8 calls spent so far")
-    assert program.modules[-1].language_model.usage.calls == 8
+    x, y = data(12)  # 3 held out to compare candidates on, 9 to train on: batches of 4, 4 and 1
+    history = await program.fit(x=x, y=y, epochs=3, batch_size=4, verbose=0, seed=0,
+                                callbacks=[BudgetStopping(max_calls=40)])
+    # the starting point on the 3 selection examples (3 calls), then each step: its batch and its
+    # candidates not measured before (3 calls each); the largest step took 10, so after 33 it stops
+    assert history.stop_reason.startswith("BudgetStopping: max_calls=40 calls reached: 33 calls spent so far "
+                                          "(after batch 3) and a batch has taken up to 10 calls")
+    assert program.modules[-1].language_model.usage.calls == 33 == history.history["total_calls"][-1]
+    assert (history.history["inference_calls"][-1], history.history["selection_calls"][-1]) == (9, 24)
 
 
 async def test_backup_and_restore_resumes_a_crashed_run_with_nothing_lost(tmp_path):
@@ -171,7 +175,11 @@ async def test_backup_and_restore_resumes_a_crashed_run_with_nothing_lost(tmp_pa
     lm = resumed.modules[-1].language_model
     history = await resumed.fit(x=x, y=y, epochs=2, batch_size=4, verbose=0, seed=3,
                                 callbacks=[BackupAndRestore(tmp_path / "backup")])
-    assert lm.usage.calls == 4  # only the last batch of the last epoch ran again
+    # only the last batch of the last epoch (1 example, 3 of the 12 are held out) ran again, with
+    # its candidates on the selection set (the scores measured before the crash were restored)
+    assert (history.history["inference_calls"][-1], history.history["selection_calls"][-1]) == (1, 9)
+    assert lm.usage.calls == 1 + 9
+    assert history.selection == expected.selection and history.selection["source"] == "held_out"
     assert history.history["reward"] == expected.history["reward"]
     assert history.history["accuracy"] == expected.history["accuracy"]
     assert resumed.trainable_variables[0].get_json() == reference.trainable_variables[0].get_json()

@@ -3,11 +3,15 @@
 A training step (one batch): the optimizer proposes candidate values for the trainable
 Variables; the batch's examples run concurrently with ``training=True`` (each module records
 a trace of what it saw and produced); the reward scores each prediction against its
-``y``; the optimizer reads the rewards and traces. At each epoch's end the optimizer keeps
-the best candidate found, and the validation data (if any) is evaluated.
+``y``; the optimizer reads the rewards and traces. Then the candidate tried on the batch
+and the others the optimizer offers are scored on the *selection set*, the same examples
+for every candidate (see :mod:`synaplex.training.selection`). At each epoch's end the
+program takes the best candidate measured there (its starting point is one), and the
+validation data (if any) is evaluated.
 
-Usage is counted per phase: ``inference`` (the program), ``reward`` (judges) and
-``optimizer`` (mutations, embeddings), and in all (``total_*``).
+Usage is counted per phase: ``inference`` (the program), ``reward`` (judges),
+``optimizer`` (mutations, embeddings) and ``selection`` (the program and the reward on the
+selection set), and in all (``total_*``).
 """
 
 from __future__ import annotations
@@ -29,12 +33,14 @@ from synaplex.serialization import deserialize_synaplex_object, serialize_synapl
 from synaplex.training import metrics as metrics_lib
 from synaplex.training import optimizers as optimizers_lib
 from synaplex.training import rewards as rewards_lib
+from synaplex.training import selection as selection_lib
 from synaplex.training.callbacks import CallbackList, History
 from synaplex.training.trainable import Trainable
 
 _log = logging.getLogger("synaplex.training")
 
-PHASES = ("inference", "reward", "optimizer")
+PHASES = ("inference", "reward", "optimizer", "selection")
+EVALUATION_PHASES = ("inference", "reward", "optimizer")  # evaluate() compares no candidates
 
 
 class NotCompiledError(SynaplexError):
@@ -186,46 +192,48 @@ class Trainer(Trainable):
 
     # --- one example ----------------------------------------------------------------------
 
-    async def _score(self, x: Any, y_true: dict | None, run: _Run, training: bool) -> dict:
+    async def _score(self, x: Any, y_true: dict | None, run: _Run, training: bool,
+                     phase: str | None = None) -> dict:
         """Run one example; return its prediction, reward, traces and error (never raises for
         a failed example: it scores 0 and is logged). A BatchReward scores later, the whole
-        batch at once (``reward`` is then ``None`` here)."""
+        batch at once (``reward`` is then ``None`` here). ``phase`` counts the program's and
+        the reward's usage under one phase (``"selection"``) instead of theirs."""
         error = None
         with trace_lib.collecting() as traces:
             try:
-                with track_usage() as used, run.timing("inference"):
+                with track_usage() as used, run.timing(phase or "inference"):
                     y_pred = await self(x, training=training)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # one flaky example must not end a long run: scored 0, logged
                 y_pred, error = None, exc
-        run.add("inference", used.total)
+        run.add(phase or "inference", used.total)
         y_pred_json = _json(y_pred) if error is None else None
         if error is not None:
             _log.warning("Program %r failed on an example (scored 0): %s: %s", self.name, type(error).__name__, error)
         record = {"y_pred": y_pred_json, "reward": None, "traces": traces, "error": error, "y_true": y_true}
         if not isinstance(self.reward, rewards_lib.BatchReward):
-            with track_usage() as used, run.timing("reward"):
+            with track_usage() as used, run.timing(phase or "reward"):
                 reward = 0.0 if error is not None else await self.reward(y_true, y_pred_json)
-            run.add("reward", used.total)
+            run.add(phase or "reward", used.total)
             _set_reward(record, reward)
         return record
 
     async def _run_batch(self, xs: list, ys: list | None, indices: list[int], run: _Run, training: bool,
-                         concurrency: int) -> list[dict]:
+                         concurrency: int, phase: str | None = None) -> list[dict]:
         semaphore = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> dict:
             async with semaphore:
-                return await self._score(xs[i], ys[i] if ys is not None else None, run, training)
+                return await self._score(xs[i], ys[i] if ys is not None else None, run, training, phase)
 
         records = await asyncio.gather(*(one(i) for i in indices))
         if isinstance(self.reward, rewards_lib.BatchReward):
-            with track_usage() as used, run.timing("reward"):
+            with track_usage() as used, run.timing(phase or "reward"):
                 rewards = await self.reward.compute_batch([r["y_true"] for r in records],
                                                           [r["y_pred"] if r["error"] is None else None
                                                            for r in records])
-            run.add("reward", used.total)
+            run.add(phase or "reward", used.total)
             for record, reward in zip(records, rewards):
                 _set_reward(record, 0.0 if record["error"] is not None else reward)
         return records
@@ -289,7 +297,7 @@ class Trainer(Trainable):
             errors += sum(r["error"] is not None for r in records)
             callback_list.on_test_batch_end(step, {"reward": _mean(rewards), **self._metric_logs(run)})
         logs = {"reward": _mean(rewards), **self._metric_logs(run), "errors": errors}
-        for phase in PHASES:
+        for phase in EVALUATION_PHASES:
             logs.update(_usage_logs(phase, run.phases[phase]))
         callback_list.on_test_end(logs)
         return logs
@@ -298,8 +306,16 @@ class Trainer(Trainable):
 
     async def fit(self, x: Any = None, y: Any = None, batch_size: int = 32, epochs: int = 1, verbose: Any = "auto",
                   callbacks: list | None = None, validation_split: float = 0.0, validation_data: Any = None,
-                  shuffle: bool = True, initial_epoch: int = 0, seed: int | None = None):
+                  shuffle: bool = True, initial_epoch: int = 0, seed: int | None = None,
+                  selection_size: int | None = None):
         """Train the program's trainable Variables; returns a ``History``.
+
+        Every candidate the optimizer tries, and the program's starting point, is scored on
+        one *selection set* (the same examples for all); each epoch ends with the best
+        candidate measured there, so ``fit`` never leaves the program below where it started
+        on that set. Ties keep the simpler candidate (fewer examples, then shorter
+        instructions). ``history.selection`` and the ``synaplex.training`` log say which
+        candidate won and by how much; the ``selection_reward`` log is its score.
 
         Args:
             x, y: the training examples and their expected outputs (lists of DataModels or
@@ -314,6 +330,13 @@ class Trainer(Trainable):
                 ``EarlyStopping``, ``ProgramCheckpoint``, ``CSVLogger``, ``BudgetStopping``,
                 ``BackupAndRestore``…
             seed: makes shuffling and the optimizer's choices repeatable.
+            selection_size: how many examples the candidates are compared on. With
+                validation data, its first ``selection_size`` examples (default: all of
+                it). Without, the last ``selection_size`` training examples, held out of the
+                training batches (default: a quarter of them, at least 1 and at most 32).
+                Each candidate costs one program call (and reward) per example, counted in
+                the ``selection_*`` usage logs; a candidate is never run twice on the same
+                example.
         """
         self._check_compiled("fit")
         self._batch_state = None
@@ -338,6 +361,7 @@ class Trainer(Trainable):
                                         f"{held} for validation and {len(xs) - held} for training; both need one.")
             val = (xs[-held:], ys[-held:] if ys is not None else None)
             xs, ys = xs[:-held], ys[:-held] if ys is not None else None
+        xs, ys, selection = selection_lib.split(xs, ys, val, selection_size)
 
         if seed is not None and getattr(self.optimizer, "seed", None) is None and hasattr(self.optimizer, "seed"):
             self.optimizer.seed = seed
@@ -358,6 +382,9 @@ class Trainer(Trainable):
         resume = self._resume
         epoch = resume["epoch"] if resume else initial_epoch
         try:
+            if resume is None or not self.optimizer.selection_active:  # a resumed run keeps its selection
+                self.optimizer.begin_selection(self.optimizer.current())
+                await self._select([(self.optimizer.current(), "the starting point")], selection, run, batch_size)
             while epoch < epochs and not self.stop_training:
                 if resume is not None:
                     rng.setstate(_rng_state(resume["rng"]))
@@ -377,7 +404,7 @@ class Trainer(Trainable):
                     indices = order[step * batch_size:(step + 1) * batch_size]
                     callback_list.on_train_batch_begin(step, {})
                     before = run.snapshot()
-                    batch = await self._optimizer_step(xs, ys, indices, run, epoch, step, batch_size)
+                    batch = await self._optimizer_step(xs, ys, indices, run, epoch, step, batch_size, selection)
                     await self._update_metrics(batch, ys, indices)
                     records.extend({"index": i, "y_pred": r["y_pred"], "reward": r["reward"],
                                     "error": None if r["error"] is None
@@ -395,6 +422,9 @@ class Trainer(Trainable):
                 run.add("optimizer", used.total)
                 logs = {"reward": _mean([r["reward"] for r in records]), **self._metric_logs(run),
                         "errors": sum(r["error"] is not None for r in records)}
+                best = self.optimizer.selection_best()
+                if best is not None:
+                    logs["selection_reward"] = best["score"]
                 if val is not None:
                     val_logs = await self._evaluate(val[0], val[1], batch_size, CallbackList([], program=self), run)
                     kept = {"reward", "errors", *self._metric_keys()}
@@ -407,6 +437,7 @@ class Trainer(Trainable):
                 epoch += 1
             self._training_finished = True
         finally:  # callbacks close what they opened; _training_finished tells a failure apart
+            history.selection = self._end_selection(selection)
             callback_list.on_train_end({})
         if self.stop_reason:
             history.stop_reason = self.stop_reason
@@ -421,17 +452,53 @@ class Trainer(Trainable):
             self._optimizer_built = True
 
     async def _optimizer_step(self, xs: list, ys: list | None, indices: list[int], run: _Run, epoch: int,
-                              step: int, concurrency: int) -> list[dict]:
+                              step: int, concurrency: int,
+                              selection: selection_lib.SelectionSet | None = None) -> list[dict]:
         """One training step: the optimizer proposes, the batch runs and is scored, the
-        optimizer learns from its rewards and traces."""
+        optimizer learns from its rewards and traces; then the step's candidates are scored
+        on the selection set (when there is one)."""
         with track_usage() as used, run.timing("optimizer"):
             await self.optimizer.propose(epoch, step)
         run.add("optimizer", used.total)
         batch = await self._run_batch(xs, ys, indices, run, training=True, concurrency=concurrency)
         with track_usage() as used, run.timing("optimizer"):
             await self.optimizer.update([r["reward"] for r in batch], [t for r in batch for t in r["traces"]])
+            candidates = await self.optimizer.selection_candidates(epoch, step) if selection is not None else []
         run.add("optimizer", used.total)
+        where = f"epoch {epoch + 1}, step {step + 1}"
+        await self._select([(candidate, f"{where}, " + ("the candidate tried on the batch" if number == 0
+                                                        else f"example set {number + 1}"))
+                            for number, candidate in enumerate(candidates)], selection, run, concurrency)
         return batch
+
+    async def _select(self, candidates: list[tuple[dict, str]], selection: selection_lib.SelectionSet | None,
+                      run: _Run, concurrency: int) -> None:
+        """Score each ``(candidate, label)`` on the selection set and record it with the optimizer."""
+        if selection is None:
+            return
+
+        async def run_examples(indices: list[int]) -> list[dict]:
+            return await self._run_batch(selection.xs, selection.ys, indices, run, training=False,
+                                         concurrency=concurrency, phase="selection")
+
+        for candidate, label in candidates:
+            score = await selection_lib.measure(candidate, self.optimizer, selection, run_examples)
+            if self.optimizer.record_selection(candidate, score, label):
+                _log.debug("Selection: %s scored %.4f on the selection set, the best so far.", label, score)
+
+    def _end_selection(self, selection: selection_lib.SelectionSet | None) -> dict | None:
+        """Log which candidate won on the selection set and by how much; drop the cache."""
+        summary = self.optimizer.selection_summary() if selection is not None else None
+        if selection is not None:
+            self.optimizer.end_selection()
+        if summary is None:
+            return None
+        summary = {**summary, "size": len(selection), "source": selection.source}
+        if summary["start"] is not None:
+            _log.info("Program %r: %s won on the selection set (%s): reward %.4f, %+.4f over the starting point "
+                      "(%.4f); %d candidate(s) measured.", self.name, summary["winner"], selection.describe(),
+                      summary["best"], summary["gain"], summary["start"], summary["measured"])
+        return summary
 
     def _metric_keys(self) -> list[str]:
         """The log names of the metrics, in order (a per-label metric has one per label)."""
@@ -518,10 +585,14 @@ class Trainer(Trainable):
         """One optimization step on one batch (Synalinks' signature).
 
         The optimizer proposes candidate values for the trainable variables, the batch runs
-        with ``training=True`` and is scored, the optimizer learns from it; then each
-        variable holds the best candidate found so far. The returned reward and metrics are
-        the batch's, or, with ``val_x``/``val_y``, those of the validation data run after the
-        step; they accumulate as :meth:`test_on_batch`'s do.
+        with ``training=True`` and is scored, the optimizer learns from it. With
+        ``val_x``/``val_y`` the variables' values before the step and the step's candidates
+        are compared on the validation data (as ``fit`` compares them on its selection set;
+        the scores are cached across calls), and the variables take the best: never worse
+        there than before the step. Without, each variable holds the candidate with its best
+        training-batch score so far. The returned reward and metrics are the batch's, or,
+        with ``val_x``/``val_y``, those of the validation data run after the step; they
+        accumulate as :meth:`test_on_batch`'s do.
 
         Args:
             step: the training step (passed to the optimizer).
@@ -545,7 +616,14 @@ class Trainer(Trainable):
         state = self._on_batch_state()
         run = state["run"]
         indices = list(range(len(xs)))
-        records = await self._optimizer_step(xs, ys, indices, run, 0, step, len(xs))
+        selection = None
+        if val is not None:  # the candidates are compared on the validation data
+            selection = selection_lib.SelectionSet(val[0], val[1], "validation")
+            self.optimizer.begin_selection(self.optimizer.current(), keep_cache=True)
+            await self._select([(self.optimizer.current(), "the starting point")], selection, run, len(val[0]))
+        else:
+            self.optimizer.clear_selection()
+        records = await self._optimizer_step(xs, ys, indices, run, 0, step, len(xs), selection)
         with track_usage() as used, run.timing("optimizer"):
             await self.optimizer.on_epoch_end(0)  # each variable takes its best candidate so far
         run.add("optimizer", used.total)
@@ -651,12 +729,13 @@ def _check_metric_names(metrics: list) -> None:
                 "logs would overwrite each other. Give one another name (name=...).")
         seen[name] = metric
         prefix, _, kind = name.partition("_")
-        reserved = name in ("reward", "errors") or (
+        reserved = name in ("reward", "errors", "selection_reward") or (
             prefix in (*PHASES, "total", "batch") and kind in _USAGE_LOG_KINDS)
         same = (isinstance(metric, metrics_lib.LMUsage) and metric.phase == prefix
                 and metric.kind == _USAGE_LOG_KINDS.get(kind))
         if reserved and not same:
             meaning = {"reward": "the mean reward", "errors": "the number of failed examples",
+                       "selection_reward": "the best candidate's reward on the selection set",
                        "total": "the usage of all phases together", "batch": "the usage of the last batch"}
             raise InvalidInputError(
                 f"The metric {type(metric).__name__} is named {name!r}, a name the trainer's own logs use "

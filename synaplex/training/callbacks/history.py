@@ -14,6 +14,13 @@ class History(Callback):
         epoch: the epochs recorded (counting from 0).
         stop_reason: why training stopped early (copied from ``program.stop_reason`` at the
             end of training), or ``None``.
+        selection: what the comparison of candidates on the selection set found (set by
+            ``fit``): ``{"start", "best", "gain", "winner", "examples", "measured", "size",
+            "source"}``: the starting point's and the winner's rewards there, their
+            difference, the winner's label (``"the starting point"``, ``"epoch 1, step 2,
+            example set 3"``...), its number of few-shot examples, how many candidates were
+            measured, and the selection set's size and source (``"validation"``,
+            ``"held_out"``, ``"training"``).
 
     Unlike Keras, ``on_train_begin`` does not clear ``epoch``: a History lives for one
     ``fit`` (``fit`` creates a fresh one), and a run resumed by :class:`BackupAndRestore`
@@ -25,6 +32,7 @@ class History(Callback):
         self.history: dict[str, list] = {}
         self.epoch: list[int] = []
         self.stop_reason: str | None = None
+        self.selection: dict | None = None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

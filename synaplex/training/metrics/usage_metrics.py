@@ -11,7 +11,7 @@ from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.base import Usage
 from synaplex.training.metrics.metric import Metric
 
-PHASES = ("inference", "reward", "optimizer")
+PHASES = ("inference", "reward", "optimizer", "selection")
 
 
 def _per_call(read: Callable[[Usage], Any]) -> Callable[[Usage, float], float | None]:
@@ -61,7 +61,8 @@ class LMUsage(Metric):
     """What the language models consumed in one phase of training.
 
     The trainer counts usage per phase (``"inference"``: the program; ``"reward"``: judges;
-    ``"optimizer"``: mutations and embeddings) with the wall-clock time spent in it, and
+    ``"optimizer"``: mutations and embeddings; ``"selection"``: the candidates' runs on the
+    selection set) with the wall-clock time spent in it, and
     feeds it with ``update_from_usage(usage, seconds)``; ``update_state`` does nothing.
     ``result()`` is ``kind`` over the usage given since the last reset. Costs are ``None``
     as soon as one usage has an unknown price (a model missing from the price catalogue):
@@ -78,7 +79,8 @@ class LMUsage(Metric):
             input tokens), ``"reasoning_token_share"`` (reasoning / output tokens); rates
             ``"tokens_per_second"`` and ``"throughput"`` (calls per second), over the phase's
             wall-clock time.
-        phase: ``"inference"``, ``"reward"`` or ``"optimizer"``.
+        phase: ``"inference"``, ``"reward"``, ``"optimizer"`` or ``"selection"`` (the program
+            and the reward run on ``fit``'s selection set to compare candidates).
         name: default ``f"{phase}_{kind}"`` (``"inference_tokens"``, ``"reward_cost"``…).
 
     Synalinks' names are subclasses with ``kind`` and ``phase`` fixed: ``InputTokens()`` is

@@ -156,6 +156,11 @@ class OMEGA(RandomFewShot):
     and worst rewarded calls; the reply follows a JSON schema (``thinking``, then
     ``instructions``). The first batch tries the variable's current value, as the baseline.
 
+    In ``fit`` every candidate tried on a batch is also scored on the selection set (the
+    same examples for all); that score replaces its batch reward in the population, so
+    parents and survivors are chosen on comparable scores, and each epoch ends with the best
+    candidate measured there, the starting point included.
+
     When the population outgrows ``population_size``, ``algorithm="dns"`` (Dominated Novelty
     Search) keeps the candidates farthest (cosine distance of the ``embedding_model``
     vectors of their instructions) from their ``k_nearest_fitter`` nearest better-scoring
@@ -177,6 +182,9 @@ class OMEGA(RandomFewShot):
         selection: how parents are picked: ``"random"``, ``"best"`` or ``"softmax"``.
         few_shot_learning, nb_min_examples, nb_max_examples, min_reward, max_pool_size: also
             sample few-shot examples, as :class:`RandomFewShot` does (off by default).
+        nb_candidates: with ``few_shot_learning``, how many example sets (with the batch's
+            new instructions) are compared on the selection set after each batch, as
+            :class:`RandomFewShot` does; without it, only the candidate tried on the batch.
         instructions: task-specific guidance added to the optimizer model's prompt.
         reasoning_effort: passed to the optimizer model's calls (``"low"``, ``"medium"``,
             ``"high"``…; ``None``: the model's default).
@@ -201,10 +209,10 @@ class OMEGA(RandomFewShot):
                  nb_max_examples: int = 3, min_reward: float = 0.5, max_pool_size: int = 100,
                  instructions: str | None = None, name: str | None = None, seed: int | None = None,
                  description: str | None = None, reasoning_effort: str | None = None,
-                 use_chain_of_thought: bool = True, **kwargs: Any):
+                 use_chain_of_thought: bool = True, nb_candidates: int = 3, **kwargs: Any):
         super().__init__(few_shot_learning=few_shot_learning, nb_min_examples=nb_min_examples,
                          nb_max_examples=nb_max_examples, min_reward=min_reward, max_pool_size=max_pool_size,
-                         name=name, seed=seed, description=description, **kwargs)
+                         name=name, seed=seed, description=description, nb_candidates=nb_candidates, **kwargs)
         if reasoning_effort is not None and not isinstance(reasoning_effort, str):
             raise InvalidInputError(
                 f"OMEGA(reasoning_effort=...) must be a string such as 'low', 'medium' or 'high' (or None), got "
@@ -314,7 +322,9 @@ class OMEGA(RandomFewShot):
 
     @staticmethod
     def _describe(entry: dict, label: str) -> str:
-        lines = [f"{label} (mean reward {entry['score']:.3f} over {entry['count']} batch(es)):",
+        measured = ("reward {:.3f} on the selection set" if entry.get("selection")
+                    else "mean reward {:.3f} over " + f"{entry['count']} batch(es)").format(entry["score"])
+        lines = [f"{label} ({measured}):",
                  "<<<", entry["value"].get("instructions", ""), ">>>"]
         if entry["traces"]:
             lines.append("Its calls, best rewarded first:")
@@ -432,7 +442,8 @@ class OMEGA(RandomFewShot):
         for entry in population:
             if canonical(entry["value"]) == key:  # tried again: its score is the mean of its trials
                 entry["count"] += 1
-                entry["score"] += (score - entry["score"]) / entry["count"]
+                if not entry.get("selection"):  # a selection-set score is not averaged with batch rewards
+                    entry["score"] += (score - entry["score"]) / entry["count"]
                 entry["traces"] = pick_traces(records + entry["traces"])
                 break
         else:
@@ -441,6 +452,18 @@ class OMEGA(RandomFewShot):
         if len(population) > self.population_size:
             keep = await self.survivors(population)
             slot["population"] = [population[i] for i in keep]
+
+    def observe_selection(self, candidate: dict[str, dict], score: float) -> None:
+        """A population member measured on the selection set takes that score: unlike batch
+        rewards, it compares with the other members'."""
+        for path, value in candidate.items():
+            slot = self._slots.get(path)
+            if slot is None:
+                continue
+            key = canonical(value)
+            for entry in slot.get("population", []):
+                if canonical(entry["value"]) == key:
+                    entry["score"], entry["selection"] = score, True
 
     def populations(self) -> dict[str, list[dict]]:
         """Each variable's population: ``[{"value", "score", "count", ...}]``, by path."""

@@ -17,6 +17,24 @@ branches of a Branch specialize. A variable's candidate is scored with the mean 
 the traces that variable produced in the batch (the examples it took part in); a variable
 that produced no trace in the batch gets the mean reward of the whole batch.
 
+**The selection set.** Training batches differ, so their rewards do not compare candidates:
+an empty candidate that met an easy batch would beat a good one that met a hard batch.
+``Program.fit`` therefore compares candidates on one shared *selection set*::
+
+    optimizer.begin_selection(start)               # the variables' values before training
+    ...the trainer scores `start` on the selection set, record_selection(start, score)...
+    after each batch's update():
+        for candidate in await optimizer.selection_candidates(epoch, step):
+            ...scored on the selection set (cached), record_selection(candidate, score)...
+
+A selection candidate is *joint*: ``{path: value}`` for every variable the optimizer
+rewrites, since the selection set scores the whole program. While a selection is active,
+:meth:`on_epoch_end` assigns its best candidate (the starting point included, ties going
+to the simpler candidate: fewer examples, then shorter instructions), never one picked by
+training-batch rewards. Driven without a selection (``propose``/``update``/``on_epoch_end``
+alone, or ``train_on_batch`` without validation data), each variable keeps the candidate
+with its best training-batch score, as before.
+
 All randomness goes through ``optimizer.rng`` (``random.Random(seed)``), and
 :meth:`get_state` / :meth:`set_state` carry everything (pools, populations, best
 candidates, the random generator), so a restored optimizer proposes exactly what the
@@ -25,6 +43,7 @@ original would have.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import logging
@@ -89,6 +108,40 @@ def check_number(name: str, value: Any, low: float, high: float | None = None, l
     return float(value)
 
 
+def candidate_key(candidate: dict) -> str:
+    """A short key of a (joint) candidate: equal values, equal keys (the selection cache's key)."""
+    return hashlib.sha1(canonical(candidate).encode()).hexdigest()
+
+
+def complexity(candidate: dict) -> tuple[int, int]:
+    """How complex a joint candidate is: (examples in all, characters of instructions in all).
+    Of two candidates that score the same on the selection set, the less complex is kept."""
+    examples = instructions = 0
+    for value in candidate.values():
+        if isinstance(value, dict):
+            if isinstance(value.get("examples"), list):
+                examples += len(value["examples"])
+            if isinstance(value.get("instructions"), str):
+                instructions += len(value["instructions"])
+    return examples, instructions
+
+
+SCORE_TOLERANCE = 1e-9  # selection scores closer than this are a tie
+
+
+def selection_beats(score: float, candidate: dict, best: dict | None) -> bool:
+    """Whether a candidate scoring ``score`` replaces ``best`` (``{"value", "score"}``): a
+    higher score, or the same score and a simpler candidate (fewer examples, then shorter
+    instructions). An equal score and complexity keeps the candidate measured first."""
+    if best is None:
+        return True
+    if score > best["score"] + SCORE_TOLERANCE:
+        return True
+    if score < best["score"] - SCORE_TOLERANCE:
+        return False
+    return complexity(candidate) < complexity(best["value"])
+
+
 def trace_record(trace: Any) -> dict:
     """What the optimizers keep of a trace: its inputs, outputs and reward (JSON)."""
     return {"inputs": copy_json(trace.inputs), "outputs": copy_json(trace.outputs),
@@ -131,6 +184,8 @@ class Optimizer:
         self._variables: dict[str, Any] = {}
         self._slots: dict[str, dict] = {}
         self._pending: dict[str, dict] = {}
+        self._tried: dict[str, dict] = {}
+        self._selection: dict | None = None
 
     @property
     def seed(self) -> int | None:
@@ -237,6 +292,7 @@ class Optimizer:
         traces = list(traces or [])
         self.iterations += 1
         scores = self.variable_scores(rewards, traces)
+        tried = {}
         for path, variable in self._variables.items():
             candidate = self._pending.get(path)
             if candidate is None:
@@ -244,6 +300,8 @@ class Optimizer:
             own = [t for t in traces if t.variable is variable]
             await self.learn(path, variable, candidate, scores[path], own)
             self._track_best(path, candidate, scores[path])
+            tried[path] = candidate
+        self._tried = tried
         self._pending = {}
 
     def _track_best(self, path: str, candidate: dict, score: float) -> None:
@@ -257,18 +315,118 @@ class Optimizer:
             slot["best"] = {"value": copy_json(candidate), "score": score, "count": 1}
 
     async def on_epoch_end(self, epoch: int) -> None:
-        """Assign each variable the best candidate found so far."""
+        """Assign each variable the best candidate found so far: the selection's best while a
+        selection is active, else each variable's best training-batch score."""
         self._require_built("on_epoch_end")
-        for path, variable in self._variables.items():
-            best = self._slots[path].get("best")
-            if best is not None:
-                variable.assign(best["value"])
+        best = self.selection_best()
+        if best is not None:
+            self.assign(best["value"])
+        else:
+            for path, variable in self._variables.items():
+                slot_best = self._slots[path].get("best")
+                if slot_best is not None:
+                    variable.assign(slot_best["value"])
         self._pending = {}
 
     def best_candidates(self) -> dict[str, dict]:
-        """``{path: {"value": ..., "score": ...}}``: the best candidate of each variable so far."""
+        """``{path: {"value": ..., "score": ...}}``: the best candidate of each variable so far
+        (with a selection, the selection's best and its score on the selection set)."""
+        best = self.selection_best()
+        if best is not None:
+            return {path: {"value": copy_json(value), "score": best["score"]} for path, value in best["value"].items()}
         return {path: {"value": copy_json(slot["best"]["value"]), "score": slot["best"]["score"]}
                 for path, slot in self._slots.items() if slot.get("best") is not None}
+
+    # --- the selection set ------------------------------------------------------------------
+
+    def current(self) -> dict[str, dict]:
+        """The joint value of the variables this optimizer rewrites, now: ``{path: value}``."""
+        return {path: copy_json(variable.get_json()) for path, variable in self._variables.items()}
+
+    def assign(self, candidate: dict[str, dict]) -> None:
+        """Give each variable its value in the joint ``candidate`` (paths it lacks keep theirs)."""
+        for path, variable in self._variables.items():
+            if path in candidate:
+                variable.assign(copy_json(candidate[path]))
+
+    def begin_selection(self, start: dict[str, dict], keep_cache: bool = False) -> None:
+        """Start comparing candidates on a selection set, ``start`` (the variables' values
+        before training) the first of them. ``keep_cache`` keeps the scores already measured
+        (``train_on_batch`` on the same validation data); ``fit`` starts afresh."""
+        self._require_built("begin_selection")
+        cache = self._selection["cache"] if keep_cache and self._selection else {}
+        self._selection = {"start": {"value": copy_json(start), "score": None}, "best": None, "measured": 0,
+                           "cache": cache}
+
+    def end_selection(self) -> None:
+        """Stop comparing on the selection set: drop the cached scores (the record of the
+        start and the best stays, for :meth:`selection_summary`)."""
+        if self._selection is not None:
+            self._selection["cache"] = {}
+            self._selection["active"] = False
+
+    def clear_selection(self) -> None:
+        """Forget the selection: the next epoch ends pick by training-batch scores."""
+        self._selection = None
+
+    @property
+    def selection_active(self) -> bool:
+        return self._selection is not None and self._selection.get("active", True)
+
+    @property
+    def selection_cache(self) -> dict[str, dict[str, float]]:
+        """``{candidate_key: {example_key: reward}}``: the rewards measured on the selection set."""
+        if self._selection is None:
+            raise InvalidInputError(
+                f"{type(self).__name__} has no selection set: call begin_selection(start) first (Program.fit does).")
+        return self._selection["cache"]
+
+    async def selection_candidates(self, epoch: int, step: int) -> list[dict[str, dict]]:
+        """The joint candidates to score on the selection set after this step: the one just
+        tried on the training batch (subclasses add more)."""
+        return [copy_json(self._tried)] if self._tried else []
+
+    def record_selection(self, candidate: dict[str, dict], score: float, label: str) -> bool:
+        """Record a candidate's score on the selection set; return whether it is now the best.
+
+        The first record is the starting point's. A later candidate replaces the best only
+        when :func:`selection_beats` says so: a worse one is never kept."""
+        if self._selection is None:
+            raise InvalidInputError(
+                f"{type(self).__name__}.record_selection() was called before begin_selection(start).")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise InvalidInputError(f"A selection score must be a finite number, got {score!r:.100}.")
+        selection = self._selection
+        selection["measured"] += 1
+        if selection["start"]["score"] is None and canonical(candidate) == canonical(selection["start"]["value"]):
+            selection["start"]["score"] = float(score)
+        self.observe_selection(candidate, float(score))
+        if not selection_beats(float(score), candidate, selection["best"]):
+            return False
+        examples, characters = complexity(candidate)
+        selection["best"] = {"value": copy_json(candidate), "score": float(score), "label": label,
+                             "examples": examples, "instruction_characters": characters}
+        return True
+
+    def observe_selection(self, candidate: dict[str, dict], score: float) -> None:
+        """A hook: a candidate scored ``score`` on the selection set (OMEGA scores its population so)."""
+
+    def selection_best(self) -> dict | None:
+        """``{"value": {path: value}, "score", "label", ...}``: the best candidate measured on the
+        selection set, while a selection is active; else ``None``."""
+        if not self.selection_active or self._selection["best"] is None:
+            return None
+        return copy_json(self._selection["best"])
+
+    def selection_summary(self) -> dict | None:
+        """What the last selection found: the start's and the best's scores, the winner's
+        label, the gain and how many candidates were measured (``None`` without one)."""
+        selection = self._selection
+        if selection is None or selection["best"] is None:
+            return None
+        start, best = selection["start"]["score"], selection["best"]
+        return {"start": start, "best": best["score"], "gain": None if start is None else best["score"] - start,
+                "winner": best["label"], "examples": best["examples"], "measured": selection["measured"]}
 
     # --- state ------------------------------------------------------------------------------
 
@@ -280,6 +438,7 @@ class Optimizer:
             "iterations": self.iterations,
             "rng": rng_state_to_json(self.rng),
             "variables": copy_json(self._slots),
+            "selection": copy_json(self._selection),
         }
 
     def set_state(self, state: dict) -> None:
@@ -306,6 +465,12 @@ class Optimizer:
             slots[path] = slot
         self._slots = slots
         self._pending = {}
+        self._tried = {}
+        selection = state.get("selection")  # absent from states saved before the selection set
+        if selection is not None and not (isinstance(selection, dict)
+                                          and {"start", "best", "measured", "cache"} <= set(selection)):
+            raise InvalidInputError(f"The optimizer state's 'selection' is not a saved selection: {selection!r:.200}")
+        self._selection = copy_json(selection)
 
     # --- config -----------------------------------------------------------------------------
 

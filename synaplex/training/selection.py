@@ -1,0 +1,145 @@
+"""The selection set: the examples on which ``fit`` compares every candidate.
+
+Training batches differ: a candidate that met an easy batch scores higher than a better one
+that met a hard batch. So ``fit`` scores every candidate the optimizer tries (and the
+program's starting point) on one shared set of examples, and keeps the best measured there:
+
+* ``validation_data`` (or the ``validation_split`` slice) when given: its first
+  ``selection_size`` examples (all of it by default);
+* otherwise the **last** ``selection_size`` training examples, taken before shuffling (as
+  Keras takes ``validation_split``) and held out of the training batches, so that no example
+  shown to the program as a demonstration is also one it is judged on. By default a quarter
+  of the training examples, at least 1 and at most :data:`MAX_DEFAULT_SIZE`; with a single
+  training example there is nothing to hold out, and the candidates are compared on it.
+
+The rewards measured there are cached per ``(candidate, example)``: a candidate that meets
+an example again (the starting point proposed again, an example set drawn twice, a resumed
+run) costs no call. An example whose run failed scores 0 and is not cached, so it is tried
+again. The calls go through the program as any call does (usage phase ``"selection"``), so
+budgets and ``BudgetStopping`` see them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from synaplex.backend.errors import InvalidInputError
+from synaplex.training.optimizers.optimizer import candidate_key
+
+_log = logging.getLogger("synaplex.training")
+
+DEFAULT_FRACTION = 0.25  # of the training examples held out when no validation data is given
+MAX_DEFAULT_SIZE = 32  # the default never holds out more: each candidate costs one call per example
+
+
+def _example_json(value: Any) -> Any:
+    if hasattr(value, "get_json"):
+        return value.get_json()
+    return value
+
+
+def example_key(x: Any, y: Any) -> str:
+    """A short key of one selection example, from its content (``x`` and ``y``)."""
+    text = json.dumps([_example_json(x), _example_json(y)], sort_keys=True, ensure_ascii=False, default=repr)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def check_selection_size(selection_size: Any) -> int | None:
+    if selection_size is None:
+        return None
+    if isinstance(selection_size, bool) or not isinstance(selection_size, int) or selection_size < 1:
+        raise InvalidInputError(
+            f"selection_size must be a positive integer (the number of examples every candidate is compared on) "
+            f"or None for the default, got {selection_size!r:.100}.")
+    return selection_size
+
+
+def default_size(count: int) -> int:
+    """How many of ``count`` training examples are held out by default."""
+    return max(1, min(MAX_DEFAULT_SIZE, int(count * DEFAULT_FRACTION)))
+
+
+class SelectionSet:
+    """The examples every candidate is scored on, and where they come from.
+
+    Attributes:
+        xs, ys: the examples and their expected outputs (``ys`` is ``None`` for a reward
+            that needs no ground truth).
+        keys: one content key per example (the cache's second key).
+        source: ``"validation"``, ``"held_out"`` (the last training examples) or
+            ``"training"`` (a single training example, not held out).
+    """
+
+    def __init__(self, xs: list, ys: list | None, source: str):
+        self.xs, self.ys, self.source = xs, ys, source
+        self.keys = [example_key(x, ys[i] if ys is not None else None) for i, x in enumerate(xs)]
+
+    def __len__(self) -> int:
+        return len(self.xs)
+
+    def describe(self) -> str:
+        where = {"validation": "of the validation data", "held_out": "held out of the training data",
+                 "training": "the training data itself (one example: nothing to hold out)"}[self.source]
+        return f"{len(self)} example(s) {where}"
+
+
+def split(xs: list, ys: list | None, validation: tuple | None, selection_size: Any) -> tuple[list, list | None,
+                                                                                            SelectionSet]:
+    """The training examples left and the selection set, for ``fit``'s arguments.
+
+    Raises:
+        InvalidInputError: ``selection_size`` is not a positive integer, is larger than the
+            validation data, or leaves no training example.
+    """
+    size = check_selection_size(selection_size)
+    if validation is not None:
+        val_xs, val_ys = validation
+        if size is not None and size > len(val_xs):
+            raise InvalidInputError(
+                f"selection_size={size} is larger than the validation data ({len(val_xs)} examples): candidates "
+                f"are compared on the validation data; give selection_size <= {len(val_xs)}, or None for all of it.")
+        size = len(val_xs) if size is None else size
+        return xs, ys, SelectionSet(val_xs[:size], val_ys[:size] if val_ys is not None else None, "validation")
+    if size is not None and size >= len(xs):
+        raise InvalidInputError(
+            f"selection_size={size} would hold out {size} of the {len(xs)} training examples and leave none to "
+            f"train on: give selection_size <= {len(xs) - 1}, or validation_data=(x_val, y_val) to compare the "
+            "candidates on.")
+    if size is None and len(xs) < 2:
+        _log.warning("fit() has a single training example and no validation data: nothing can be held out, so the "
+                     "candidates are compared on that example. Give validation_data to compare them on others.")
+        return xs, ys, SelectionSet(xs, ys, "training")
+    size = default_size(len(xs)) if size is None else size
+    held = SelectionSet(xs[-size:], ys[-size:] if ys is not None else None, "held_out")
+    return xs[:-size], ys[:-size] if ys is not None else None, held
+
+
+async def measure(candidate: dict, optimizer: Any, selection: SelectionSet,
+                  run_examples: Callable[[list[int]], Awaitable[list[dict]]]) -> float:
+    """The mean reward of the joint ``candidate`` on the selection set.
+
+    The examples not cached for this candidate run with the candidate assigned to the
+    variables (``run_examples(indices)`` returns one record ``{"reward", "error"}`` per
+    index); the variables get their values back afterwards.
+    """
+    cache = optimizer.selection_cache.setdefault(candidate_key(candidate), {})
+    missing = [i for i, key in enumerate(selection.keys) if key not in cache]
+    failed: dict[str, float] = {}
+    if missing:
+        before = optimizer.current()
+        optimizer.assign(candidate)
+        try:
+            records = await run_examples(missing)
+        finally:
+            optimizer.assign(before)
+        for i, record in zip(missing, records):
+            if record["error"] is None:
+                cache[selection.keys[i]] = float(record["reward"])
+            else:
+                failed[selection.keys[i]] = 0.0
+    scores = [cache[key] if key in cache else failed[key] for key in selection.keys]
+    return sum(scores) / len(scores)
