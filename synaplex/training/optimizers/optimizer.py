@@ -356,13 +356,13 @@ class Optimizer:
         self._require_built("begin_selection")
         cache = self._selection["cache"] if keep_cache and self._selection else {}
         self._selection = {"start": {"value": copy_json(start), "score": None}, "best": None, "measured": 0,
-                           "cache": cache}
+                           "cache": cache, "seen": []}
 
     def end_selection(self) -> None:
         """Stop comparing on the selection set: drop the cached scores (the record of the
         start and the best stays, for :meth:`selection_summary`)."""
         if self._selection is not None:
-            self._selection["cache"] = {}
+            self._selection["cache"], self._selection["seen"] = {}, []
             self._selection["active"] = False
 
     def clear_selection(self) -> None:
@@ -397,7 +397,11 @@ class Optimizer:
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
             raise InvalidInputError(f"A selection score must be a finite number, got {score!r:.100}.")
         selection = self._selection
-        selection["measured"] += 1
+        key = candidate_key(candidate)
+        seen = selection.setdefault("seen", [])
+        if key not in seen:  # how many different candidates were measured
+            seen.append(key)
+            selection["measured"] += 1
         if selection["start"]["score"] is None and canonical(candidate) == canonical(selection["start"]["value"]):
             selection["start"]["score"] = float(score)
         self.observe_selection(candidate, float(score))
