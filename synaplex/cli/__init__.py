@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from synaplex.cli.commands import cli  # noqa: PLC0415 - it imports click, checked just above
 
     args = sys.argv[1:] if argv is None else list(argv)
+    DEBUG["on"] = False   # --debug sets it while click parses the arguments
     try:
         result = cli.main(args=args, prog_name="synaplex", standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -119,8 +119,13 @@ def resolve(kind: str, identifier: str) -> Any:
     try:
         return library.get(identifier)
     except UnknownIdentifierError as error:
-        close = difflib.get_close_matches(identifier, library.LOOKUP.names, n=3, cutoff=0.5)
-        close += [n for n in library.LOOKUP.names if n.startswith(identifier) and n not in close][:3]
+        names = library.LOOKUP.names
+        close = difflib.get_close_matches(identifier, names, n=6, cutoff=0.5)
+        close += [n for n in names if n.startswith(identifier.lower()) and n not in close]
+        seen: dict[str, str] = {}
+        for name in close:   # 'exact_match' and 'ExactMatch' are one suggestion
+            seen.setdefault(name.replace("_", "").lower(), name)
+        close = list(seen.values())
         if not close:
             raise
         message = str(error)

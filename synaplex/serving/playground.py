@@ -48,7 +48,7 @@ PLAYGROUND_HTML = r"""<!doctype html>
       <input type="password" id="token" autocomplete="off">
       <button type="button" id="connect">Connect</button>
     </div>
-    <form id="form" class="hidden">
+    <form id="form" class="hidden" novalidate>
       <div id="fields"></div>
       <button type="submit" id="submit">Run</button>
     </form>
@@ -60,8 +60,8 @@ PLAYGROUND_HTML = r"""<!doctype html>
     <h2 style="margin-top:16px">Trace</h2>
     <p id="summary"></p>
     <table id="trace"><thead><tr><th>module</th><th>type</th><th class="num">start ms</th>
-      <th class="num">time ms</th>
-      <th class="num">LM calls</th><th class="num">tokens in</th><th class="num">tokens out</th></tr></thead><tbody></tbody></table>
+      <th class="num">time ms</th><th class="num">LM calls</th><th class="num">tokens in</th>
+      <th class="num">tokens out</th></tr></thead><tbody></tbody></table>
   </section>
 </main>
 <script>
