@@ -82,6 +82,8 @@ _EXPORTS = {
     "track_usage": "synaplex.lm.usage:track_usage",
     "create_language_model": "synaplex.lm.language_model:create_language_model",
     "Router": "synaplex.lm.router:Router",
+    "budget": "synaplex.lm.budget:budget",
+    "Budget": "synaplex.lm.budget:Budget",
     # session and configuration
     "clear_session": "synaplex.backend.naming:clear_session",
     "enable_logging": "synaplex.backend.config:enable_logging",

@@ -29,6 +29,7 @@ from synaplex.knowledge.errors import (  # noqa: F401
 )
 from synaplex.lm.errors import (  # noqa: F401
     AuthenticationError,
+    BudgetExceededError,
     ContentFilterError,
     ContextWindowExceededError,
     InvalidRequestError,
@@ -45,7 +46,10 @@ from synaplex.lm.errors import (  # noqa: F401
     RetriesExhaustedError,
     ScriptExhaustedError,
     StructuredOutputError,
+    UnknownOptionError,
+    UnknownPriceError,
     UnknownProviderError,
+    UnsupportedInputError,
 )
 from synaplex.modules.agent import AgentMaxIterationsError  # noqa: F401
 from synaplex.modules.mcp import MCPConnectionError, MCPToolError  # noqa: F401

@@ -25,7 +25,7 @@ def test_create_language_model_and_sync_chat_complete():
     body = recorder.body
     assert (body["temperature"], body["max_tokens"], body["top_p"]) == (0.3, 100, 0.9)
     assert body["model"] == "anthropic/claude-3.5-sonnet" and "timeout" not in body
-    with pytest.raises(InvalidInputError, match="Unknown config keys \\['temprature'\\]"):
+    with pytest.raises(InvalidInputError, match="unknown option 'temprature' \\(did you mean 'temperature'\\?\\)"):
         synaplex.create_language_model("openai", "gpt-4o-mini", config={"temprature": 1})
 
 

@@ -473,7 +473,8 @@ async def test_streaming_text_tool_calls_and_final_usage():
 async def test_streaming_plain_text_ends_with_stop():
     _, pieces = sse({"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP"}],
                      "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 1}})
-    lm, _ = gemini(httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=pieces()))
+    lm, _ = gemini(httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=pieces()),
+                   max_retries=0)
     chunks = [chunk async for chunk in lm.stream(USER)]
     assert [(c.text, c.finish_reason) for c in chunks] == [("Hi", None), ("", "stop")]
     assert chunks[-1].usage.output_tokens == 1
@@ -482,7 +483,8 @@ async def test_streaming_plain_text_ends_with_stop():
 async def test_streaming_safety_stop_raises_content_filter_error():
     _, pieces = sse({"candidates": [{"content": {"parts": [{"text": "Here is"}]}}]},
                     {"candidates": [{"content": {"parts": []}, "finishReason": "SAFETY"}]})
-    lm, _ = gemini(httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=pieces()))
+    lm, _ = gemini(httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=pieces()),
+                   max_retries=0)
     seen = []
     with pytest.raises(ContentFilterError, match="SAFETY"):
         async for chunk in lm.stream(USER):
@@ -492,7 +494,7 @@ async def test_streaming_safety_stop_raises_content_filter_error():
 
 async def test_streaming_error_status_is_typed():
     lm, _ = gemini(error(429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED",
-                         headers={"Retry-After": "3"}))
+                         headers={"Retry-After": "3"}), max_retries=0)
     with pytest.raises(RateLimitError) as info:
         async for _ in lm.stream(USER):
             pass
@@ -503,7 +505,8 @@ async def test_streaming_event_that_is_not_json_is_a_provider_error():
     async def pieces():
         yield b"data: {oops\n\n"
 
-    lm, _ = gemini(httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=pieces()))
+    lm, _ = gemini(httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=pieces()),
+                   max_retries=0)
     with pytest.raises(ProviderInternalError, match="not JSON"):
         async for _ in lm.stream(USER):
             pass
@@ -650,7 +653,8 @@ async def test_embeddings_in_batches_of_100_with_task_type():
 
 async def test_embedding_errors_are_typed():
     em, _ = embedder(httpx2.Response(200, json={"embeddings": [{"values": [1.0]}]}),
-                     error(400, f"API key not valid. Please pass a valid API key. {KEY}", "INVALID_ARGUMENT"))
+                     error(400, f"API key not valid. Please pass a valid API key. {KEY}", "INVALID_ARGUMENT"),
+                     max_retries=0)
     with pytest.raises(ProviderInternalError, match="expected 2 embeddings"):
         await em(["a", "b"])
     with pytest.raises(AuthenticationError) as info:

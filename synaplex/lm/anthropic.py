@@ -33,6 +33,8 @@ from synaplex.lm import wire
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import ContentFilterError, InvalidRequestError, LMError, ProviderInternalError
 from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
+from synaplex.lm.messages import split_data_url
+from synaplex.lm.options import merge_extra_body
 from synaplex.lm.redaction import safe_headers
 from synaplex.lm.tools import mark_cut_off, tool_call
 
@@ -53,7 +55,7 @@ _FINISH_REASONS = {
 
 # Neutral params the adapter translates itself (everything else goes into the body as is).
 _HANDLED_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "stop", "seed", "timeout", "tool_choice",
-                             "parallel_tool_calls", "stream"})
+                             "parallel_tool_calls", "stream", "extra_body"})
 
 
 def _json_arguments(arguments: Any) -> Any:
@@ -66,9 +68,18 @@ def _json_arguments(arguments: Any) -> Any:
     return {} if arguments is None else arguments
 
 
+def _image_block(part: dict) -> dict:
+    """A neutral image part as an Anthropic ``image`` block (a base64 or a URL source)."""
+    url = part["image_url"]["url"]
+    data = split_data_url(url)
+    if data is not None:
+        return {"type": "image", "source": {"type": "base64", "media_type": data[0], "data": data[1]}}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
 def _blocks(content: Any) -> list:
     if isinstance(content, list):
-        return list(content)
+        return [_image_block(p) if isinstance(p, dict) and p.get("type") == "image_url" else p for p in content]
     return [{"type": "text", "text": content}] if content else []
 
 
@@ -124,7 +135,9 @@ class AnthropicAdapter:
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(context_window=200_000 if self.model_name.startswith("claude") else None,
-                            tools=self.profile.tools, vision=False, structured_output=True, streaming=True,
+                            tools=self.profile.tools,
+                            vision=not self.model_name.startswith(("claude-instant", "claude-2")),
+                            structured_output=True, streaming=True,
                             embeddings=False)
 
     def get_config(self) -> dict:
@@ -161,7 +174,8 @@ class AnthropicAdapter:
                                    "input": _json_arguments(function.get("arguments"))})
                 wire = {"role": "assistant", "content": blocks}
             elif role in ("user", "assistant"):
-                wire = {"role": role, "content": content if content is not None else ""}
+                wire = {"role": role, "content": _blocks(content) if isinstance(content, list)
+                        else content if content is not None else ""}
             else:
                 raise InvalidRequestError(f"anthropic/{self.model_name}: a message's role must be system, user, "
                                           f"assistant or tool, got {role!r}.", provider=self.profile.name,
@@ -250,6 +264,7 @@ class AnthropicAdapter:
                 body["tool_choice"] = choice
         if stream:
             body["stream"] = True
+        merge_extra_body(body, params.get("extra_body"))
         timeout = params.get("timeout")
         return body, (float(timeout) if timeout else None), wrapped
 
@@ -322,7 +337,7 @@ class AnthropicAdapter:
             raise self._refusal(text)
         finish_reason = _FINISH_REASONS.get(stop_reason, stop_reason)
         completion = Completion(text=text, tool_calls=tool_calls, usage=self._usage(data.get("usage")),
-                                finish_reason=finish_reason)
+                                finish_reason=finish_reason, request_id=wire.text(data.get("id"), "id") or None)
         if thinking:
             completion.reasoning = "\n\n".join(thinking)
         if structured is not None:
@@ -352,6 +367,7 @@ class AnthropicAdapter:
     async def _stream(self, request: CompletionRequest, body: dict, timeout: float | None,
                       wrapped: bool) -> AsyncIterator[StreamChunk]:
         input_usage: dict = {}
+        request_id: str | None = None
         output_tokens = 0
         stop_reason: str | None = None
         tool_index: dict[int, int] = {}      # content block index -> tool call index
@@ -369,6 +385,7 @@ class AnthropicAdapter:
             kind = event.event if event.event and event.event != "message" else data.get("type")
             if kind == "message_start":
                 input_usage = dict((data.get("message") or {}).get("usage") or {})
+                request_id = wire.text((data.get("message") or {}).get("id"), "message.id") or None
                 output_tokens = input_usage.get("output_tokens") or 0
             elif kind == "content_block_start":
                 block = data.get("content_block") or {}
@@ -432,7 +449,7 @@ class AnthropicAdapter:
         finish_reason = _FINISH_REASONS.get(stop_reason, stop_reason)
         if structured_blocks and finish_reason == "tool_calls" and not tool_index:
             finish_reason = "stop"
-        yield StreamChunk(usage=usage, finish_reason=finish_reason)
+        yield StreamChunk(usage=usage, finish_reason=finish_reason, request_id=request_id)
 
     async def list_models(self) -> list[dict]:
         """Every model the key may use: ``[{"id", "display_name", "provider"}]`` (all pages)."""

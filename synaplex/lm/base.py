@@ -85,6 +85,7 @@ class Completion:
     usage: Usage = dataclasses.field(default_factory=Usage)
     finish_reason: str | None = None
     reasoning: str | None = None
+    request_id: str | None = None      # the provider's id of the reply, for its support
 
 
 @dataclasses.dataclass
@@ -93,13 +94,14 @@ class StreamChunk:
 
     ``text`` is new text; ``tool_call_deltas`` are pieces of tool calls
     (``{"index", "id"?, "name"?, "arguments_delta": str}``); the last chunk carries
-    ``usage`` and ``finish_reason``.
+    ``usage``, ``finish_reason`` and the provider's ``request_id``.
     """
 
     text: str = ""
     tool_call_deltas: list[dict] = dataclasses.field(default_factory=list)
     usage: Usage | None = None
     finish_reason: str | None = None
+    request_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

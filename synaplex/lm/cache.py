@@ -373,16 +373,23 @@ _ACCEPTED = (
 )
 
 
-def make_cache(spec: Any) -> Any:
+def make_cache(spec: Any, maxsize: int | None = None) -> Any:
     """The cache that ``LanguageModel(caching=spec)`` uses, or ``None`` for no cache.
+
+    ``maxsize`` bounds the memory cache (``cache_maxsize=``); the SQLite cache is not bounded,
+    so a ``maxsize`` with it is an error.
 
     >>> make_cache(None) is None, type(make_cache(True)).__name__
     (True, 'MemoryCache')
     """
     if spec is None or spec is False:
         return None
-    if spec is True:
-        return MemoryCache()
+    memory = spec is True or spec == "memory"
+    if maxsize is not None and not memory:
+        raise InvalidInputError(f"cache_maxsize bounds the memory cache; caching={spec!r:.80} is not one (the SQLite "
+                                "cache keeps every entry: clear() it, or use caching='memory').")
+    if memory:
+        return MemoryCache() if maxsize is None else MemoryCache(maxsize=maxsize)
     if isinstance(spec, str):
         if spec == "memory":
             return MemoryCache()

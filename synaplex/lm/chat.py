@@ -23,18 +23,22 @@ from synaplex.lm.base import Usage
 @dataclasses.dataclass
 class ChatResponse:
     """A chat reply: ``content`` (``parsed`` too when a schema or JSON mode was asked),
-    ``tool_calls``, ``usage``, ``finish_reason``. ``choices[0].message.content`` also works."""
+    ``tool_calls``, ``usage``, ``finish_reason`` (``"stop"``, ``"length"``, ``"tool_calls"``...)
+    and ``request_id`` (the provider's id of the reply). ``choices[0].message.content`` and
+    ``choices[0].finish_reason`` also work."""
 
     content: str
     model: str
     tool_calls: list = dataclasses.field(default_factory=list)
     parsed: Any = None
     usage: Usage | None = None
+    finish_reason: str | None = None
+    request_id: str | None = None
 
     @property
     def choices(self) -> list:
         message = types.SimpleNamespace(role="assistant", content=self.content, tool_calls=self.tool_calls)
-        return [types.SimpleNamespace(index=0, message=message)]
+        return [types.SimpleNamespace(index=0, message=message, finish_reason=self.finish_reason)]
 
 
 def structured_schema(structured: Any) -> dict | None:
@@ -47,18 +51,24 @@ def structured_schema(structured: Any) -> dict | None:
     return structured.get("schema") or {"type": "object"}
 
 
-async def achat_complete(lm, messages: Any, stream: bool = False, schema: dict | None = None, **kwargs):
+async def achat_complete(lm, messages: Any, stream: bool | None = None, schema: dict | None = None, **kwargs):
     schema = schema if schema is not None else getattr(lm, "default_schema", None)
+    if stream is None:
+        stream = getattr(lm, "streaming", False) and schema is None
     if stream:
         return lm.stream(messages, **kwargs)
     value = await lm(messages, schema=schema, **kwargs)
+    ends = {"model": lm.model, "usage": lm.last_usage, "finish_reason": getattr(lm, "last_finish_reason", None),
+            "request_id": getattr(lm, "last_request_id", None)}
     if schema is not None:
-        return ChatResponse(content=json.dumps(value), parsed=value, model=lm.model, usage=lm.last_usage)
-    return ChatResponse(content=value["content"], tool_calls=value["tool_calls"], model=lm.model,
-                        usage=lm.last_usage)
+        return ChatResponse(content=json.dumps(value), parsed=value, **ends)
+    return ChatResponse(content=value["content"], tool_calls=value["tool_calls"], **ends)
 
 
-def chat_complete(lm, messages: Any, stream: bool = False, schema: dict | None = None, **kwargs):
+def chat_complete(lm, messages: Any, stream: bool | None = None, schema: dict | None = None, **kwargs):
+    if stream is None:
+        stream = getattr(lm, "streaming", False) and (schema if schema is not None else
+                                                      getattr(lm, "default_schema", None)) is None
     if stream:
         return _iterate_in_thread(lambda: lm.stream(messages, **kwargs))
     return run_sync(achat_complete(lm, messages, schema=schema, **kwargs))

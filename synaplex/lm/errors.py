@@ -161,6 +161,47 @@ class UnknownProviderError(SynaplexError, ValueError):
     """The provider prefix of a model string is not one synaplex knows."""
 
 
+class UnknownOptionError(InvalidInputError, TypeError):
+    """A keyword of LanguageModel/EmbeddingModel (or of a call) is none of its options.
+
+    ``options`` lists the unknown keywords; the message lists the valid ones and the close
+    matches. Provider fields synaplex does not list go in ``extra_body={...}``.
+    """
+
+    def __init__(self, message: str, *, options: list[str] = ()):
+        super().__init__(message)
+        self.options = list(options)
+
+
+class UnsupportedInputError(LMError, ValueError):
+    """The model cannot take this input (an image sent to a model without vision); raised
+    before any request. A fallback model, if any, is tried."""
+
+
+class UnknownPriceError(LMError):
+    """A budget's ``max_cost`` cannot be checked: the model's price is unknown (the message
+    says how to give it)."""
+
+
+class BudgetExceededError(LMError):
+    """A call would take a budget (``synaplex.budget`` or a model's ``budget=``) past one of
+    its limits; it was refused before any request.
+
+    Attributes:
+        limit: which limit (``"max_cost"``, ``"max_tokens"``, ``"max_calls"``, ``"max_seconds"``).
+        maximum: the limit's value. spent: what the budget had spent (cost, tokens, calls,
+        seconds, as a dict). estimate: what the refused call was estimated to take.
+    """
+
+    def __init__(self, message: str, *, limit: str, maximum: float, spent: dict, estimate: dict | None = None,
+                 **kwargs):
+        super().__init__(message, **kwargs)
+        self.limit = limit
+        self.maximum = maximum
+        self.spent = dict(spent)
+        self.estimate = dict(estimate or {})
+
+
 # --- from an HTTP error response to a typed error (data, not branches) -------------------
 
 _STATUS_ERRORS: dict[int, type[LMError]] = {
@@ -329,5 +370,6 @@ __all__ = [
     "InvalidRequestError", "LMError", "MissingAPIKeyError", "MissingResponsesError", "ModelNotFoundError",
     "PaymentRequiredError", "ProviderConnectionError", "ProviderInternalError", "ProviderTimeoutError",
     "RateLimitError", "ResponseTooLargeError", "RetriesExhaustedError", "ScriptExhaustedError", "StructuredOutputError",
-    "UnknownProviderError", "error_from_status", "parse_retry_after", "read_retry_after", "redact",
+    "UnknownProviderError", "UnknownOptionError", "UnsupportedInputError", "BudgetExceededError",
+    "UnknownPriceError", "error_from_status", "parse_retry_after", "read_retry_after", "redact",
 ]

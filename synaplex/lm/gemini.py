@@ -26,6 +26,8 @@ from synaplex.lm.errors import (
 )
 from synaplex.lm.gemini_schema import to_gemini_schema
 from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
+from synaplex.lm.messages import split_data_url
+from synaplex.lm.options import merge_extra_body
 from synaplex.lm.profiles import ProviderProfile
 from synaplex.lm.tools import tool_call
 
@@ -51,6 +53,23 @@ _BODY_FIELDS = frozenset({"safetySettings", "cachedContent", "labels", "tools", 
 MAX_MODEL_PAGES = 100
 _API_KEY_REJECTED = re.compile(r"API key not valid|API_KEY_INVALID|API key expired|invalid api key",
                                re.IGNORECASE)
+
+
+# Image types by file extension, for an image given by URL (Gemini's fileData needs a mimeType).
+_IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp",
+                "gif": "image/gif", "heic": "image/heic", "heif": "image/heif"}
+
+
+def _part(part: dict) -> dict:
+    """A neutral content part as a Gemini part: text, inlineData (a data URL) or fileData."""
+    if part.get("type") != "image_url":
+        return {"text": part.get("text", "")}
+    url = part["image_url"]["url"]
+    data = split_data_url(url)
+    if data is not None:
+        return {"inlineData": {"mimeType": data[0], "data": data[1]}}
+    extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
+    return {"fileData": {"mimeType": _IMAGE_TYPES.get(extension, "image/jpeg"), "fileUri": url}}
 
 
 def _retyped(error: InvalidRequestError, http: HttpClient) -> Exception:
@@ -119,6 +138,7 @@ class GeminiAdapter:
         # Gemini 3 wants the thoughtSignature of each functionCall part sent back with it;
         # the neutral tool call has no room for it, so it is remembered here by call id.
         self._signatures: dict[tuple, str] = {}
+        self._last_response_id: str | None = None
 
     @property
     def capabilities(self) -> Capabilities:
@@ -137,6 +157,11 @@ class GeminiAdapter:
         for message in messages:
             role = message.get("role")
             content = message.get("content") or ""
+            if isinstance(content, list) and role == "user":
+                contents.append({"role": "user", "parts": [_part(p) for p in content]})
+                continue
+            if isinstance(content, list):
+                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
             if not isinstance(content, str):
                 content = json.dumps(content)
             if role == "system":
@@ -181,7 +206,7 @@ class GeminiAdapter:
             body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
         generation: dict[str, Any] = {}
         for key, value in request.params.items():
-            if key in ("timeout", "tool_choice") or value is None:
+            if key in ("timeout", "tool_choice", "extra_body") or value is None:
                 continue
             if key in _NEUTRAL_GENERATION:
                 if key == "stop" and isinstance(value, str):
@@ -205,7 +230,7 @@ class GeminiAdapter:
         choice = request.params.get("tool_choice")
         if choice is not None:
             body["toolConfig"] = {"functionCallingConfig": self._calling_config(choice)}
-        return body
+        return merge_extra_body(body, request.params.get("extra_body"))
 
     @staticmethod
     def _declaration(tool: dict) -> dict:
@@ -324,7 +349,8 @@ class GeminiAdapter:
             raise self._error(ProviderInternalError, f"the reply has no candidates: {wire.excerpt(data, 300)}")
         text, calls, thoughts = self._read_parts((candidate.get("content") or {}).get("parts") or [], 0)
         completion = Completion(text=text, tool_calls=calls, usage=self._usage(data.get("usageMetadata")),
-                                finish_reason=self._finish(candidate.get("finishReason"), bool(calls)))
+                                finish_reason=self._finish(candidate.get("finishReason"), bool(calls)),
+                                request_id=wire.text(data.get("responseId"), "responseId") or None)
         if thoughts:
             completion.reasoning = thoughts   # the thought summaries (includeThoughts)
         return completion
@@ -349,6 +375,8 @@ class GeminiAdapter:
     def _read_stream_event(self, data: Any, calls: int) -> tuple[StreamChunk | None, str | None, Usage | None, int]:
         if not isinstance(data, dict):
             raise wire.WireValueError(f"it is a {type(data).__name__}, not an object")
+        # read by stream() right after this call, with no await between: safe with concurrent streams
+        self._last_response_id = wire.text(data.get("responseId"), "responseId") or None
         usage = self._usage(data["usageMetadata"]) if data.get("usageMetadata") else None
         candidate = self._check_blocked(data)
         if candidate is None:
@@ -374,12 +402,14 @@ class GeminiAdapter:
         body = self.body(request)
         usage: Usage | None = None
         reason: str | None = None
+        request_id: str | None = None
         calls = 0
         events = self.http.stream_events(self._path("streamGenerateContent"), body, params={"alt": "sse"},
                                          timeout=request.params.get("timeout"))
         try:
             async for event in events:
                 chunk, event_reason, event_usage, calls = self._stream_event(event.data, calls)
+                request_id = self._last_response_id or request_id
                 usage = event_usage or usage   # cumulative: the last one is the total
                 reason = event_reason or reason
                 if chunk is not None:
@@ -389,7 +419,8 @@ class GeminiAdapter:
         if reason is None:
             raise self._error(ProviderInternalError, "the stream was cut off: it ended without a finishReason, so "
                                                      "the reply may be incomplete (retrying may help).")
-        yield StreamChunk(usage=usage or Usage(calls=1, cost=None), finish_reason=self._finish(reason, calls > 0))
+        yield StreamChunk(usage=usage or Usage(calls=1, cost=None), finish_reason=self._finish(reason, calls > 0),
+                          request_id=request_id)
 
     async def list_models(self) -> list[dict]:
         models: list[dict] = []
@@ -460,12 +491,27 @@ class GeminiEmbeddingAdapter:
             out["outputDimensionality"] = self.output_dimensionality
         return out
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        path = f"/{_model_path(self.model_name)}{self.profile.embeddings_path or ':batchEmbedContents'}"
+    async def embed(self, texts: list[str], params: dict | None = None) -> list[list[float]]:
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
-            batch = texts[start:start + self.batch_size]
-            data = await _call(self.http.post_json(path, {"requests": [self._request(t) for t in batch]}), self.http)
+            vectors.extend((await self.embed_batch(texts[start:start + self.batch_size], params))[0])
+        return vectors
+
+    async def embed_batch(self, texts: list[str], params: dict | None = None) -> tuple[list[list[float]], None]:
+        """The vectors of ``texts`` (one request; Gemini reports no usage for embeddings).
+        ``params``: ``dimensions`` (outputDimensionality), ``timeout``, ``extra_body`` (merged
+        into each text's request)."""
+        params = params or {}
+        path = f"/{_model_path(self.model_name)}{self.profile.embeddings_path or ':batchEmbedContents'}"
+        vectors: list[list[float]] = []
+        for batch in (texts,):
+            requests = [self._request(t) for t in batch]
+            for request in requests:
+                if params.get("dimensions"):
+                    request["outputDimensionality"] = params["dimensions"]
+                merge_extra_body(request, params.get("extra_body"))
+            data = await _call(self.http.post_json(path, {"requests": requests}, timeout=params.get("timeout")),
+                               self.http)
             items = data.get("embeddings") if isinstance(data, dict) else None
             if (not isinstance(items, list) or len(items) != len(batch)
                     or not all(isinstance(i, dict) and isinstance(i.get("values"), list)
@@ -475,7 +521,7 @@ class GeminiEmbeddingAdapter:
                     f"{self.provider}/{self.model_name}: expected {len(batch)} embeddings, got {wire.excerpt(data)}",
                     provider=self.provider, model=self.model_name, secrets=self.http.secrets)
             vectors.extend(item["values"] for item in items)
-        return vectors
+        return vectors, None
 
     def get_config(self) -> dict:
         config: dict[str, Any] = {}

@@ -12,39 +12,34 @@ import json
 import logging
 import math
 import time
-import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
+from synaplex.lm import budget as budget_lib
 from synaplex.lm import catalogue, chat, reasoning, wire
-from synaplex.lm import usage as usage_lib
-from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
-from synaplex.lm.cache import cache_key, make_cache
+from synaplex.lm import options as options_lib
+from synaplex.lm.base import Completion, CompletionRequest, StreamChunk, Usage
+from synaplex.lm.cache import cache_key
 from synaplex.lm.errors import (
     ContextWindowExceededError,
     InvalidRequestError,
     LMError,
-    RateLimitError,
+    ProviderInternalError,
     StructuredOutputError,
+    UnsupportedInputError,
 )
 from synaplex.lm.facade import ModelFacade
-from synaplex.lm.messages import normalize_messages
-from synaplex.lm.redaction import strip_url_credentials
-from synaplex.lm.resilience import RateLimiter, RetryPolicy
-from synaplex.lm.tools import to_tool_definitions
+from synaplex.lm.messages import has_images, normalize_messages
+from synaplex.lm.tools import assemble_tool_calls, to_tool_definitions
 from synaplex.lm.validation import validation_errors, validator_for
 from synaplex.observability import tracing
-from synaplex.serialization import deserialize_synaplex_object, safe_mode, serialize_synaplex_object
+from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 _log = logging.getLogger("synaplex.lm")
 
 REPAIR_PROMPT = ("Your previous reply is not valid JSON for the required schema: {errors}. "
                  "Reply again with only the corrected JSON object.")
-
-# Rate limiters are shared by every LanguageModel pointing at the same model and endpoint.
-_LIMITERS: dict[tuple, Any] = {}
-
 
 def _check_params(params: dict) -> None:
     max_tokens = params.get("max_tokens")
@@ -66,12 +61,13 @@ def _check_params(params: dict) -> None:
 def _completion_to_json(completion: Completion) -> dict:
     return {"text": completion.text, "parsed": completion.parsed, "tool_calls": completion.tool_calls,
             "finish_reason": completion.finish_reason, "reasoning": completion.reasoning,
-            "usage": dataclasses.asdict(completion.usage)}
+            "request_id": completion.request_id, "usage": dataclasses.asdict(completion.usage)}
 
 
 def _completion_from_json(data: dict) -> Completion:
     return Completion(text=data["text"], parsed=data.get("parsed"), tool_calls=data.get("tool_calls") or [],
-                      finish_reason=data.get("finish_reason"), reasoning=data.get("reasoning"))
+                      finish_reason=data.get("finish_reason"), reasoning=data.get("reasoning"),
+                      request_id=data.get("request_id"))
 
 
 def _falls_back(error: LMError) -> bool:
@@ -119,77 +115,39 @@ class LanguageModel(ModelFacade):
     """
 
     last_usage: Usage | None = None
+    last_finish_reason: str | None = None
+    last_request_id: str | None = None
 
     def __init__(self, model: str | None = None, api_key: str | None = None, api_base: str | None = None,
                  *, fallback: Any = None, caching: Any = False, max_retries: int = 2,
                  max_retry_wait: float = 60.0, retry_wait_budget: float = 120.0,
                  requests_per_minute: float | None = None, max_concurrency: int | None = None,
-                 capabilities: dict | None = None, **kwargs: Any):
-        super().__init__(model=model, api_key=api_key, api_base=api_base, **kwargs)
+                 capabilities: dict | None = None, budget: Any = None, system_prompt: str | None = None,
+                 streaming: bool = False, retry_delay: float = 0.5, cache_maxsize: int | None = None,
+                 **kwargs: Any):
+        super().__init__(model=model, api_key=api_key, api_base=api_base, fallback=fallback, caching=caching,
+                         max_retries=max_retries, max_retry_wait=max_retry_wait, retry_wait_budget=retry_wait_budget,
+                         requests_per_minute=requests_per_minute, max_concurrency=max_concurrency,
+                         capabilities=capabilities, budget=budget, system_prompt=system_prompt, streaming=streaming,
+                         retry_delay=retry_delay, cache_maxsize=cache_maxsize, **kwargs)
+
+    def _setup(self, fallback: Any = None, system_prompt: str | None = None, streaming: bool = False, **options):
+        super()._setup(**options)
         _check_params(self.defaults)
         fallbacks = [] if fallback is None else list(fallback) if isinstance(fallback, (list, tuple)) else [fallback]
         for item in fallbacks:
             if not isinstance(item, LanguageModel):
                 raise InvalidInputError(f"fallback must be a LanguageModel or a list of them, got {item!r:.80}.")
         self.fallbacks = fallbacks
-        self.caching = caching
-        self._cache = None
-        if caching is not None and caching is not False:  # an empty cache object is falsy (len 0)
-            self._cache = make_cache(caching)
-        self.max_retries = max_retries
-        for name, value in (("max_retry_wait", max_retry_wait), ("retry_wait_budget", retry_wait_budget)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value < 0:
-                raise InvalidInputError(f"LanguageModel: {name} must be a finite number >= 0, got {value!r}.")
-        self.max_retry_wait = max_retry_wait
-        self.retry_wait_budget = retry_wait_budget
-        self._retry = None
-        self.requests_per_minute = requests_per_minute
-        self.max_concurrency = max_concurrency
-        self._limiter = None
-        if requests_per_minute or max_concurrency:
-            key = (self.model, self.api_base, requests_per_minute, max_concurrency)
-            self._limiter = _LIMITERS.get(key) or _LIMITERS.setdefault(
-                key, RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency))
+        if system_prompt is not None and not isinstance(system_prompt, str):
+            raise InvalidInputError(f"system_prompt must be a str, got {type(system_prompt).__name__}.")
+        self.system_prompt = system_prompt or None
+        if not isinstance(streaming, bool):
+            raise InvalidInputError(f"streaming must be True or False, got {streaming!r}.")
+        self.streaming = streaming
+        self._requestable = options_lib.REQUEST_PARAMS | self.profile.body_fields
         self._reasoning_warned: set = set()
-        self._capability_overrides = dict(capabilities or {})
-        self._capabilities = None
-        self._endpoint: str | None | bool = False  # computed on first use
-
-    # --- facts ---------------------------------------------------------------------------
-
-    @property
-    def capabilities(self):
-        """What the model can do and costs (the catalogue, with this model's overrides)."""
-        if self._capabilities is None:
-            name = self.model.partition("/")[2]
-            own = getattr(self._adapter, "capabilities", None)
-            if self.provider in catalogue.LOCAL_PROVIDERS and own is not None:
-                found = own  # the in-process/scripted adapter knows itself best
-            else:
-                found = catalogue.lookup(self.provider, name) or own or Capabilities(
-                    structured_output=True, input_price_per_token=None, output_price_per_token=None)
-            if self._capability_overrides:
-                try:
-                    found = dataclasses.replace(found, **self._capability_overrides)
-                except TypeError as error:
-                    raise InvalidInputError(f"capabilities: {error}") from None
-            self._capabilities = found
-        return self._capabilities
-
-    @property
-    def endpoint(self) -> str | None:
-        """The server this model calls: its base URL without credentials, plus the query
-        parameters that select a deployment (Azure's ``api-version``); None in-process."""
-        if self._endpoint is False:
-            http = getattr(self._adapter, "http", None) or getattr(self._adapter, "_http", None)
-            base = getattr(http, "base_url", None)
-            endpoint = strip_url_credentials(base) if isinstance(base, str) else None
-            query = getattr(self._adapter, "query", None)
-            if endpoint and isinstance(query, dict) and query:
-                endpoint += ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(sorted(query.items()))
-            self._endpoint = endpoint
-        return self._endpoint
+        self._schema_tokens: dict[int, tuple[dict, int]] = {}
 
     @property
     def cumulated_cost(self) -> float | None:
@@ -201,11 +159,13 @@ class LanguageModel(ModelFacade):
 
     default_schema: dict | None = None
 
-    def chat_complete(self, messages: Any, stream: bool = False, schema: dict | None = None, **kwargs):
-        """Blocking chat for scripts: a ChatResponse, or an iterator of StreamChunks."""
+    def chat_complete(self, messages: Any, stream: bool | None = None, schema: dict | None = None, **kwargs):
+        """Blocking chat for scripts: a ChatResponse, or an iterator of StreamChunks
+        (``stream=None``: the model's ``streaming`` option)."""
         return chat.chat_complete(self, messages, stream=stream, schema=schema, **kwargs)
 
-    async def achat_complete(self, messages: Any, stream: bool = False, schema: dict | None = None, **kwargs):
+    async def achat_complete(self, messages: Any, stream: bool | None = None, schema: dict | None = None,
+                             **kwargs):
         """Async chat: a ChatResponse, or an async iterator of StreamChunks."""
         return await chat.achat_complete(self, messages, stream=stream, schema=schema, **kwargs)
 
@@ -216,8 +176,16 @@ class LanguageModel(ModelFacade):
     # --- calling -------------------------------------------------------------------------
 
     def _request(self, messages, schema, tools, kwargs) -> CompletionRequest:
+        for key in kwargs:
+            if key not in self._requestable:
+                raise options_lib.unknown_options([k for k in kwargs if k not in self._requestable],
+                                                  set(self._requestable), f"{type(self).__name__} call", self.model)
         params = dict(self.defaults)
         params.update(kwargs)
+        if "extra_body" in kwargs and isinstance(self.defaults.get("extra_body"), dict):
+            options_lib.check_extra_body(kwargs["extra_body"])
+            params["extra_body"] = options_lib.merge_extra_body(dict(self.defaults["extra_body"]),
+                                                                kwargs["extra_body"])
         _check_params(params)
         if "reasoning_effort" in params:  # neutral: said the provider's way (its profile's data)
             reasoning.apply_effort(params, self.profile, self.model, self._reasoning_warned)
@@ -227,20 +195,85 @@ class LanguageModel(ModelFacade):
             if not isinstance(tools, (list, tuple)):
                 raise InvalidInputError(f"tools must be a list of tools, got {type(tools).__name__}.")
             tools = to_tool_definitions(list(tools)) or None
-        return CompletionRequest(messages=normalize_messages(messages), schema=schema, tools=tools,
-                                 params=params)
+        messages = normalize_messages(messages)
+        if self.system_prompt is not None:
+            messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        if has_images(messages):
+            self._check_vision()
+        return CompletionRequest(messages=messages, schema=schema, tools=tools, params=params)
+
+    def _check_vision(self) -> None:
+        """Images go only to models that read them; an unknown model is tried."""
+        if self.capabilities.vision or not self._knows("vision"):
+            return
+        raise UnsupportedInputError(
+            f"{self.model} does not take images (the catalogue says it has no vision), so nothing was sent. Use a "
+            "model with vision (e.g. openai/gpt-4o-mini, anthropic/claude-3-5-sonnet-latest, gemini/gemini-2.0-flash), "
+            "or, if this model does read images, say so: LanguageModel(..., capabilities={'vision': True}).",
+            provider=self.provider, model=self.model)
+
+    def _knows(self, capability: str) -> bool:
+        """Whether this model's ``capability`` is a known fact (catalogue, adapter, override)."""
+        if capability in self._capability_overrides or self.provider in catalogue.LOCAL_PROVIDERS:
+            return True
+        return catalogue.lookup(self.provider, self.model.partition("/")[2]) is not None \
+            or getattr(self._adapter, "capabilities", None) is not None
 
     async def __call__(self, messages: Any, schema: dict | None = None, streaming: bool = False,
                        tools: list[dict] | None = None, **kwargs: Any):
         if streaming and schema is None:
             return self.stream(messages, tools=tools, **kwargs)
         request = self._request(messages, schema, tools, kwargs)
+        estimate = budget_lib.current_estimate()
+        if estimate is not None:
+            return self._estimated(request, estimate)
         if tracing.TRACER is not None:
             with tracing.lm_span(self, request) as record:
                 value = await self._call_with_fallback(request)
                 record(self.last_usage, value)
                 return value
         return await self._call_with_fallback(request)
+
+    # --- budgets and estimates --------------------------------------------------------------
+
+    def _output_estimate(self, request: CompletionRequest, pessimistic: bool) -> int:
+        """The output tokens a call is expected to take: for a budget (``pessimistic``), its
+        max_tokens (or the schema's bound), else the average so far; for an estimate, the
+        schema's bound, else the average so far, else max_tokens."""
+        max_tokens = request.params.get("max_tokens")
+        bound = None
+        if request.schema is not None:
+            chars = budget_lib.schema_output_bound(request.schema)
+            bound = None if chars is None else chars // budget_lib.CHARS_PER_TOKEN + 1
+        if bound is not None:
+            return min(bound, max_tokens) if max_tokens else bound
+        calls = self.usage.calls
+        average = round(self.usage.output_tokens / calls) if calls else None
+        if pessimistic:
+            return max_tokens or average or budget_lib.DEFAULT_OUTPUT_TOKENS
+        return average or max_tokens or budget_lib.DEFAULT_OUTPUT_TOKENS
+
+    def _call_estimate(self, request: CompletionRequest, pessimistic: bool = True) -> budget_lib.CallEstimate:
+        schema_tokens = 0
+        if request.schema is not None:
+            entry = self._schema_tokens.get(id(request.schema))
+            if entry is None or entry[0] is not request.schema:
+                if len(self._schema_tokens) > 128:
+                    self._schema_tokens.clear()
+                entry = self._schema_tokens[id(request.schema)] = (request.schema,
+                                                                     budget_lib.text_tokens(request.schema))
+            schema_tokens = entry[1]
+        input_tokens = budget_lib.prompt_tokens(request.messages, None, request.tools) + schema_tokens
+        return self._estimate(input_tokens, self._output_estimate(request, pessimistic))
+
+    def _estimated(self, request: CompletionRequest, estimate) -> Any:
+        """Inside ``estimating()``: record the call's estimate, answer a placeholder, send nothing."""
+        estimate.add(self._call_estimate(request, pessimistic=False))
+        if request.schema is not None:
+            return budget_lib.placeholder(request.schema)
+        return {"role": "assistant", "content": "", "tool_calls": []}
+
+    # --- calling ------------------------------------------------------------------------------
 
     async def _call_with_fallback(self, request: CompletionRequest):
         try:
@@ -252,17 +285,24 @@ class LanguageModel(ModelFacade):
         for index, model in enumerate(self.fallbacks):
             _log.info("%s failed (%s); falling back to %s", self.model, type(last).__name__, model.model)
             try:
+                if has_images(request.messages):
+                    model._check_vision()
                 value = await model._call_with_fallback(request)
             except LMError as error:
                 if not _falls_back(error):
                     raise
                 last = error
                 continue
-            used = dataclasses.replace(model.last_usage, fallbacks=model.last_usage.fallbacks + index + 1)
-            self.last_usage = used
-            self.usage.add(used)
+            self._took_over(model, index)
             return value
         raise last
+
+    def _took_over(self, model: LanguageModel, index: int) -> None:
+        """Account a fallback model's answer to this model too."""
+        used = dataclasses.replace(model.last_usage, fallbacks=model.last_usage.fallbacks + index + 1)
+        self.last_usage = used
+        self.usage.add(used)
+        self.last_finish_reason, self.last_request_id = model.last_finish_reason, model.last_request_id
 
     async def _complete(self, request: CompletionRequest):
         started = time.perf_counter()
@@ -275,6 +315,7 @@ class LanguageModel(ModelFacade):
                 completion = _completion_from_json(hit)
                 value = self._value(completion, request)
                 usage = Usage(cache_hits=1, cost=0.0, latency=time.perf_counter() - started)
+                self._answered(completion)
                 self._account(usage)
                 return value
         try:
@@ -294,59 +335,22 @@ class LanguageModel(ModelFacade):
                 stored["parsed"], stored["text"] = value, json.dumps(value)
             await self._cache.set(key, stored)
         usage.latency = time.perf_counter() - started
+        self._answered(completion)
         self._account(usage)
         return value
 
+    def _answered(self, completion: Completion) -> None:
+        self.last_finish_reason = completion.finish_reason
+        self.last_request_id = completion.request_id
+
     async def _attempt(self, request: CompletionRequest, usage: Usage) -> Completion:
-        """One adapter call, rate limited and retried; its usage is added to ``usage``."""
-
-        async def once():
-            if self._limiter is None:
-                return await self._adapter.complete(request)
-            async with self._limiter:
-                return await self._adapter.complete(request)
-
-        def on_retry(error, attempt, delay):
-            usage.retries += 1
-            self._pause_limiter(error)
-            _log.info("%s: %s, retry %d in %.2f s", self.model, type(error).__name__, attempt, delay)
-
-        try:
-            # The common case pays no retry machinery: the policy only steps in after a
-            # retryable failure, which it replays as its first attempt.
-            completion = await once()
-        except LMError as error:
-            self._pause_limiter(error)
-            if not (error.is_retryable and self.max_retries):
-                raise
-            if self._retry is None:
-                self._retry = RetryPolicy(max_retries=self.max_retries, max_wait=self.max_retry_wait,
-                                          wait_budget=self.retry_wait_budget)
-            failures = [error]
-
-            async def replay():
-                if failures:
-                    raise failures.pop()
-                return await once()
-
-            completion = await self._retry.run(replay, on_retry=on_retry)
+        """One adapter call, rate limited, retried and checked against the budgets; its usage
+        is added to ``usage``."""
+        completion = await self._resilient(lambda: self._adapter.complete(request), usage,
+                                           lambda: self._call_estimate(request))
         self._price(completion.usage)
         usage.add(completion.usage)
         return completion
-
-    def _pause_limiter(self, error: LMError) -> None:
-        """A 429's Retry-After pauses every caller of the shared limiter, if it is within the
-        cap (``max_retry_wait``); a longer one is not waited for by anyone."""
-        wait = getattr(error, "retry_after", None) if isinstance(error, RateLimitError) else None
-        if self._limiter is not None and isinstance(wait, (int, float)) and not isinstance(wait, bool) \
-                and 0 < wait <= self.max_retry_wait:
-            self._limiter.pause(wait)
-
-    def _price(self, usage: Usage) -> None:
-        if usage.cost is not None:
-            return
-        usage.cost = catalogue.price(self.capabilities, usage.input_tokens, usage.output_tokens,
-                                     usage.cached_tokens)
 
     def _value(self, completion: Completion, request: CompletionRequest):
         if request.schema is not None:
@@ -398,24 +402,159 @@ class LanguageModel(ModelFacade):
             raw_text=completion.text, validation_errors=errors, provider=self.provider, model=self.model)
 
     def _account(self, usage: Usage) -> None:
-        self.last_usage = usage
-        self.usage.add(usage)
-        usage_lib.record(self.model, usage)
+        super()._account(usage)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug("%s: %d input + %d output tokens, cost %s, %.3f s%s", self.model, usage.input_tokens,
                        usage.output_tokens, usage.cost, usage.latency, " (cache hit)" if usage.cache_hits else "")
 
+    # --- streaming ----------------------------------------------------------------------------
+
     async def stream(self, messages: Any, tools: list[dict] | None = None, **kwargs: Any) -> AsyncIterator[StreamChunk]:
         """Yield the reply as it is produced: text pieces, tool-call deltas, and a last chunk
-        with the usage and the finish reason."""
+        with the usage, the finish reason and the provider's request id.
+
+        A stream takes the path of a call: the budgets are checked, the rate limiter holds a
+        slot until the stream ends, retryable errors are retried and the fallback models tried
+        until the first chunk arrives (after it, an error is raised to the reader), the usage is
+        priced and accounted, a span records it, and a cached reply is replayed as a stream.
+        """
         request = self._request(messages, None, tools, kwargs)
-        started = time.perf_counter()
-        async for chunk in self._adapter.stream(request):
-            if chunk.usage is not None:
-                self._price(chunk.usage)
-                chunk.usage.latency = time.perf_counter() - started
-                self._account(chunk.usage)
+        estimate = budget_lib.current_estimate()
+        if estimate is not None:
+            self._estimated(request, estimate)
+            yield StreamChunk(usage=Usage(cost=0.0), finish_reason="stop")
+            return
+        if tracing.TRACER is not None:
+            with tracing.lm_span(self, request) as record:
+                reply = {"role": "assistant", "content": ""}
+                async for chunk in self._stream_with_fallback(request):
+                    reply["content"] += chunk.text
+                    yield chunk
+                record(self.last_usage, reply)
+            return
+        async for chunk in self._stream_with_fallback(request):
             yield chunk
+
+    async def _stream_with_fallback(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+        try:
+            opened = await self._open_stream(request)
+            owner, index = self, -1
+        except LMError as error:
+            if not self.fallbacks or not _falls_back(error):
+                raise
+            last = error
+            opened = None
+            for index, model in enumerate(self.fallbacks):  # noqa: B007 - index is used after the loop
+                _log.info("%s failed (%s); streaming from %s", self.model, type(last).__name__, model.model)
+                try:
+                    if has_images(request.messages):
+                        model._check_vision()
+                    opened = await model._open_stream(request)
+                except LMError as fallback_error:
+                    if not _falls_back(fallback_error):
+                        raise
+                    last = fallback_error
+                    continue
+                owner = model
+                break
+            if opened is None:
+                raise last from None
+        async for chunk in opened:
+            yield chunk
+        if owner is not self:
+            self._took_over(owner, index)
+
+    async def _open_stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+        """The stream once its first chunk has arrived (retried, rate limited, budgeted), as an
+        iterator that yields that chunk, then the rest, and accounts the stream at its end."""
+        started = time.perf_counter()
+        key = None
+        if self._cache is not None:
+            key = cache_key(self.model, request, self.endpoint)
+            hit = await self._cache.get(key)
+            if hit is not None:
+                return self._replay(_completion_from_json(hit), started)
+        usage = Usage(cost=0.0)
+        budgets = self._budgets()
+        state: dict = {}
+
+        async def send():
+            guess = None
+            if budgets:
+                guess = self._call_estimate(request)
+                budget_lib.admit(budgets, guess)
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            iterator = self._adapter.stream(request)
+            try:
+                first = await anext(iterator)
+            except BaseException as error:
+                await iterator.aclose()
+                if self._limiter is not None:
+                    await self._limiter.release()
+                if guess is not None:
+                    budget_lib.settle(budgets, guess, None)
+                if isinstance(error, StopAsyncIteration):
+                    raise ProviderInternalError(f"{self.model}: the stream ended without a chunk.",
+                                                provider=self.provider, model=self.model) from None
+                raise
+            state.update(iterator=iterator, first=first, guess=guess)
+
+        await self._resilient(send, usage)
+        return self._rest(request, state, usage, started, key, budgets)
+
+    async def _rest(self, request, state, usage, started, key, budgets) -> AsyncIterator[StreamChunk]:
+        iterator, chunk, guess = state["iterator"], state["first"], state["guess"]
+        texts: list[str] = []
+        deltas: list[StreamChunk] = []
+        done = False
+        try:
+            while True:
+                if chunk.usage is not None:
+                    self._price(chunk.usage)
+                    chunk.usage.retries += usage.retries
+                    chunk.usage.latency = time.perf_counter() - started
+                    final = chunk
+                    done = True
+                texts.append(chunk.text)
+                if chunk.tool_call_deltas:
+                    deltas.append(chunk)
+                if chunk.finish_reason is not None or chunk.request_id is not None:
+                    final = chunk
+                if done:
+                    self._answered(Completion(finish_reason=final.finish_reason, request_id=final.request_id))
+                    self._account(chunk.usage)
+                    if budgets:
+                        budget_lib.settle(budgets, guess, chunk.usage)
+                        guess = None
+                    if key is not None and not final.finish_reason == "length":
+                        completion = Completion(text="".join(texts), tool_calls=assemble_tool_calls(deltas),
+                                                finish_reason=final.finish_reason, request_id=final.request_id)
+                        await self._cache.set(key, _completion_to_json(completion))
+                yield chunk
+                try:
+                    chunk = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+        finally:
+            await iterator.aclose()
+            if self._limiter is not None:
+                await self._limiter.release()
+            if guess is not None:  # left before its end: the estimate counts as spent
+                budget_lib.settle(budgets, guess, Usage(calls=1, input_tokens=guess.input_tokens,
+                                                        output_tokens=guess.output_tokens, cost=guess.cost))
+
+    async def _replay(self, completion: Completion, started: float) -> AsyncIterator[StreamChunk]:
+        """A cached reply, streamed: its text, its tool calls, and a last chunk (a cache hit)."""
+        if completion.text:
+            yield StreamChunk(text=completion.text)
+        for index, call in enumerate(completion.tool_calls):
+            yield StreamChunk(tool_call_deltas=[{"index": index, "id": call.get("id"), "name": call.get("name"),
+                                                 "arguments_delta": json.dumps(call.get("arguments", {}))}])
+        usage = Usage(cache_hits=1, cost=0.0, latency=time.perf_counter() - started)
+        self._answered(completion)
+        self._account(usage)
+        yield StreamChunk(usage=usage, finish_reason=completion.finish_reason, request_id=completion.request_id)
 
     # --- serialization -----------------------------------------------------------------
 
@@ -423,23 +562,15 @@ class LanguageModel(ModelFacade):
         config = super().get_config()
         if self.fallbacks:
             config["fallback"] = [serialize_synaplex_object(f) for f in self.fallbacks]
-        for key, default in (("caching", False), ("max_retries", 2), ("max_retry_wait", 60.0),
-                             ("retry_wait_budget", 120.0), ("requests_per_minute", None),
-                             ("max_concurrency", None)):
-            value = getattr(self, key)
-            if value != default and isinstance(value, (bool, int, float, str)):
-                config[key] = value
-        if self._capability_overrides:
-            config["capabilities"] = self._capability_overrides
+        if self.system_prompt is not None:
+            config["system_prompt"] = self.system_prompt
+        if self.streaming:
+            config["streaming"] = True
         return config
 
     @classmethod
     def from_config(cls, config: dict):
         config = dict(config)
-        caching = config.get("caching")
-        if isinstance(caching, str) and caching.strip() and caching != "memory":
-            where = "in the default cache folder" if caching in ("disk", "sqlite") else f"at {caching!r:.200}"
-            safe_mode.require("files", "caching", f"create a SQLite response cache {where}")
         if config.get("fallback"):
             config["fallback"] = [deserialize_synaplex_object(f) for f in config["fallback"]]
         return super().from_config(config)
@@ -447,26 +578,25 @@ class LanguageModel(ModelFacade):
 
 # --- the Esperanto-style constructor ---------------------------------------------------------
 
-_CONFIG_KEYS = {"temperature", "max_tokens", "top_p", "timeout", "structured", "api_key", "api_base",
-                "max_retries", "caching", "fallback", "stop", "seed"}
-
-
 def create_language_model(provider: str, model: str, config: dict | None = None):
     """Make a LanguageModel from a provider name, a model name and a config dict.
+
+    ``config`` takes every option of LanguageModel (``temperature``, ``max_tokens``, ``top_p``,
+    ``timeout``, ``streaming``...) plus Esperanto's ``structured`` (``{"type": "json"}``, with a
+    ``schema`` or not); an unknown key raises UnknownOptionError.
 
     Example:
         >>> lm = synaplex.create_language_model("openrouter", "anthropic/claude-3.5-sonnet",
         ...                                     config={"temperature": 0.2, "max_tokens": 500})
         >>> lm.chat_complete([{"role": "user", "content": "Hi"}]).content
     """
-    config = dict(config or {})
-    unknown = sorted(set(config) - _CONFIG_KEYS)
-    if unknown:
-        raise InvalidInputError(f"Unknown config keys {unknown}; accepted: {sorted(_CONFIG_KEYS)}.")
-    if not isinstance(provider, str) or not isinstance(model, str) or not model:
+    if not isinstance(provider, str) or not isinstance(model, str) or not provider or not model:
         raise InvalidInputError("create_language_model(provider, model, config) takes two non-empty strings.")
+    if config is not None and not isinstance(config, dict):
+        raise InvalidInputError(f"config must be a dict of options, got {type(config).__name__}.")
+    config = dict(config or {})
     structured = config.pop("structured", None)
+    schema = chat.structured_schema(structured)
     lm = LanguageModel(model=f"{provider}/{model}", **config)
-    lm.default_schema = chat.structured_schema(structured)
+    lm.default_schema = schema
     return lm
-

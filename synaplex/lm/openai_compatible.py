@@ -9,6 +9,7 @@ import collections
 import copy
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from synaplex.lm import wire
 from synaplex.lm.base import Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import ContentFilterError, LMError, ProviderInternalError
 from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
+from synaplex.lm.options import merge_extra_body
 from synaplex.lm.profiles import ProviderProfile
 from synaplex.lm.redaction import safe_headers
 from synaplex.lm.schemas import schema_name, transform
@@ -119,6 +121,8 @@ class OpenAICompatibleAdapter:
                                            max_response_bytes=max_response_bytes)
         # id(schema) -> (schema, its provider form); bounded, least recently used dropped first.
         self._schemas: collections.OrderedDict[int, tuple[dict, dict]] = collections.OrderedDict()
+        # the structured-output strategy after the profile's structured_fallback took over
+        self._structured_override: str | None = None
 
     # --- requests ---------------------------------------------------------------------
 
@@ -147,7 +151,7 @@ class OpenAICompatibleAdapter:
             body[key] = copy.deepcopy(value)
         renamed = dict(profile.renamed_params)
         for key, value in request.params.items():
-            if key in ("timeout", "tool_choice") or value is None:
+            if key in ("timeout", "tool_choice", "extra_body") or value is None:
                 continue
             if key in profile.rejected_params:
                 _log.debug("%s/%s does not take %r: not sent", profile.name, self.model_name, key)
@@ -174,7 +178,7 @@ class OpenAICompatibleAdapter:
             body["stream"] = True
             if profile.stream_usage:
                 body["stream_options"] = {"include_usage": True}
-        return body
+        return merge_extra_body(body, request.params.get("extra_body"))
 
     def _transformed(self, schema: dict) -> dict:
         """The provider's form of ``schema``, computed once per schema object (the last
@@ -190,7 +194,7 @@ class OpenAICompatibleAdapter:
         return entry[1]
 
     def _structured(self, body: dict, schema: dict) -> None:
-        strategy = self.profile.structured
+        strategy = self._structured_override or self.profile.structured
         if not schema.get("properties") and strategy in ("json_schema_strict", "json_schema"):
             strategy = "json_object_prompt"  # a free-form object cannot be described strictly
         if strategy == "json_schema_strict":
@@ -201,8 +205,9 @@ class OpenAICompatibleAdapter:
                 "name": schema_name(schema), "schema": self._transformed(schema), "strict": False}}
         elif strategy == "json_object_schema":
             body["response_format"] = {"type": "json_object", "schema": schema}
-        elif strategy == "json_object_prompt":
-            body["response_format"] = {"type": "json_object"}
+        elif strategy in ("json_object_prompt", "prompt"):
+            if strategy == "json_object_prompt":
+                body["response_format"] = {"type": "json_object"}
             instruction = JSON_PROMPT.format(schema=json.dumps(schema))
             messages = body["messages"]
             if messages and messages[0]["role"] == "system":
@@ -222,9 +227,29 @@ class OpenAICompatibleAdapter:
             secrets=self.http.secrets)
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        data = await self.http.post_json(self._path(self.profile.chat_path), self.body(request),
-                                         params=self.query or None, timeout=request.params.get("timeout"))
+        try:
+            data = await self._post(request)
+        except LMError as error:
+            if not self._falls_back_to_prompt(request, error):
+                raise
+            # No backend of this model takes the structured-output parameters (OpenRouter's
+            # 404): once more with the schema in the prompt, then validated and repaired as
+            # always; kept for this model's next calls.
+            _log.info("%s/%s: %s; asking for the JSON in the prompt instead (%s)", self.profile.name,
+                      self.model_name, error, self.profile.structured_fallback)
+            self._structured_override = self.profile.structured_fallback
+            data = await self._post(request)
         return self.completion(data)
+
+    async def _post(self, request: CompletionRequest) -> Any:
+        return await self.http.post_json(self._path(self.profile.chat_path), self.body(request),
+                                         params=self.query or None, timeout=request.params.get("timeout"))
+
+    def _falls_back_to_prompt(self, request: CompletionRequest, error: LMError) -> bool:
+        profile = self.profile
+        return (request.schema is not None and profile.structured_fallback is not None
+                and self._structured_override is None and profile.structured_fallback_when is not None
+                and re.search(profile.structured_fallback_when, str(error)) is not None)
 
     def completion(self, data: Any) -> Completion:
         """The Completion of a Chat Completions reply; ProviderInternalError when it is malformed."""
@@ -255,6 +280,7 @@ class OpenAICompatibleAdapter:
                         for c in _items(message.get("tool_calls"), "tool_calls")],
             usage=_usage(data.get("usage")),
             finish_reason=finish,
+            request_id=_text_or_none(data.get("id"), "id") or None,
         )
         reasoning = message.get("reasoning") or message.get("reasoning_content")
         if reasoning:
@@ -295,6 +321,7 @@ class OpenAICompatibleAdapter:
         return chunks, finish, usage
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+        request_id: str | None = None
         usage: Usage | None = None
         finish: str | None = None
         done = False
@@ -314,6 +341,8 @@ class OpenAICompatibleAdapter:
                                             provider=self.profile.name, model=self.model_name,
                                             secrets=self.http.secrets)
             chunks, event_finish, event_usage = self.stream_event(data)
+            if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"]:
+                request_id = data["id"]
             usage = event_usage or usage
             finish = event_finish or finish
             for chunk in chunks:
@@ -326,7 +355,8 @@ class OpenAICompatibleAdapter:
         if finish == "content_filter":
             raise ContentFilterError(f"{self.profile.name}/{self.model_name}: the content filter stopped the reply.",
                                      provider=self.profile.name, model=self.model_name)
-        yield StreamChunk(usage=usage or Usage(calls=1, cost=None), finish_reason=finish)
+        yield StreamChunk(usage=usage or Usage(calls=1, cost=None), finish_reason=finish,
+                          request_id=request_id)
 
     async def list_models(self) -> list[dict]:
         if not self.profile.models_path:
@@ -355,34 +385,41 @@ class OpenAICompatibleAdapter:
 
 
 class OpenAICompatibleEmbeddingAdapter:
-    """``POST /embeddings`` of an OpenAI-compatible provider. Extra keyword arguments
-    (``dimensions``, OpenRouter's ``provider`` routing…) go into every request body."""
+    """``POST /embeddings`` of an OpenAI-compatible provider, one batch a request (the facade
+    batches). The request parameters (``dimensions``, ``user``, OpenRouter's ``provider``
+    routing, ``extra_body``...) come with each call."""
 
     def __init__(self, profile: ProviderProfile, model_name: str, api_key: str | None, api_base: str,
                  transport: Any = None, timeout: float = 120.0, api_version: str | None = None,
-                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, **body_params: Any):
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES):
         self.profile = profile
         self.model_name = model_name
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
-        self.body_params = body_params
         self.query = dict(profile.query_params)
         if api_version:
             self.query["api-version"] = api_version
+        self.api_version = api_version
         self.http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
                                            transport=transport, max_response_bytes=max_response_bytes)
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    async def embed(self, texts: list[str], params: dict | None = None) -> list[list[float]]:
         size = self.profile.embedding_batch_size or len(texts)
         vectors: list[list[float]] = []
         for start in range(0, len(texts), size):
-            vectors.extend(await self._embed_batch(texts[start:start + size]))
+            vectors.extend((await self.embed_batch(texts[start:start + size], params))[0])
         return vectors
 
-    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        body = {"model": self.model_name, "input": texts, "encoding_format": "float", **self.body_params}
+    async def embed_batch(self, texts: list[str], params: dict | None = None) -> tuple[list[list[float]], Usage | None]:
+        """The vectors of ``texts`` (one request) and the usage the provider reported, if any."""
+        params = dict(params or {})
+        timeout = params.pop("timeout", None)
+        extra = params.pop("extra_body", None)
+        body = {"model": self.model_name, "input": texts, "encoding_format": "float"}
+        body.update((k, v) for k, v in params.items() if v is not None)
+        merge_extra_body(body, extra)
         data = await self.http.post_json(self.profile.embeddings_path.format(model=self.model_name), body,
-                                         params=self.query or None)
+                                         params=self.query or None, timeout=timeout)
         items = data.get("data") if isinstance(data, dict) else None
         if (not isinstance(items, list) or len(items) != len(texts)
                 or not all(isinstance(item, dict) and isinstance(item.get("embedding"), list)
@@ -392,8 +429,21 @@ class OpenAICompatibleEmbeddingAdapter:
                 f"{wire.excerpt(data)}", provider=self.profile.name, model=self.model_name,
                 secrets=self.http.secrets)
         items = sorted(items, key=lambda item: item.get("index", 0))
-        self.last_usage = data.get("usage") or {}
-        return [self._vector(item["embedding"]) for item in items]
+        usage = None
+        reported = data.get("usage")
+        if isinstance(reported, dict) and (reported.get("prompt_tokens") is not None
+                                           or reported.get("total_tokens") is not None):
+            try:
+                tokens = wire.count(reported.get("prompt_tokens", reported.get("total_tokens")), "usage.prompt_tokens")
+            except wire.WireValueError as error:
+                raise self._malformed(str(error), data) from None
+            usage = Usage(calls=1, input_tokens=tokens, cost=wire.cost(reported.get("cost")))
+        return [self._vector(item["embedding"]) for item in items], usage
+
+    def _malformed(self, problem: str, data: Any) -> ProviderInternalError:
+        return ProviderInternalError(f"{self.profile.name}/{self.model_name}: the embeddings reply is malformed "
+                                     f"({problem}): {wire.excerpt(data)}", provider=self.profile.name,
+                                     model=self.model_name, secrets=self.http.secrets)
 
     def _vector(self, embedding: list) -> list[float]:
         if not all(isinstance(x, (int, float, list)) and not isinstance(x, bool) for x in embedding):
@@ -412,7 +462,9 @@ class OpenAICompatibleEmbeddingAdapter:
         return embedding
 
     def get_config(self) -> dict:
-        config = dict(self.body_params)
+        config: dict[str, Any] = {}
+        if self.api_version:
+            config["api_version"] = self.api_version
         if self.timeout != 120.0:
             config["timeout"] = self.timeout
         if self.max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES:

@@ -13,6 +13,8 @@ Structured-output strategies:
 * ``json_object_schema``: ``{"type": "json_object", "schema": ...}`` (llama.cpp servers);
 * ``json_object_prompt``: JSON mode plus the schema in the system prompt;
 * ``tool``: a forced tool call whose arguments are the output (Anthropic);
+* ``prompt``: the schema in the system prompt only (no ``response_format``): for backends that
+  take no structured-output parameter at all;
 * ``native``: the adapter's own (Gemini's ``responseSchema``, the local grammar).
 """
 
@@ -61,6 +63,20 @@ class ProviderProfile:
     # how a neutral reasoning_effort is sent: a key of REASONING_STYLES, or None when the
     # provider (or this model, through model_overrides) has no reasoning setting
     reasoning: str | None = None
+    # the provider's own request fields a model accepts as keywords (besides the neutral
+    # ones of synaplex.lm.options); anything else goes through extra_body={...}
+    body_fields: frozenset = frozenset()
+    # the model used when the model string names only the provider ("openrouter"), after
+    # model_env; None: a model name is required (a blank one is an error) unless
+    # model_required is False (the embedded and scripted models have a default of their own)
+    default_model: str | None = None
+    default_embedding_model: str | None = None
+    model_required: bool = True
+    # when no backend can take the structured-output request (an error whose message matches
+    # structured_fallback_when), retry once with this strategy (e.g. "prompt": the schema in
+    # the prompt, no response_format), then validate and repair as always
+    structured_fallback: str | None = None
+    structured_fallback_when: str | None = None
     # (model-name regex, {field: value}) applied in order: per-model quirks as data.
     model_overrides: tuple[tuple[str, dict], ...] = ()
 
@@ -127,26 +143,49 @@ _OPENAI_REASONING_MODELS = (
 
 
 def _openai_compatible(name: str, base_url: str | None, key_env: tuple[str, ...], **fields) -> ProviderProfile:
+    fields.setdefault("body_fields", _OPENAI_FIELDS)
     return ProviderProfile(name=name, adapter="openai", base_url=base_url, api_key_env=key_env, **fields)
 
 
-_LOCAL_SERVER = dict(key_required=False, embeddings_path="/embeddings")
+# Request fields of Chat Completions beyond the neutral ones (synaplex.lm.options.REQUEST_PARAMS).
+_OPENAI_FIELDS = frozenset({"service_tier", "store", "metadata", "prediction", "modalities", "audio",
+                            "max_completion_tokens", "verbosity", "web_search_options", "n"})
+_OPENROUTER_FIELDS = _OPENAI_FIELDS | {"provider", "models", "route", "transforms", "reasoning", "usage", "plugins",
+                                       "min_p", "top_a", "repetition_penalty"}
+# llama.cpp, vLLM, Ollama and LM Studio servers' sampling extensions
+_SERVER_FIELDS = _OPENAI_FIELDS | {"repeat_penalty", "repetition_penalty", "min_p", "typical_p", "grammar",
+                                   "mirostat_mode", "mirostat_tau", "mirostat_eta", "json_schema", "keep_alive"}
+_ANTHROPIC_FIELDS = frozenset({"thinking", "metadata", "service_tier", "stop_sequences"})
+# Gemini's GenerationConfig and body fields, in its camelCase and in snake_case
+_GEMINI_FIELDS = frozenset({
+    "candidateCount", "candidate_count", "responseLogprobs", "response_logprobs", "thinkingConfig",
+    "thinking_config", "speechConfig", "speech_config", "mediaResolution", "media_resolution",
+    "responseModalities", "response_modalities", "generationConfig", "generation_config", "safetySettings",
+    "safety_settings", "cachedContent", "cached_content", "labels", "toolConfig", "tool_config",
+    "enableEnhancedCivicAnswers", "imageConfig", "image_config", "audioTimestamp", "audio_timestamp",
+    "stopSequences", "maxOutputTokens", "topP", "topK"})
+
+_LOCAL_SERVER = dict(key_required=False, embeddings_path="/embeddings", body_fields=_SERVER_FIELDS)
 
 PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
     ProviderProfile(name="local", adapter="local", description="the embedded model (llama.cpp, in-process)",
                     key_required=False, structured="native", schema_transform=None, models_path=None,
-                    embeddings_path="(in-process)"),
+                    embeddings_path="(in-process)", model_required=False,
+                    body_fields=frozenset({"repeat_penalty", "min_p"})),
     ProviderProfile(name="scripted", adapter="scripted", description="deterministic scripted replies, for tests",
-                    key_required=False, structured="native", repair_attempts=0, models_path=None),
+                    key_required=False, structured="native", repair_attempts=0, models_path=None,
+                    model_required=False),
     _openai_compatible("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
                        base_url_env=("OPENAI_BASE_URL", "OPENAI_API_BASE"), embeddings_path="/embeddings",
                        description="OpenAI, or any OpenAI-compatible server with api_base",
-                       model_overrides=_OPENAI_REASONING_MODELS),
+                       model_overrides=_OPENAI_REASONING_MODELS, body_fields=_SERVER_FIELDS,
+                       embedding_batch_size=2048),
     _openai_compatible("azure", None, ("AZURE_OPENAI_API_KEY", "AZURE_API_KEY"),
                        base_url_env=("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE"), auth_header="api-key",
                        auth_prefix="", chat_path="/openai/deployments/{model}/chat/completions",
                        embeddings_path="/openai/deployments/{model}/embeddings", models_path=None,
-                       query_params=(("api-version", "2024-10-21"),),
+                       query_params=(("api-version", "2024-10-21"),), body_fields=_OPENAI_FIELDS,
+                       embedding_batch_size=2048,
                        # deployments are usually named after their model
                        model_overrides=tuple((pattern, {"reasoning": fields["reasoning"]})
                                              for pattern, fields in _OPENAI_REASONING_MODELS),
@@ -155,12 +194,14 @@ PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
                     api_key_env=("ANTHROPIC_API_KEY",), auth_header="x-api-key", auth_prefix="",
                     extra_headers=(("anthropic-version", "2023-06-01"),), structured="tool",
                     schema_transform="anthropic", description="Anthropic Messages API", reasoning="anthropic",
+                    body_fields=_ANTHROPIC_FIELDS,
                     # extended thinking came with Claude 3.7 Sonnet
                     model_overrides=((r"^claude-(instant|2|3-(?!7))", {"reasoning": None}),)),
     ProviderProfile(name="gemini", adapter="gemini", base_url="https://generativelanguage.googleapis.com/v1beta",
                     api_key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"), auth_header="x-goog-api-key",
                     auth_prefix="", structured="native", schema_transform="gemini",
                     embeddings_path=":batchEmbedContents", description="Google Gemini generateContent",
+                    body_fields=_GEMINI_FIELDS, embedding_batch_size=100,
                     reasoning="gemini",  # thinkingConfig came with Gemini 2.5
                     model_overrides=((r"^gemini-(1\.|2\.0|pro|ultra)", {"reasoning": None}),
                                      (r"^gemini-(2\.5-pro|3)", {"reasoning": "gemini_always"}))),
@@ -178,7 +219,13 @@ PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
                        env_headers=(("HTTP-Referer", "OPENROUTER_HTTP_REFERER"),
                                     ("X-OpenRouter-Title", "OPENROUTER_SITE_NAME")),
                        env_params=(("max_tokens", "OPENROUTER_MAX_TOKENS"),), model_env="OPENROUTER_MODEL",
-                       reasoning="openrouter",
+                       reasoning="openrouter", body_fields=_OPENROUTER_FIELDS,
+                       # Parlant's default model; its embedding default is OpenAI's small model
+                       default_model="openai/gpt-4o", default_embedding_model="openai/text-embedding-3-small",
+                       # "404 No endpoints found that can handle the requested parameters": no
+                       # backend of the model takes response_format; the schema goes in the prompt
+                       structured_fallback="prompt",
+                       structured_fallback_when=r"No endpoints found that can handle the requested parameters",
                        description="OpenRouter (provider routing, model fallbacks, reasoning, cost)"),
     _openai_compatible("deepseek", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",),
                        structured="json_object_prompt", schema_transform=None, description="DeepSeek"),
@@ -196,7 +243,7 @@ PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
                        schema_transform=None, description="xAI Grok"),
     _openai_compatible("cohere", "https://api.cohere.ai/compatibility/v1", ("COHERE_API_KEY", "CO_API_KEY"),
                        structured="json_schema", schema_transform=None, embeddings_path="/embeddings",
-                       stream_usage=False, description="Cohere (OpenAI compatibility API)"),
+                       stream_usage=False, embedding_batch_size=96, description="Cohere (OpenAI compatibility API)"),
     _openai_compatible("ollama", "http://localhost:11434/v1", ("OLLAMA_API_KEY",),
                        base_url_env=("OLLAMA_API_BASE", "OLLAMA_BASE_URL"), structured="json_schema",
                        schema_transform=None, description="Ollama (local server)", **_LOCAL_SERVER),

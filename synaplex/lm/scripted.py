@@ -159,7 +159,7 @@ class ScriptedAdapter:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(tools=True, structured_output=True, streaming=True,
+        return Capabilities(tools=True, vision=True, structured_output=True, streaming=True,
                             input_price_per_token=0.0, output_price_per_token=0.0)
 
     def set_responses(self, responses: Any) -> None:
