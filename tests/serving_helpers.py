@@ -131,7 +131,8 @@ class ServerProcess:
         raise RuntimeError(f"the server did not start within {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         with open(self.log_path) as file:
             return file.read()
 
