@@ -31,6 +31,17 @@ class ServerSentEvent:
     retry: int | None = None
 
 
+def _unfinished(data: bytes) -> int:
+    """How many bytes at the end of ``data`` begin a UTF-8 character still to be completed
+    (not counted yet, as a text decoder holds them back)."""
+    for back in range(1, min(3, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # the lead byte (or ASCII)
+            length = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4 if byte & 0xF8 == 0xF0 else 1
+            return back if length > back else 0
+    return 0
+
+
 class EventTooLargeError(ValueError):
     """An event (or a line still arriving) passed ``max_event_size`` bytes."""
 
@@ -43,7 +54,7 @@ class SSEDecoder:
     def __init__(self, max_event_size: int | None = None):
         self.max_event_size = max_event_size
         self._tail = b""      # the line still arriving (no end of line yet)
-        self._cr = False      # the last chunk ended with "\r": a "\n" opening the next one ends the same line
+        self._cr = False      # the last chunk ended with "\r", held back: it may be half of "\r\n"
         self._event = ""
         self._data: list[str] = []
         self._id = ""
@@ -59,12 +70,12 @@ class SSEDecoder:
         """
         if not chunk:
             return []
-        if self._cr:
+        if self._cr:  # the line before it ends here, with the "\r" it held back (or "\r\n")
             self._cr = False
-            if chunk[:1] == b"\n":
-                chunk = chunk[1:]
-        if chunk[-1:] == b"\r":
+            chunk = b"\r" + chunk
+        if chunk[-1:] == b"\r":  # maybe the first half of "\r\n": wait for the next chunk
             self._cr = True
+            chunk = chunk[:-1]
         if self._tail:
             chunk = self._tail + chunk
         if b"\r" in chunk:
@@ -72,18 +83,19 @@ class SSEDecoder:
         lines = chunk.split(b"\n")
         self._tail = lines.pop()
         events = [event for line in lines if (event := self._line(line)) is not None] if lines else []
-        if self.max_event_size is not None and self._size + len(self._tail) > self.max_event_size:
+        if self.max_event_size is not None and self._size + len(self._tail) > self.max_event_size \
+                and self._size + len(self._tail) - _unfinished(self._tail) > self.max_event_size:
             raise EventTooLargeError(f"a server-sent event exceeded {self.max_event_size} bytes")
         return events
 
     def flush(self) -> list[ServerSentEvent]:
         """The events the end of the stream completes: its last line, when no end of line
-        followed it; a final ``\r`` also ends the event (as httpx2's decoder reads it)."""
+        followed it; a final ``\\r`` also ends the event (as httpx2's decoder reads it)."""
         tail, self._tail = self._tail, b""
         lines = [tail] if tail else []
         if self._cr:
             self._cr = False
-            lines.append(b"")
+            lines = [tail, b""]
         return [event for line in lines if (event := self._line(line)) is not None]
 
     def _line(self, line: bytes) -> ServerSentEvent | None:

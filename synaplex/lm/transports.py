@@ -20,8 +20,10 @@ store). The libraries load on the first request, not with ``import synaplex``.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import threading
+import urllib.parse
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
@@ -183,6 +185,8 @@ class AiohttpClient(LoopClient):
     async def send(self, method: str, url: str, headers: dict[str, str], content: bytes | None,
                    params: dict | None, timeout: float) -> Reply:
         tls = ssl_context() if url[:6].lower() == "https:" else True
+        if "@" in url:
+            url, headers = _userinfo_as_basic_auth(url, headers)
         response = await self.session.request(method, url, data=content, headers=headers, params=params,
                                               allow_redirects=False, ssl=tls)
         return AiohttpReply(response)
@@ -204,9 +208,21 @@ class AiohttpClient(LoopClient):
             return "timeout"
         if isinstance(error, aiohttp.ClientConnectorError):
             return "connect"
-        if isinstance(error, aiohttp.InvalidURL):
+        if isinstance(error, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
             return "url"
         return "other"
+
+
+def _userinfo_as_basic_auth(url: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """As httpx2 does: credentials in the URL become the ``Authorization`` header (replacing
+    one given), and leave the URL (aiohttp refuses both at once)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, headers
+    pair = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
+    headers = {name: value for name, value in headers.items() if name.lower() != "authorization"}
+    headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), headers
 
 
 # --- httpx2 ---------------------------------------------------------------------------------------
