@@ -2,12 +2,22 @@
 
 The catalogue ships as ``synaplex/lm/data/catalogue.json``: one entry per
 ``"<provider>/<model>"`` with the fields of :data:`FIELDS` (prices in USD per million
-tokens, ``null`` where the price is not known). It is read once per process, on first use.
-Maintainers refresh it with ``scripts/refresh_catalogue.py``.
+tokens; ``null`` where a price or a capability is not known). It is read once per process,
+on the first lookup (``import synaplex`` does not read it). Maintainers regenerate it with
+``scripts/update_catalogue.py`` (litellm's MIT-licensed ``model_prices_and_context_window``
+JSON, read from a pinned, hash-checked wheel, plus synaplex's curated entries, which win)
+and refresh OpenRouter prices with ``scripts/refresh_catalogue.py``.
+
+Capabilities (``tools``, ``vision``, ``structured_output``, ``streaming``, ``embeddings``,
+``reasoning``, ``tool_choice``, ``streaming_tool_calls``, ``system_messages``) are
+tri-state: ``True``, ``False``, or ``None`` when unknown. An unknown capability is *tried*
+(the Router keeps the model for a tool call, structured output is attempted), never taken
+as a no; only ``False`` rules a model out.
 
 Public API:
 
 * :func:`lookup` (``provider``, ``model_name``) → :class:`CatalogueCapabilities` or ``None``;
+* :func:`lookup_model` (``"provider/model"`` as users write it, or a bare model name);
 * :func:`register_model` (``"provider/model"``, ``**fields``): add or override an entry;
 * :func:`update_from_openrouter` (OpenRouter's ``GET /models`` JSON): register every model;
 * :func:`price` (capabilities, input, output, cached tokens) → USD or ``None``;
@@ -21,20 +31,25 @@ How :func:`lookup` resolves a name, first hit wins:
    ``gpt-4o-2024-08-06`` → ``gpt-4o``), ``-YYYYMMDD`` (Anthropic, ``claude-3-5-haiku-20241022``
    → ``claude-3-5-haiku-latest``, ``claude-opus-4-20250514`` → ``claude-opus-4-0``), a 3 or
    4 digit version (Mistral ``mistral-small-2503``, xAI ``grok-2-1212``, Google
-   ``gemini-2.0-flash-001``) and ``-latest``. A snapshot priced differently from its alias
-   needs its own entry (the catalogue has ``gpt-4o-2024-05-13``) or :func:`register_model`.
+   ``gemini-2.0-flash-001``), ``-latest`` and Vertex's ``@YYYYMMDD``/``@001``. A snapshot
+   priced differently from its alias needs its own entry (the catalogue has
+   ``gpt-4o-2024-05-13``) or :func:`register_model`.
    ``-preview``/``-exp`` are *not* stripped: previews are often priced differently;
 3. OpenRouter only, when the id has no entry of its own: a ``:variant`` suffix (``:free``,
    ``:nitro``, ``:floor``, ``:online``…) is removed before 1–2; ``:free`` makes every price
-   0.0, even when the base model is unknown (capabilities then take the conservative
-   defaults). A first-party model missing from the ``openrouter/`` entries falls back to
+   0.0, even when the base model is unknown (its capabilities are then unknown, None). A
+   first-party model missing from the ``openrouter/`` entries falls back to
    the vendor's own entry (``openrouter`` + ``openai/gpt-4.1`` → ``openai/gpt-4.1``):
    OpenRouter passes the vendor's price through. DeepSeek and open-weight vendors are
    excluded: OpenRouter serves them through other hosts at other prices.
 
+Provider names: synaplex's (``together``, ``fireworks``, ``vertex_ai``, ``bedrock``…);
+litellm's spellings are aliases (``together_ai``, ``fireworks_ai``, ``vertex``,
+``bedrock_converse``, ``cohere_chat``; see :data:`PROVIDER_ALIASES`).
+
 Local and self-hosted providers (:data:`LOCAL_PROVIDERS`) always cost 0.0: they get an
-entry's capabilities when one exists under their name, else the conservative defaults of
-:class:`~synaplex.lm.base.Capabilities`. Any other unknown model gives ``None``.
+entry's capabilities when one exists under their name, else unknown (None) capabilities.
+Any other unknown model gives ``None``.
 
 Prices: ``cached_tokens`` is the part of ``input_tokens`` read from the provider's prompt
 cache (the adapters count cache reads inside ``input_tokens``, OpenAI's convention); they are
@@ -56,6 +71,8 @@ from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
 from synaplex.lm.base import Capabilities
+from synaplex.lm.profiles import PROFILES
+from synaplex.lm.providers import detect_provider
 
 __all__ = [
     "FIELDS",
@@ -63,6 +80,7 @@ __all__ = [
     "CatalogueCapabilities",
     "dumps_catalogue",
     "lookup",
+    "lookup_model",
     "openrouter_entry",
     "price",
     "register_model",
@@ -73,7 +91,9 @@ __all__ = [
 ]
 
 INT_FIELDS = ("context_window", "max_output_tokens")
-BOOL_FIELDS = ("tools", "vision", "structured_output", "streaming", "embeddings")
+#: Capabilities: True, False or None (unknown, tried).
+BOOL_FIELDS = ("tools", "vision", "structured_output", "streaming", "embeddings", "reasoning", "tool_choice",
+               "streaming_tool_calls", "system_messages")
 PRICE_FIELDS = ("input_price_per_million", "output_price_per_million", "cached_input_price_per_million")
 #: The fields of a catalogue entry, in the order the JSON file writes them.
 FIELDS = INT_FIELDS + BOOL_FIELDS + PRICE_FIELDS
@@ -85,13 +105,18 @@ LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "vllm", "hosted_vllm", "llama
 OPENROUTER_FIRST_PARTY = {"openai": "openai", "anthropic": "anthropic", "google": "gemini",
                           "mistralai": "mistral", "x-ai": "xai"}
 
-_PROVIDER_ALIASES = {"hosted_vllm": "vllm"}   # as in profiles.py
+#: Other spellings of a provider → the catalogue's (litellm's names, ``hosted_vllm`` as in profiles.py).
+PROVIDER_ALIASES = {"hosted_vllm": "vllm", "together_ai": "together", "fireworks_ai": "fireworks",
+                    "cohere_chat": "cohere", "bedrock_converse": "bedrock", "vertex": "vertex_ai",
+                    "vertexai": "vertex_ai", "vertex_ai_beta": "vertex_ai", "google": "gemini",
+                    "azure_openai": "azure", "x-ai": "xai", "mistralai": "mistral"}
 
 _SNAPSHOT_SUFFIXES = (
     re.compile(r"-\d{4}-\d{2}-\d{2}$"),   # OpenAI: gpt-4o-2024-08-06
     re.compile(r"-\d{8}$"),               # Anthropic: claude-3-5-haiku-20241022
     re.compile(r"-\d{3,4}$"),             # Mistral -2411, xAI -1212, Google -001
     re.compile(r"-latest$"),
+    re.compile(r"@(\d{3,8}|latest)$"),   # Vertex: claude-3-5-sonnet@20240620, gemini-1.0-pro@001
 )
 
 _DATA_PACKAGE = "synaplex.lm"
@@ -111,6 +136,7 @@ _lock = threading.Lock()
 _shipped: dict | None = None
 _overrides: dict[str, dict] = {}
 _lookups: dict[tuple[str, str], CatalogueCapabilities | None] = {}
+_providers: frozenset[str] | None = None
 
 
 def _load() -> dict:
@@ -121,6 +147,15 @@ def _load() -> dict:
                 resource = importlib.resources.files(_DATA_PACKAGE).joinpath(*_DATA_PATH)
                 _shipped = json.loads(resource.read_text(encoding="utf-8"))
     return _shipped
+
+
+def _known_providers() -> frozenset[str]:
+    """The provider names of the shipped entries, the profiles and the local providers."""
+    global _providers
+    if _providers is None:
+        shipped = {key.partition("/")[0] for key in _load()["models"]}
+        _providers = frozenset(shipped | set(PROFILES) | LOCAL_PROVIDERS)
+    return _providers
 
 
 def shipped_catalogue() -> dict:
@@ -148,9 +183,9 @@ def _check_field(where: str, name: str, value: Any) -> Any:
             raise InvalidInputError(f"{where}: field {name!r} must be a non-negative int or None, "
                                     f"got {value!r} ({type(value).__name__}).")
     elif name in BOOL_FIELDS:
-        if not isinstance(value, bool):
-            raise InvalidInputError(f"{where}: field {name!r} must be a bool, got {value!r} "
-                                    f"({type(value).__name__}).")
+        if value is not None and not isinstance(value, bool):
+            raise InvalidInputError(f"{where}: field {name!r} must be a bool, or None when unknown; got "
+                                    f"{value!r} ({type(value).__name__}).")
     elif name in PRICE_FIELDS:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not value >= 0 or value == float("inf")):
@@ -189,7 +224,7 @@ def _split_key(model: Any) -> tuple[str, str]:
 
 def _canonical_provider(provider: str) -> str:
     provider = provider.strip().lower()
-    return _PROVIDER_ALIASES.get(provider, provider)
+    return PROVIDER_ALIASES.get(provider, provider)
 
 
 # --- overrides -------------------------------------------------------------------------------
@@ -200,12 +235,13 @@ def register_model(model: str, **fields: Any) -> CatalogueCapabilities:
     Args:
         model: ``"provider/model_name"``, e.g. ``"openai/gpt-4o"`` or ``"ollama/llama3.1:8b"``.
         **fields: any of :data:`FIELDS`: ``context_window``, ``max_output_tokens`` (int or
-            None), ``tools``, ``vision``, ``structured_output``, ``streaming``, ``embeddings``
-            (bool), ``input_price_per_million``, ``output_price_per_million``,
+            None), ``tools``, ``vision``, ``structured_output``, ``streaming``, ``embeddings``,
+            ``reasoning``, ``tool_choice``, ``streaming_tool_calls``, ``system_messages`` (bool,
+            or None: unknown), ``input_price_per_million``, ``output_price_per_million``,
             ``cached_input_price_per_million`` (USD per million tokens, or None if unknown).
 
     Registered fields take precedence over the shipped file; fields not given keep the
-    shipped (or previously registered) value, or the defaults of ``Capabilities``.
+    shipped (or previously registered) value, else unknown (None).
 
     Returns:
         the model's capabilities as :func:`lookup` now answers them.
@@ -296,7 +332,7 @@ def update_from_openrouter(payload: dict) -> int:
             "architecture": {"input_modalities"}, "supported_parameters"}, ...]}``.
 
     A model without ``max_completion_tokens`` may fill its context window; a flag the answer
-    does not state keeps the shipped entry's value, else the ``Capabilities`` default.
+    does not state keeps the shipped entry's value, else it is unknown (None).
 
     Returns:
         how many models were registered (entries without a string ``id`` are skipped).
@@ -313,7 +349,7 @@ def update_from_openrouter(payload: dict) -> int:
             if entry["max_output_tokens"] is None:          # no stated limit: the context window
                 entry["max_output_tokens"] = entry["context_window"]
             entry = {name: value for name, value in entry.items()
-                     if value is not None or name not in BOOL_FIELDS}   # unknown flag: default
+                     if value is not None or name not in BOOL_FIELDS}   # unknown flag: kept
             entries[key] = validate_entry(key, entry, partial=True)
     with _lock:
         for key, entry in entries.items():
@@ -419,6 +455,30 @@ def lookup(provider: str, model_name: str) -> CatalogueCapabilities | None:
     found = _resolve(_canonical_provider(provider), model_name)
     _lookups[cache_key] = found
     return found
+
+
+def lookup_model(model: str) -> CatalogueCapabilities | None:
+    """:func:`lookup` of a model as users write it: ``"provider/model"`` or a bare name.
+
+    ``"openrouter/meta-llama/llama-3.3-70b-instruct"``, ``"groq/llama-3.3-70b-versatile"``,
+    ``"vertex/claude-3-5-sonnet@20240620"``, ``"bedrock/anthropic.claude-3-haiku-20240307-v1:0"``:
+    the first segment is the provider when it names one (a profile, a provider of the
+    catalogue or one of :data:`PROVIDER_ALIASES`). Otherwise the provider is detected the way
+    ``LanguageModel`` does it: ``"gpt-4o"`` → openai, ``"claude-..."`` → anthropic,
+    ``"meta-llama/llama-3.3-70b-instruct"`` → openrouter. ``None`` when unknown.
+    """
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidInputError(f"lookup_model: model must be a non-empty string like 'provider/model', "
+                                f"got {model!r}.")
+    model = model.strip()
+    provider, _, name = model.partition("/")
+    canonical = _canonical_provider(provider)
+    known = canonical in _known_providers() or canonical != provider.strip().lower() \
+        or any(key.startswith(f"{canonical}/") for key in _overrides)
+    if name.strip() and known:
+        return lookup(canonical, name.strip())
+    detected = detect_provider(model)
+    return None if detected is None else lookup(detected, model)
 
 
 # --- pricing ---------------------------------------------------------------------------------
