@@ -62,6 +62,8 @@ async def reply(messages, schema):
 
 def save_echo_program(path: str, name: str = "echo_qa") -> str:
     """A functional Question -> Reply program on the scripted model answering with :func:`reply`."""
+    synaplex.clear_session()   # its Generator is named "generator" whatever was built before
+
     async def build():
         lm = synaplex.LanguageModel(model="scripted", responses=reply)
         inputs = synaplex.Input(data_model=Question)
@@ -74,6 +76,8 @@ def save_echo_program(path: str, name: str = "echo_qa") -> str:
 
 def save_streaming_program(path: str) -> str:
     """A chat program whose Generator streams (ChatMessages -> a streamed ChatMessage)."""
+    synaplex.clear_session()
+
     async def build():
         lm = synaplex.LanguageModel(model="scripted", responses=reply)
         inputs = synaplex.Input(data_model=synaplex.ChatMessages)

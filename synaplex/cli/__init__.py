@@ -11,9 +11,6 @@ from __future__ import annotations
 import sys
 import traceback
 
-#: Set by ``--debug`` (any position): print the traceback of a failure.
-DEBUG = {"on": False}
-
 
 def one_line(error: BaseException) -> str:
     """An error's message on one line (a message spread over lines is joined)."""
@@ -28,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError:
         sys.stderr.write("Error: the synaplex command needs the 'cli' extra: pip install 'synaplex[cli]'\n")
         return 1
-    from synaplex.cli.commands import cli  # noqa: PLC0415 - it imports click, checked just above
+    from synaplex.cli.commands import DEBUG, cli  # noqa: PLC0415 - it imports click, checked just above
 
     args = sys.argv[1:] if argv is None else list(argv)
     DEBUG["on"] = False   # --debug sets it while click parses the arguments

@@ -16,7 +16,6 @@ from typing import Any
 import click
 
 from synaplex.backend.errors import MissingDependencyError
-from synaplex.cli import DEBUG
 from synaplex.cli.programs import CommandError, load_program, parse_json, read_examples, read_json_lines, resolve
 from synaplex.lm.catalogue import shipped_catalogue
 from synaplex.lm.language_model import LanguageModel
@@ -28,6 +27,8 @@ from synaplex.version import __version__
 from synaplex.visualization.plot import plot_program
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: Set by ``--debug`` (on the group or any command): ``main`` prints the traceback of a failure.
+DEBUG = {"on": False}
 
 
 def _set_debug(ctx, param, value) -> None:
