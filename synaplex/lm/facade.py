@@ -341,17 +341,19 @@ class ModelFacade:
         cost = catalogue.price(caps, input_tokens, output_tokens, 0) if caps is not None else None
         return budget_lib.CallEstimate(self.model, input_tokens, output_tokens, cost)
 
-    async def _resilient(self, send, usage: Usage, estimate=None):
+    async def _resilient(self, send, usage: Usage, estimate=None, limited: bool = True):
         """``await send()`` within the rate limit, retried on retryable errors (each attempt
-        checked against the active budgets with ``estimate()``, a CallEstimate, when any)."""
+        checked against the active budgets with ``estimate()``, a CallEstimate, when any).
+        ``limited=False``: ``send`` takes the rate limiter itself (a stream holds it to its end)."""
         budgets = self._budgets() if estimate is not None else ()
+        limiter = self._limiter if limited else None
 
         async def once():
             if budgets:
                 guess = estimate()
                 budget_lib.admit(budgets, guess)
                 try:
-                    result = await (send() if self._limiter is None else self._limited(send))
+                    result = await (send() if limiter is None else self._limited(send))
                 except BaseException:
                     budget_lib.settle(budgets, guess, None)
                     raise
@@ -360,7 +362,7 @@ class ModelFacade:
                     self._price(used)
                 budget_lib.settle(budgets, guess, used)
                 return result
-            if self._limiter is None:
+            if limiter is None:
                 return await send()
             return await self._limited(send)
 

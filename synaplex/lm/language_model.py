@@ -198,13 +198,11 @@ class LanguageModel(ModelFacade):
         messages = normalize_messages(messages)
         if self.system_prompt is not None:
             messages = [{"role": "system", "content": self.system_prompt}, *messages]
-        if has_images(messages):
-            self._check_vision()
         return CompletionRequest(messages=messages, schema=schema, tools=tools, params=params)
 
     def _check_vision(self) -> None:
         """Images go only to models that read them; an unknown model is tried."""
-        if self.capabilities.vision or not self._knows("vision"):
+        if self.capabilities.vision is not False or not self._knows("vision"):   # None: unknown, tried
             return
         raise UnsupportedInputError(
             f"{self.model} does not take images (the catalogue says it has no vision), so nothing was sent. Use a "
@@ -285,8 +283,6 @@ class LanguageModel(ModelFacade):
         for index, model in enumerate(self.fallbacks):
             _log.info("%s failed (%s); falling back to %s", self.model, type(last).__name__, model.model)
             try:
-                if has_images(request.messages):
-                    model._check_vision()
                 value = await model._call_with_fallback(request)
             except LMError as error:
                 if not _falls_back(error):
@@ -305,6 +301,8 @@ class LanguageModel(ModelFacade):
         self.last_finish_reason, self.last_request_id = model.last_finish_reason, model.last_request_id
 
     async def _complete(self, request: CompletionRequest):
+        if has_images(request.messages):
+            self._check_vision()  # before the cache and any request; a fallback may see
         started = time.perf_counter()
         usage = Usage(cost=0.0)
         key = None
@@ -447,8 +445,6 @@ class LanguageModel(ModelFacade):
             for index, model in enumerate(self.fallbacks):  # noqa: B007 - index is used after the loop
                 _log.info("%s failed (%s); streaming from %s", self.model, type(last).__name__, model.model)
                 try:
-                    if has_images(request.messages):
-                        model._check_vision()
                     opened = await model._open_stream(request)
                 except LMError as fallback_error:
                     if not _falls_back(fallback_error):
@@ -467,6 +463,8 @@ class LanguageModel(ModelFacade):
     async def _open_stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
         """The stream once its first chunk has arrived (retried, rate limited, budgeted), as an
         iterator that yields that chunk, then the rest, and accounts the stream at its end."""
+        if has_images(request.messages):
+            self._check_vision()
         started = time.perf_counter()
         key = None
         if self._cache is not None:
@@ -500,7 +498,7 @@ class LanguageModel(ModelFacade):
                 raise
             state.update(iterator=iterator, first=first, guess=guess)
 
-        await self._resilient(send, usage)
+        await self._resilient(send, usage, limited=False)
         return self._rest(request, state, usage, started, key, budgets)
 
     async def _rest(self, request, state, usage, started, key, budgets) -> AsyncIterator[StreamChunk]:
