@@ -19,6 +19,7 @@ from synaplex.data.data_model import DataModel
 from synaplex.data.json_data_model import JsonDataModel
 from synaplex.data.symbolic_data_model import SymbolicDataModel
 from synaplex.data.variable import Variable
+from synaplex.lm.budget import estimating
 from synaplex.modules.input import InputModule, convert_input
 from synaplex.modules.module import Module
 from synaplex.programs import program_io
@@ -236,6 +237,19 @@ class Program(Trainer, Module):
                 outputs=results, errors=dict(sorted(errors.items())),
             )
         return results
+
+    async def estimate_cost(self, x: Any, batch_size: int = 32):
+        """A pre-run estimate of what ``predict(x)`` would spend, without any request.
+
+        Every LM call the program makes records its estimate (the prompt's tokens; the output
+        from the schema's bounds, else the model's average reply so far, else ``max_tokens``)
+        and answers a placeholder valid against its schema, so the program runs on. Returns a
+        :class:`~synaplex.lm.budget.CostEstimate` (``calls``, ``input_tokens``,
+        ``output_tokens``, ``cost``, ``by_model``); an agent's tool loop is counted as one turn.
+        """
+        with estimating() as estimate:
+            await self.predict(x, batch_size=batch_size, on_error="return")
+        return estimate
 
     # --- schemas and state ----------------------------------------------------------------
 
