@@ -174,3 +174,21 @@ def test_schema_bounds_bound_the_output_estimate():
     assert schema_output_bound(bounded) == 2 + (5 + 4 + 5) + (5 + 4 + 24)
     assert schema_output_bound(Answer.get_schema()) is None  # an unbounded string
     assert placeholder(bounded) == {"label": "yes", "score": 0}
+
+
+async def test_budget_stopping_checks_each_call_so_one_large_batch_cannot_overshoot():
+    from synaplex.training.callbacks import BudgetStopping
+    from tests.test_training import compiled, data
+
+    program = await compiled()
+    x, y = data(12)
+    # The first step alone takes 3 selection calls and then a batch of 4 plus its candidates:
+    # the batch-level look-ahead cannot stop it, the per-call budget does.
+    stopping = BudgetStopping(max_calls=5)
+    history = await program.fit(x=x, y=y, epochs=2, batch_size=4, verbose=0, seed=0, callbacks=[stopping])
+    assert program.modules[-1].language_model.usage.calls == 5
+    assert history.stop_reason == ("BudgetStopping: max_calls=5 calls reached: a call was refused before it could "
+                                   "exceed it (after batch 1).")
+    assert stopping.budget is None  # closed with the run: calls after it are not refused
+    await program(x[0])
+    assert program.modules[-1].language_model.usage.calls == 6

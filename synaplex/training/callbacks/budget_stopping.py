@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 
 from synaplex.backend.errors import InvalidInputError
+from synaplex.lm.budget import Budget
 from synaplex.training.callbacks.callback import Callback
 from synaplex.training.callbacks.formatting import format_cost, format_number
 from synaplex.training.callbacks.monitoring import is_number, request_stop
@@ -30,8 +32,10 @@ class BudgetStopping(Callback):
     spend). The budget covers everything the run spends: the program, the reward's judges
     and the optimizer.
 
-    A batch's spending is estimated by the largest batch so far, so a batch much larger
-    than all before it (or an epoch's validation) can still go over.
+    It also opens a :func:`synaplex.budget` with the same limits for the run, checked before
+    every LM and embedding call: a call that would go over is refused (``BudgetExceededError``,
+    the example scores 0) and training stops at that batch's end, so the budget is overshot by
+    at most one call, even by a batch much larger than all before it.
 
     Args:
         max_cost: in dollars. When the cost is unknown (a model without a price) it cannot
@@ -62,12 +66,28 @@ class BudgetStopping(Callback):
         self.stopped = False
         self.reason: str | None = None
         self._warned: set[str] = set()
+        self.budget: Budget | None = None
 
     def on_train_begin(self, logs=None):
         self.largest_batch = {kind: 0 for kind in self.limits}
         self.stopped = False
         self.reason = None
         self._warned = set()
+        # the per-call check (the same mechanism as synaplex.budget); unknown prices warn, as below.
+        # Opened in fit's task only (it is closed in on_train_end, in the same task): a callback
+        # driven outside an event loop opens none, so nothing leaks into the thread's context.
+        self.budget = None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self.budget = Budget(max_cost=self.max_cost, max_tokens=self.max_tokens, max_calls=self.max_calls,
+                             name="BudgetStopping", unknown_cost="warn").__enter__()
+
+    def on_train_end(self, logs=None):
+        if self.budget is not None:
+            self.budget.__exit__(None, None, None)
+            self.budget = None
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -82,6 +102,12 @@ class BudgetStopping(Callback):
 
     def _check(self, logs: dict, where: str) -> None:
         if self.stopped:
+            return
+        refused = self.budget.refused if self.budget is not None else None
+        if refused is not None:
+            self._stop(f"BudgetStopping: max_{refused.limit.removeprefix('max_')}="
+                       f"{_format_amount(refused.limit.removeprefix('max_'), refused.maximum)} reached: a call "
+                       f"was refused before it could exceed it (after {where}).")
             return
         for kind, limit in self.limits.items():
             total = logs.get(f"total_{kind}")
@@ -98,11 +124,14 @@ class BudgetStopping(Callback):
                           f"to {_format_amount(kind, largest)}, so the next one could exceed it.")
             else:
                 continue
-            self.stopped = True
-            self.reason = reason
-            _log.warning("%s Stopping training.", reason)
-            request_stop(self.program, reason)
+            self._stop(reason)
             return
+
+    def _stop(self, reason: str) -> None:
+        self.stopped = True
+        self.reason = reason
+        _log.warning("%s Stopping training.", reason)
+        request_stop(self.program, reason)
 
     def _warn_unknown(self, kind: str, logs: dict) -> None:
         if kind in self._warned:
