@@ -264,3 +264,13 @@ async def test_a_vision_fallback_answers_when_the_primary_cannot_see():
 async def test_bad_content_parts_are_errors(part, message):
     with pytest.raises(InvalidInputError, match=message):
         await synaplex.LanguageModel(model="scripted", responses=["x"])([{"role": "user", "content": [part]}])
+
+
+async def test_chat_messages_carry_image_parts_to_the_wire():
+    recorder = Recorder(chat_reply(content="a cat"))
+    messages = synaplex.ChatMessages(messages=[synaplex.ChatMessage(role="user", content=[
+        {"type": "text", "text": "What is this?"}, {"type": "image", "url": "https://example.com/cat.png"}])])
+    await lm_with(recorder)(messages)
+    assert recorder.body["messages"] == [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]

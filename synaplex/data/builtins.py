@@ -41,7 +41,9 @@ class ChatMessage(DataModel):
     """One message of a conversation."""
 
     role: ChatRole = Field(description="Who speaks: system, user, assistant or tool")
-    content: str | None = Field(default="", description="The text of the message")
+    content: str | list[dict[str, Any]] | None = Field(
+        default="", description="The text of the message, or its parts: text and images "
+        "({'type': 'image_url', 'image_url': {'url': ...}})")
     tool_call_id: str | None = Field(default=None, description="For a tool message: the call it answers")
     tool_calls: list[ToolCall] = Field(default_factory=list, description="Tool calls requested by the assistant")
 
