@@ -187,6 +187,16 @@ def test_an_unknown_model_is_tried_for_tools_and_structured_output():
     assert synaplex.Router(models=[no_schema]).order(MESSAGES, schema=schema)[0] == []
 
 
+def test_images_go_to_a_model_whose_vision_is_unknown_and_not_to_one_without():
+    unknown_vision = synaplex.LanguageModel(model="openrouter/meta-llama/llama-3-70b-instruct", api_key="sk-test")
+    assert catalogue.lookup("openrouter", "meta-llama/llama-3-70b-instruct").vision is None   # an entry, no fact
+    unknown_vision._check_vision()                                     # tried: no error
+    blind = synaplex.LanguageModel(model="deepseek/deepseek-reasoner", api_key="sk-test")
+    assert blind.capabilities.vision is False
+    with pytest.raises(synaplex.errors.UnsupportedInputError, match="does not take images"):
+        blind._check_vision()
+
+
 # --- scripts/update_catalogue.py: the wheel ---------------------------------------------------
 
 PRICES = {
