@@ -250,10 +250,22 @@ PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
     _openai_compatible("lmstudio", "http://localhost:1234/v1", ("LMSTUDIO_API_KEY", "LM_STUDIO_API_KEY"),
                        base_url_env=("LMSTUDIO_API_BASE", "LM_STUDIO_API_BASE"), structured="json_schema",
                        schema_transform=None, description="LM Studio (local server)", **_LOCAL_SERVER),
+    # vLLM >= 0.12: structured output through response_format, or its own structured_outputs
+    # ({"json"|"regex"|"choice"|"grammar": ...}); the guided_* fields it removed are not listed
     _openai_compatible("vllm", "http://localhost:8000/v1", ("VLLM_API_KEY", "HOSTED_VLLM_API_KEY"),
                        base_url_env=("VLLM_API_BASE", "HOSTED_VLLM_API_BASE"), structured="json_schema",
                        schema_transform=None, aliases=("hosted_vllm",), description="vLLM server",
-                       **_LOCAL_SERVER),
+                       **{**_LOCAL_SERVER, "body_fields": _SERVER_FIELDS | {
+                           "structured_outputs", "min_tokens", "stop_token_ids", "ignore_eos", "skip_special_tokens",
+                           "chat_template_kwargs", "priority", "cache_salt"}}),
+    # SGLang (python -m sglang.launch_server, port 30000): response_format json_schema, or its own
+    # regex / ebnf constraints
+    _openai_compatible("sglang", "http://localhost:30000/v1", ("SGLANG_API_KEY",),
+                       base_url_env=("SGLANG_API_BASE",), structured="json_schema", schema_transform=None,
+                       description="SGLang server",
+                       **{**_LOCAL_SERVER, "body_fields": _SERVER_FIELDS | {
+                           "regex", "ebnf", "min_tokens", "stop_token_ids", "ignore_eos", "skip_special_tokens",
+                           "no_stop_trim", "chat_template_kwargs", "separate_reasoning", "lora_path", "rid"}}),
     _openai_compatible("llamacpp", "http://localhost:8080/v1", ("LLAMACPP_API_KEY",),
                        base_url_env=("LLAMACPP_API_BASE",), structured="json_object_schema",
                        schema_transform=None, stream_usage=False, embedding_pooling="mean",
