@@ -2,12 +2,13 @@
 
 ``python bench/provider_overhead.py [--profile]`` from anywhere (about 40 s). The network is
 ``httpx2.MockTransport`` answering a canned OpenAI ``chat.completion`` (precomputed bytes);
-row 1 does httpx2's request/response work alone (the floor), rows 2-4 subtract it:
+row 1 does httpx2's request/response work alone (the floor), rows 2-4 and 8 subtract it:
 ``synaplex overhead = row CPU - floor CPU``. Each row: a warm-up, then 7 repeats (interleaved
 across rows) of N calls (3,000; 300 for the slow tools row) after ``gc.collect()``; the median
 per call of CPU (``time.process_time``, all threads) and wall (``time.perf_counter``).
 
-Targets: < 200 us CPU per call excluding the transport (rows 2-4); < 100 us per cache hit.
+Targets: < 200 us CPU per call excluding the transport (rows 2-4 and 8: row 8 is row 3 with a budget
+checked before each call, ``LanguageModel(budget=...)``); < 100 us per cache hit.
 The structured row is cProfiled when its overhead exceeds 100 us, or with ``--profile``.
 """
 
@@ -129,6 +130,7 @@ async def run_scenarios(tmp: str) -> list[tuple]:
     memory = openai_lm(CHAT_REPLY, caching=True)
     sqlite = openai_lm(CHAT_REPLY, caching=os.path.join(tmp, "lm_cache.sqlite"))
     scripted = synaplex.LanguageModel(model="scripted", responses=lambda messages, schema: PARIS)
+    budgeted = openai_lm(CHAT_REPLY, budget=synaplex.Budget(max_cost=1e9, max_tokens=10 ** 15, max_calls=10 ** 12))
     tools = [get_weather, get_population]
     for lm in (memory, sqlite, structured):  # fills both caches (every timed call is a hit); checks the reply
         assert await lm(MESSAGES, schema=SCHEMA) == PARIS
@@ -142,10 +144,12 @@ async def run_scenarios(tmp: str) -> list[tuple]:
         ("5. cache hit, memory (structured)", CALLS, lambda: memory(MESSAGES, schema=SCHEMA), "cache"),
         ("6. cache hit, SQLite (structured)", CALLS, lambda: sqlite(MESSAGES, schema=SCHEMA), "cache"),
         ("7. scripted LM (structured)", CALLS, lambda: scripted(MESSAGES, schema=SCHEMA), "reference"),
+        ("8. structured, budget checked per call", CALLS, lambda: budgeted(MESSAGES, schema=SCHEMA), "provider"),
     ]
     timings = await measure(scenarios)
     rows = [(name, calls, cpu, wall, kind) for (name, calls, _, kind), (cpu, wall) in zip(scenarios, timings)]
     assert memory.usage.calls == 1 and sqlite.usage.calls == 1, "a cache row called the provider"
+    assert budgeted.budget.calls == budgeted.usage.calls > CALLS and budgeted.budget.cost > 0, "the budget counted"
     await client.aclose()
     sqlite._cache.close()  # before the temporary folder goes
     return rows
@@ -181,7 +185,7 @@ def print_table(rows: list[tuple]) -> float:
         table.add_row(name, str(calls), f"{cpu:.1f}", f"{wall:.1f}",
                       "-" if overhead is None else f"{overhead:.1f}", target_cell(kind, overhead))
     console.print(table)
-    console.print(f"Overhead of rows 2-4 = row CPU - row 1 CPU ({floor:.1f} us); for cache hits it is the "
+    console.print(f"Overhead of rows 2-4 and 8 = row CPU - row 1 CPU ({floor:.1f} us); for cache hits it is the "
                   "whole call (no transport is used).")
     return structured_overhead
 

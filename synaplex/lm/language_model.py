@@ -147,7 +147,7 @@ class LanguageModel(ModelFacade):
         self.streaming = streaming
         self._requestable = options_lib.REQUEST_PARAMS | self.profile.body_fields
         self._reasoning_warned: set = set()
-        self._schema_tokens: dict[int, tuple[dict, int]] = {}
+        self._schema_tokens: dict[int, tuple[dict, tuple[int, int | None]]] = {}
 
     @property
     def cumulated_cost(self) -> float | None:
@@ -239,10 +239,7 @@ class LanguageModel(ModelFacade):
         max_tokens (or the schema's bound), else the average so far; for an estimate, the
         schema's bound, else the average so far, else max_tokens."""
         max_tokens = request.params.get("max_tokens")
-        bound = None
-        if request.schema is not None:
-            chars = budget_lib.schema_output_bound(request.schema)
-            bound = None if chars is None else chars // budget_lib.CHARS_PER_TOKEN + 1
+        bound = self._schema_facts(request.schema)[1] if request.schema is not None else None
         if bound is not None:
             return min(bound, max_tokens) if max_tokens else bound
         calls = self.usage.calls
@@ -251,16 +248,20 @@ class LanguageModel(ModelFacade):
             return max_tokens or average or budget_lib.DEFAULT_OUTPUT_TOKENS
         return average or max_tokens or budget_lib.DEFAULT_OUTPUT_TOKENS
 
+    def _schema_facts(self, schema: dict) -> tuple[int, int | None]:
+        """A schema's tokens in the prompt and the most tokens of a reply valid against it
+        (None: unbounded), computed once per schema object."""
+        entry = self._schema_tokens.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            if len(self._schema_tokens) > 128:
+                self._schema_tokens.clear()
+            chars = budget_lib.schema_output_bound(schema)
+            bound = None if chars is None else chars // budget_lib.CHARS_PER_TOKEN + 1
+            entry = self._schema_tokens[id(schema)] = (schema, (budget_lib.text_tokens(schema), bound))
+        return entry[1]
+
     def _call_estimate(self, request: CompletionRequest, pessimistic: bool = True) -> budget_lib.CallEstimate:
-        schema_tokens = 0
-        if request.schema is not None:
-            entry = self._schema_tokens.get(id(request.schema))
-            if entry is None or entry[0] is not request.schema:
-                if len(self._schema_tokens) > 128:
-                    self._schema_tokens.clear()
-                entry = self._schema_tokens[id(request.schema)] = (request.schema,
-                                                                     budget_lib.text_tokens(request.schema))
-            schema_tokens = entry[1]
+        schema_tokens = self._schema_facts(request.schema)[0] if request.schema is not None else 0
         input_tokens = budget_lib.prompt_tokens(request.messages, None, request.tools) + schema_tokens
         return self._estimate(input_tokens, self._output_estimate(request, pessimistic))
 
