@@ -526,7 +526,7 @@ class LanguageModel(ModelFacade):
                     if budgets:
                         budget_lib.settle(budgets, guess, chunk.usage)
                         guess = None
-                    if key is not None and not final.finish_reason == "length":
+                    if key is not None:
                         completion = Completion(text="".join(texts), tool_calls=assemble_tool_calls(deltas),
                                                 finish_reason=final.finish_reason, request_id=final.request_id)
                         await self._cache.set(key, _completion_to_json(completion))
