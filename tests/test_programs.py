@@ -1,5 +1,4 @@
 import asyncio
-import time
 
 import pytest
 
@@ -98,10 +97,7 @@ async def test_independent_modules_run_concurrently():
     a = await Sleep(0.2, log, name="a")(inputs)
     b = await Sleep(0.2, log, name="b")(inputs)
     program = synaplex.Program(inputs=inputs, outputs=a & b)
-    started = time.perf_counter()
     result = await program(Query(query="x"))
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.35, f"two 0.2 s modules took {elapsed:.3f} s: not concurrent"
     assert result.get_json() == {"answer": "a", "answer_1": "b"}
     assert [e[0] for e in log[:2]] == ["start", "start"]
 
@@ -231,16 +227,21 @@ async def test_summary_prints_a_table():
 
 
 async def test_predict_runs_batches_concurrently_in_input_order():
+    in_flight, most = 0, 0
+
     async def reply(messages, schema):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
         query = messages[-1]["content"]
         await asyncio.sleep(0.05 if "0" in query else 0.0)
+        in_flight -= 1
         return {"answer": query}
 
     program = await build_qa(synaplex.LanguageModel(model="scripted", responses=reply))
     xs = [Query(query=f"q{i}") for i in range(20)]
-    started = time.perf_counter()
     results = await program.predict(xs, batch_size=10)
-    assert time.perf_counter() - started < 0.5
+    assert most == 10  # a batch's calls all run at once, never more than the batch
     assert [r.get_json()["answer"] for r in results] == [f'{{"query": "q{i}"}}' for i in range(20)]
 
 
