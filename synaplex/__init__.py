@@ -111,6 +111,10 @@ _EXPORTS = {
     "Metric": "synaplex.training.metrics:Metric",
     "BatchMetric": "synaplex.training.metrics:BatchMetric",
     "OMEGA": "synaplex.training.optimizers:OMEGA",
+    # the provider seeds' names (SynapseKit, SynthOrg)
+    "LLMConfig": "synaplex.lm.llm_config:LLMConfig",
+    "ProviderRegistry": "synaplex.lm.registry:ProviderRegistry",
+    "RoutingRequest": "synaplex.lm.routing:RoutingRequest",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

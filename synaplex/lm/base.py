@@ -22,6 +22,7 @@ Neutral formats, which every adapter translates to and from its wire format:
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -102,6 +103,23 @@ class StreamChunk:
     usage: Usage | None = None
     finish_reason: str | None = None
     request_id: str | None = None
+
+    @property
+    def choices(self) -> list:
+        """OpenAI's chunk shape (Esperanto reads it): ``chunk.choices[0].delta.content`` is
+        ``text`` (``""`` on a chunk without text, so printing it never prints ``None``),
+        ``.delta.tool_calls`` the tool-call pieces, ``choices[0].finish_reason`` the finish reason."""
+        delta = types.SimpleNamespace(role="assistant", content=self.text,
+                                      tool_calls=self.tool_call_deltas or None)
+        return [types.SimpleNamespace(index=0, delta=delta, finish_reason=self.finish_reason)]
+
+    @property
+    def content(self) -> str:
+        return self.text
+
+    def __str__(self) -> str:
+        """The new text: ``print(chunk, end="")`` prints the reply as it comes (SynapseKit's tokens)."""
+        return self.text
 
 
 @dataclasses.dataclass(frozen=True)

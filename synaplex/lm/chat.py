@@ -1,7 +1,9 @@
 """Esperanto-style chat: ``lm.chat_complete`` and ``lm.achat_complete`` (and ChatResponse).
 
 ``lm.chat_complete(messages)`` blocks (for scripts); ``await lm.achat_complete(messages)``
-does not; with ``stream=True`` they give a (sync or async) iterator of StreamChunks.
+does not; with ``stream=True`` they give a (sync or async) iterator of StreamChunks, whose
+``chunk.choices[0].delta.content`` is OpenAI's shape (``async for chunk in
+lm.achat_complete(messages, stream=True)`` works without the ``await``).
 ``synaplex.create_language_model`` (in :mod:`synaplex.lm.language_model`) makes the model.
 """
 
@@ -51,10 +53,7 @@ def structured_schema(structured: Any) -> dict | None:
     return structured.get("schema") or {"type": "object"}
 
 
-async def achat_complete(lm, messages: Any, stream: bool | None = None, schema: dict | None = None, **kwargs):
-    schema = schema if schema is not None else getattr(lm, "default_schema", None)
-    if stream is None:
-        stream = getattr(lm, "streaming", False) and schema is None
+async def _achat_complete(lm, messages: Any, stream: bool, schema: dict | None, kwargs: dict):
     if stream:
         return lm.stream(messages, **kwargs)
     value = await lm(messages, schema=schema, **kwargs)
@@ -65,13 +64,43 @@ async def achat_complete(lm, messages: Any, stream: bool | None = None, schema: 
     return ChatResponse(content=value["content"], tool_calls=value["tool_calls"], **ends)
 
 
+class ChatCall:
+    """What ``lm.achat_complete(...)`` returns: ``await`` it for a ChatResponse (or, with
+    ``stream=True``, for an async iterator of StreamChunks); with ``stream=True`` it may also be
+    iterated at once, as Esperanto writes it: ``async for chunk in lm.achat_complete(m, stream=True)``.
+    Nothing is sent before it is awaited or iterated."""
+
+    __slots__ = ("_lm", "_messages", "_stream", "_schema", "_kwargs")
+
+    def __init__(self, lm, messages: Any, stream: bool, schema: dict | None, kwargs: dict):
+        self._lm, self._messages, self._stream, self._schema, self._kwargs = lm, messages, stream, schema, kwargs
+
+    def __await__(self):
+        return _achat_complete(self._lm, self._messages, self._stream, self._schema, self._kwargs).__await__()
+
+    def __aiter__(self):
+        if not self._stream:
+            raise InvalidInputError("achat_complete(...) without stream=True gives one ChatResponse: write "
+                                    "`response = await lm.achat_complete(messages)`, or pass stream=True to iterate "
+                                    "over chunks.")
+        return self._lm.stream(self._messages, **self._kwargs).__aiter__()
+
+
+def achat_complete(lm, messages: Any, stream: bool | None = None, schema: dict | None = None, **kwargs) -> ChatCall:
+    schema = schema if schema is not None else getattr(lm, "default_schema", None)
+    if stream is None:
+        stream = getattr(lm, "streaming", False) and schema is None
+    return ChatCall(lm, messages, bool(stream), schema, kwargs)
+
+
 def chat_complete(lm, messages: Any, stream: bool | None = None, schema: dict | None = None, **kwargs):
     if stream is None:
         stream = getattr(lm, "streaming", False) and (schema if schema is not None else
                                                       getattr(lm, "default_schema", None)) is None
     if stream:
         return _iterate_in_thread(lambda: lm.stream(messages, **kwargs))
-    return run_sync(achat_complete(lm, messages, schema=schema, **kwargs))
+    schema = schema if schema is not None else getattr(lm, "default_schema", None)
+    return run_sync(_achat_complete(lm, messages, False, schema, kwargs))
 
 
 def _iterate_in_thread(make_iterator) -> Iterator:

@@ -373,3 +373,33 @@ __all__ = [
     "UnknownProviderError", "UnknownOptionError", "UnsupportedInputError", "BudgetExceededError",
     "UnknownPriceError", "error_from_status", "parse_retry_after", "read_retry_after", "redact",
 ]
+
+
+# --- the provider registry and routing decisions (SynthOrg's names) -----------------------------
+
+class DriverNotRegisteredError(LMError, KeyError):
+    """A ProviderRegistry has no driver under the name asked for (the message lists those it has)."""
+
+    def __str__(self):  # KeyError would quote the message
+        return self.args[0] if self.args else ""
+
+
+class DriverAlreadyRegisteredError(LMError, ValueError):
+    """``register_provider`` got a driver name already taken (pass ``replace=True`` to replace it)."""
+
+
+class DriverFactoryNotFoundError(LMError, ValueError):
+    """A provider's config names a ``driver`` no factory is registered for."""
+
+
+class UnknownStrategyError(InvalidInputError):
+    """A Router's strategy is neither a known name nor an object with ``select``."""
+
+
+class ModelResolutionError(LMError, ValueError):
+    """A routing request names a model (an override, a rule's model, an alias) the Router does not have,
+    or a strategy needs a field the request lacks (``manual`` without ``model_override``)."""
+
+
+class NoAvailableModelError(LMError, ValueError):
+    """No model of the Router can serve the request (capabilities, context window, budget, all tried)."""

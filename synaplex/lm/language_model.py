@@ -30,6 +30,7 @@ from synaplex.lm.errors import (
     UnsupportedInputError,
 )
 from synaplex.lm.facade import ModelFacade
+from synaplex.lm.llm_config import LLMConfig
 from synaplex.lm.messages import has_images, normalize_messages
 from synaplex.lm.tools import assemble_tool_calls, to_tool_definitions
 from synaplex.lm.validation import validation_errors, validator_for
@@ -124,7 +125,16 @@ class LanguageModel(ModelFacade):
                  requests_per_minute: float | None = None, max_concurrency: int | None = None,
                  capabilities: dict | None = None, budget: Any = None, system_prompt: str | None = None,
                  streaming: bool = False, retry_delay: float = 0.5, cache_maxsize: int | None = None,
-                 **kwargs: Any):
+                 config: Any = None, **kwargs: Any):
+        if config is not None:
+            named = {"max_retries": max_retries != 2, "retry_delay": retry_delay != 0.5,
+                     "requests_per_minute": requests_per_minute is not None, "system_prompt": system_prompt is not None,
+                     "caching": caching is not False, "cache_maxsize": cache_maxsize is not None}
+            model, api_key, kwargs = _from_llm_config(config, model, api_key, kwargs,
+                                                      [k for k, given in named.items() if given])
+            max_retries, retry_delay = kwargs.pop("max_retries"), kwargs.pop("retry_delay")
+            requests_per_minute, system_prompt = kwargs.pop("requests_per_minute"), kwargs.pop("system_prompt")
+            cache_maxsize = kwargs.pop("cache_maxsize", None)
         super().__init__(model=model, api_key=api_key, api_base=api_base, fallback=fallback, caching=caching,
                          max_retries=max_retries, max_retry_wait=max_retry_wait, retry_wait_budget=retry_wait_budget,
                          requests_per_minute=requests_per_minute, max_concurrency=max_concurrency,
@@ -164,10 +174,36 @@ class LanguageModel(ModelFacade):
         (``stream=None``: the model's ``streaming`` option)."""
         return chat.chat_complete(self, messages, stream=stream, schema=schema, **kwargs)
 
-    async def achat_complete(self, messages: Any, stream: bool | None = None, schema: dict | None = None,
-                             **kwargs):
-        """Async chat: a ChatResponse, or an async iterator of StreamChunks."""
-        return await chat.achat_complete(self, messages, stream=stream, schema=schema, **kwargs)
+    def achat_complete(self, messages: Any, stream: bool | None = None, schema: dict | None = None,
+                       **kwargs) -> chat.ChatCall:
+        """Async chat: ``await`` it for a ChatResponse (or, streaming, an async iterator of
+        StreamChunks); with ``stream=True``, ``async for chunk in lm.achat_complete(...)`` too."""
+        return chat.achat_complete(self, messages, stream=stream, schema=schema, **kwargs)
+
+    # --- SynapseKit's interface --------------------------------------------------------------
+
+    @property
+    def tokens_used(self) -> dict[str, int]:
+        """``{"input": ..., "output": ...}``: the tokens of every call so far (SynapseKit)."""
+        return {"input": self.usage.input_tokens, "output": self.usage.output_tokens}
+
+    async def generate(self, prompt: str, **kwargs: Any) -> str:
+        """The reply's text to one user prompt (SynapseKit's ``generate``)."""
+        return await self.generate_with_messages([{"role": "user", "content": _prompt(prompt)}], **kwargs)
+
+    async def generate_with_messages(self, messages: list, **kwargs: Any) -> str:
+        """The reply's text to a list of messages."""
+        if "schema" in kwargs:
+            raise InvalidInputError("generate returns text; for a structured reply call the model itself: "
+                                    "await lm(messages, schema=...).")
+        value = await self(messages, **kwargs)
+        return value["content"]
+
+    async def stream_with_messages(self, messages: list, **kwargs: Any) -> AsyncIterator[str]:
+        """The reply's text pieces (str) to a list of messages, as they come."""
+        async for chunk in self.stream(messages, **kwargs):
+            if chunk.text:
+                yield chunk.text
 
     async def list_models(self) -> list[dict]:
         """The models the provider serves (its models endpoint), as dicts with an ``id``."""
@@ -573,6 +609,31 @@ class LanguageModel(ModelFacade):
         if config.get("fallback"):
             config["fallback"] = [deserialize_synaplex_object(f) for f in config["fallback"]]
         return super().from_config(config)
+
+
+def _prompt(prompt: Any) -> str:
+    if not isinstance(prompt, str) or not prompt:
+        raise InvalidInputError(f"generate(prompt) takes a non-empty str, got {type(prompt).__name__}: {prompt!r:.80}; "
+                                "for a conversation use generate_with_messages(messages).")
+    return prompt
+
+
+def _from_llm_config(config: Any, model: Any, api_key: Any, kwargs: dict,
+                     named: list[str]) -> tuple[Any, Any, dict]:
+    """The LanguageModel keywords of ``LanguageModel(config=LLMConfig(...), **kwargs)``."""
+    if not isinstance(config, LLMConfig):
+        hint = (" To load a saved configuration (a dict), use LanguageModel.from_config(config)."
+                if isinstance(config, dict) else "")
+        raise InvalidInputError(f"LanguageModel(config=...) takes a synaplex.LLMConfig, got "
+                                f"{type(config).__name__}.{hint}")
+    options = config.to_options()
+    clashes = sorted({k for k in options if k in kwargs} | set(named)) + [
+        k for k, v in (("model", model), ("api_key", api_key)) if v is not None]
+    if clashes:
+        raise InvalidInputError(f"LanguageModel(config=LLMConfig(...)) already sets {', '.join(clashes)}; set "
+                                "them in the LLMConfig or drop config=.")
+    model, api_key = options.pop("model"), options.pop("api_key")
+    return model, api_key, {**options, **kwargs}
 
 
 # --- the Esperanto-style constructor ---------------------------------------------------------
