@@ -252,12 +252,18 @@ class _Search:
 
     def cheapest(self) -> RoutingDecision | None:
         for model in self.resolver.all_models_sorted_by_cost():
-            if self.usable(model) is None:
-                budget = self.request.remaining_budget
-                within = f" within ${budget:g}/1k" if budget is not None else ""
-                price = model.total_cost_per_1k
-                return self.decide(model, f"cheapest available{within} "
-                                          f"({'unknown price' if price is None else f'${price:g}/1k'})")
+            problem = self.usable(model)
+            if problem is not None:
+                label = model.alias or model.ref
+                if label not in self.tried:  # a rule may have noted it already
+                    self.tried.append(label)
+                    self.notes.append(f"{label}: {problem}")
+                continue
+            budget = self.request.remaining_budget
+            within = f" within ${budget:g}/1k" if budget is not None else ""
+            price = model.total_cost_per_1k
+            return self.decide(model, f"cheapest available{within} "
+                                      f"({'unknown price' if price is None else f'${price:g}/1k'})")
         return None
 
     def fallback_chain(self, config: RoutingConfig) -> RoutingDecision | None:
