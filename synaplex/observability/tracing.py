@@ -1,11 +1,33 @@
-"""OpenTelemetry tracing of program runs, module calls and LM calls.
+"""OpenTelemetry tracing of program runs, module calls, LM calls, tools and knowledge searches.
 
-Off by default, and then it costs one attribute check per call. ``enable_observability()``
-turns it on: a span per program run and module call, and a span per LM call following the
-OpenTelemetry GenAI conventions (``gen_ai.*`` attributes: provider, model, token usage;
-``server.address``/``server.port`` of the endpoint). Message contents are not recorded unless
-``record_content=True``; keys, credential headers and URL userinfo never are (an error recorded
-on a span has a redacted message).
+Off by default, and then it costs one global read per call (``TRACER is None``).
+``enable_observability()`` turns it on. The spans follow the OpenTelemetry GenAI semantic
+conventions, so Phoenix, Langfuse, MLflow, Jaeger or any OTLP backend reads them:
+
+==============================  =======================  ===================================
+span name                       ``gen_ai.operation.name``  ``openinference.span.kind``
+==============================  =======================  ===================================
+``chat {model}``                ``chat``                 ``LLM``
+``embeddings {model}``          ``embeddings``           ``EMBEDDING``
+``execute_tool {tool}``         ``execute_tool``         ``TOOL``
+``invoke_agent {agent}``        ``invoke_agent``         ``AGENT``
+``retrieval {store}``           ``retrieval``            ``RETRIEVER``
+``synaplex.program {name}``     (none)                   ``CHAIN``
+``synaplex.module {name}``      (none)                   ``CHAIN``
+==============================  =======================  ===================================
+
+LM spans carry ``gen_ai.provider.name``, ``gen_ai.request.model`` and the request's sampling
+parameters, ``server.address``/``server.port`` of the endpoint, ``gen_ai.usage.input_tokens``/
+``output_tokens``, ``gen_ai.response.finish_reasons`` and ``gen_ai.response.id``, the same
+facts under OpenInference's names (``llm.model_name``, ``llm.token_count.*``) for Phoenix,
+and the cost in USD (``synaplex.cost_usd``, ``gen_ai.usage.cost``, ``llm.cost.total``), which
+is absent, never 0, when the model's price is unknown. A failed call sets the span's status
+to ERROR and ``error.type``.
+
+Prompts, replies, tool arguments and results, and search queries and hits are recorded only
+with ``record_content=True`` (``gen_ai.input.messages``/``gen_ai.output.messages`` in the
+conventions' JSON form, and ``input.value``/``output.value``). Keys, credential headers and
+URL userinfo never are (an error recorded on a span has a redacted message).
 """
 
 from __future__ import annotations
@@ -21,24 +43,49 @@ from synaplex.version import __version__
 # The active tracer, or None when tracing is off. Read on every call: keep it a plain global.
 TRACER: Any = None
 RECORD_CONTENT = False
+_CLIENT: Any = None  # opentelemetry.trace.SpanKind.CLIENT, set by enable_observability
+_ERROR: Any = None   # opentelemetry.trace.StatusCode.ERROR, set by enable_observability
+
+SPAN_KIND = "openinference.span.kind"
+OPERATION = "gen_ai.operation.name"
+COST_ATTRIBUTES = ("synaplex.cost_usd", "gen_ai.usage.cost", "llm.cost.total")
+_SAMPLING = {"temperature": "gen_ai.request.temperature", "max_tokens": "gen_ai.request.max_tokens",
+             "top_p": "gen_ai.request.top_p", "top_k": "gen_ai.request.top_k", "seed": "gen_ai.request.seed",
+             "frequency_penalty": "gen_ai.request.frequency_penalty",
+             "presence_penalty": "gen_ai.request.presence_penalty"}
 
 
 def enable_observability(exporter: Any = "console", tracer_provider: Any = None,
-                         service_name: str = "synaplex", record_content: bool = False):
+                         service_name: str = "synaplex", record_content: bool = False, *,
+                         endpoint: str | None = None, headers: dict[str, str] | None = None,
+                         project_name: str | None = None):
     """Trace synaplex with OpenTelemetry and return the tracer provider.
 
     Args:
         exporter: ``"console"`` (spans printed to stdout), ``None`` (no exporter: use your own
-            processors on the returned provider), or any OpenTelemetry ``SpanExporter``
-            (e.g. an OTLP exporter).
+            processors on the returned provider), or any OpenTelemetry ``SpanExporter``.
         tracer_provider: an existing ``TracerProvider`` to use instead of a new one.
         service_name: the ``service.name`` resource of a new provider.
-        record_content: also record prompts and replies on LM spans.
+        record_content: also record prompts, replies, tool arguments and results, and search
+            queries and hits. Off by default: they may hold personal data.
+        endpoint: send the spans over OTLP/HTTP (protobuf) to this URL instead of ``exporter``,
+            batched in a background thread. The URL of the traces endpoint; one with no path
+            gets ``/v1/traces``. Phoenix: ``"http://localhost:6006/v1/traces"``; Langfuse:
+            ``"https://cloud.langfuse.com/api/public/otel/v1/traces"`` with a Basic
+            ``Authorization`` header; MLflow: ``"http://localhost:5000/v1/traces"`` with
+            ``{"x-mlflow-experiment-id": "<id>"}``; an OpenTelemetry Collector or Jaeger:
+            ``"http://localhost:4318"``.
+        headers: HTTP headers sent with every export to ``endpoint`` (credentials go here; they
+            are never put on a span). Without it, ``OTEL_EXPORTER_OTLP_HEADERS`` is read.
+        project_name: the Phoenix project the spans go to (the ``openinference.project.name``
+            resource) of a new provider.
 
     Example:
-        >>> provider = synaplex.enable_observability(exporter=None)
+        >>> provider = synaplex.enable_observability(endpoint="http://localhost:6006/v1/traces")
+        >>> ...
+        >>> provider.force_flush()   # before a script exits (atexit does it too)
     """
-    global TRACER, RECORD_CONTENT
+    global TRACER, RECORD_CONTENT, _CLIENT, _ERROR
     try:
         from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 - optional: the otel extra
         from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 - optional: the otel extra
@@ -46,17 +93,61 @@ def enable_observability(exporter: Any = "console", tracer_provider: Any = None,
             BatchSpanProcessor,
             ConsoleSpanExporter,
         )
+        from opentelemetry.trace import SpanKind, StatusCode  # noqa: PLC0415 - optional: the otel extra
     except ImportError:
         raise InvalidInputError(
             "enable_observability needs OpenTelemetry. Install it with: pip install \"synaplex[otel]\""
         ) from None
-
-    provider = tracer_provider or TracerProvider(resource=Resource.create({"service.name": service_name}))
-    if tracer_provider is None and exporter is not None:
+    if endpoint is not None:
+        if exporter != "console" and exporter is not None:
+            raise InvalidInputError("enable_observability takes endpoint= (OTLP) or exporter=, not both.")
+        exporter = _otlp_exporter(endpoint, headers)
+    elif headers is not None:
+        raise InvalidInputError("enable_observability(headers=...) goes with endpoint=: the headers of the "
+                                "OTLP exports.")
+    if tracer_provider is None:
+        resource = {"service.name": service_name}
+        if project_name:
+            resource["openinference.project.name"] = project_name
+        provider = TracerProvider(resource=Resource.create(resource))
+    else:
+        provider = tracer_provider
+    if exporter is not None and (tracer_provider is None or endpoint is not None):
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter() if exporter == "console" else exporter))
+    _CLIENT, _ERROR = SpanKind.CLIENT, StatusCode.ERROR
     TRACER = provider.get_tracer("synaplex", __version__)
-    RECORD_CONTENT = record_content
+    RECORD_CONTENT = bool(record_content)
     return provider
+
+
+def _otlp_exporter(endpoint: Any, headers: dict | None):
+    if not isinstance(endpoint, str):
+        raise InvalidInputError(f"endpoint must be the URL of an OTLP/HTTP traces endpoint, got {endpoint!r:.100}.")
+    try:
+        parts = urllib.parse.urlsplit(endpoint)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(f"endpoint must be an http(s) URL such as http://localhost:6006/v1/traces, got "
+                                f"{_without_userinfo(endpoint)!r}.")
+    if parts.path in ("", "/"):
+        endpoint = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/v1/traces", parts.query, ""))
+    if headers is not None and not (isinstance(headers, dict)
+                                    and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
+        raise InvalidInputError("headers must be a dict of strings (header name -> value).")
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415 - optional: the otel extra
+            OTLPSpanExporter,
+        )
+    except ImportError:
+        raise InvalidInputError("enable_observability(endpoint=...) needs the OTLP exporter. Install it with: "
+                                "pip install \"synaplex[otel]\"") from None
+    return OTLPSpanExporter(endpoint=endpoint, headers=headers)
+
+
+def _without_userinfo(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
 
 
 def disable_observability() -> None:
@@ -64,25 +155,47 @@ def disable_observability() -> None:
     TRACER = None
 
 
-def module_span(module):
-    """A span around one module (or program) call."""
-    kind = "program" if hasattr(module, "_graph") else "module"
-    return TRACER.start_as_current_span(
-        f"synaplex.{kind} {module.name}",
-        attributes={f"synaplex.{kind}.name": module.name, f"synaplex.{kind}.type": type(module).__name__},
-    )
+# --- spans ------------------------------------------------------------------------------
+
+
+def _failed(span, error: BaseException) -> None:
+    span.set_attribute("error.type", type(error).__qualname__)
 
 
 @contextlib.contextmanager
-def lm_span(lm, request):
-    """A GenAI ``chat`` span around one LM call; yields a callback that records the usage."""
-    attributes = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": lm.provider,
-        "gen_ai.request.model": lm.model,
-        "synaplex.structured_output": request.schema is not None,
-    }
-    endpoint = getattr(lm, "endpoint", None)  # without credentials
+def _span(name: str, attributes: dict, kind: Any = None):
+    """A current span; a failure sets ``error.type`` (the SDK records the exception, status ERROR)."""
+    with TRACER.start_as_current_span(name, kind=kind, attributes=attributes) as span:
+        try:
+            yield span
+        except Exception as error:
+            _failed(span, error)
+            raise
+
+
+def module_span(module):
+    """A span around one module (or program) call; an agent's is an ``invoke_agent`` span."""
+    if getattr(module, "_traced_as_agent", False):
+        return agent_span(module)
+    kind = "program" if hasattr(module, "_graph") else "module"
+    return _span(f"synaplex.{kind} {module.name}", {
+        f"synaplex.{kind}.name": module.name, f"synaplex.{kind}.type": type(module).__name__,
+        SPAN_KIND: "CHAIN"})
+
+
+def agent_span(agent):
+    attributes = {OPERATION: "invoke_agent", "gen_ai.agent.name": agent.name, SPAN_KIND: "AGENT",
+                  "synaplex.module.type": type(agent).__name__}
+    lm = getattr(agent, "language_model", None)
+    if lm is not None and isinstance(getattr(lm, "model", None), str):
+        attributes["gen_ai.provider.name"] = lm.provider
+        attributes["gen_ai.request.model"] = lm.model
+    return _span(f"invoke_agent {agent.name}", attributes)
+
+
+def _server(attributes: dict, model: Any) -> None:
+    """``server.address``/``server.port`` of the model's endpoint (never its userinfo)."""
+    endpoint = getattr(model, "endpoint", None)
     if isinstance(endpoint, str):
         try:
             parts = urllib.parse.urlsplit(endpoint)
@@ -93,20 +206,180 @@ def lm_span(lm, request):
             attributes["server.address"] = parts.hostname
             if port:
                 attributes["server.port"] = port
-    for key in ("temperature", "max_tokens", "top_p"):
-        value = request.params.get(key)
-        if isinstance(value, (int, float)):
-            attributes[f"gen_ai.request.{key}"] = value
+
+
+def _cost(span, cost: float | None) -> None:
+    if cost is not None:  # unknown price: no cost attribute at all (0 would claim it was free)
+        for name in COST_ATTRIBUTES:
+            span.set_attribute(name, cost)
+
+
+@contextlib.contextmanager
+def lm_span(lm, request):
+    """A GenAI ``chat`` span around one LM call; yields ``record(usage, reply)``, called once
+    the call answered (it reads the finish reason and response id from ``lm``)."""
+    attributes = {
+        OPERATION: "chat", SPAN_KIND: "LLM",
+        "gen_ai.provider.name": lm.provider, "gen_ai.request.model": lm.model,
+        "llm.model_name": lm.model, "llm.provider": lm.provider,
+        "synaplex.structured_output": request.schema is not None,
+    }
+    if request.schema is not None:
+        attributes["gen_ai.output.type"] = "json"
+    _server(attributes, lm)
+    params = request.params
+    for key, name in _SAMPLING.items():
+        value = params.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            attributes[name] = value
+    stop = params.get("stop")
+    if isinstance(stop, str):
+        attributes["gen_ai.request.stop_sequences"] = (stop,)
+    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+        attributes["gen_ai.request.stop_sequences"] = tuple(stop)
     if RECORD_CONTENT:
-        attributes["gen_ai.input.messages"] = json.dumps(request.messages, ensure_ascii=False)
-    with TRACER.start_as_current_span(f"chat {lm.model}", attributes=attributes) as span:
+        messages = json.dumps([_message_parts(m) for m in request.messages], ensure_ascii=False, default=str)
+        attributes["gen_ai.input.messages"] = messages
+        attributes["input.value"] = messages
+        attributes["input.mime_type"] = "application/json"
+    with _span(f"chat {lm.model}", attributes, _CLIENT) as span:
 
         def record(usage, reply=None):
             span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
-            if usage.cost is not None:
-                span.set_attribute("synaplex.cost_usd", usage.cost)
+            span.set_attribute("llm.token_count.prompt", usage.input_tokens)
+            span.set_attribute("llm.token_count.completion", usage.output_tokens)
+            span.set_attribute("llm.token_count.total", usage.input_tokens + usage.output_tokens)
+            _cost(span, usage.cost)
+            finish = getattr(lm, "last_finish_reason", None)
+            if isinstance(finish, str):
+                span.set_attribute("gen_ai.response.finish_reasons", (finish,))
+            response_id = getattr(lm, "last_request_id", None)
+            if isinstance(response_id, str):
+                span.set_attribute("gen_ai.response.id", response_id)
             if RECORD_CONTENT and reply is not None:
-                span.set_attribute("gen_ai.output.messages", json.dumps(reply, ensure_ascii=False))
+                output = json.dumps([_reply_message(reply, finish)], ensure_ascii=False, default=str)
+                span.set_attribute("gen_ai.output.messages", output)
+                span.set_attribute("output.value", output)
+                span.set_attribute("output.mime_type", "application/json")
 
         yield record
+
+
+@contextlib.contextmanager
+def embedding_span(model, texts: list[str]):
+    """A GenAI ``embeddings`` span around one embedding call; yields ``record(usage)``."""
+    attributes = {OPERATION: "embeddings", SPAN_KIND: "EMBEDDING",
+                  "gen_ai.provider.name": model.provider, "gen_ai.request.model": model.model,
+                  "embedding.model_name": model.model, "synaplex.texts": len(texts)}
+    _server(attributes, model)
+    if RECORD_CONTENT:
+        attributes["input.value"] = json.dumps(texts, ensure_ascii=False)
+        attributes["input.mime_type"] = "application/json"
+    with _span(f"embeddings {model.model}", attributes, _CLIENT) as span:
+
+        def record(usage):
+            span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
+            span.set_attribute("llm.token_count.prompt", usage.input_tokens)
+            _cost(span, usage.cost)
+
+        yield record
+
+
+@contextlib.contextmanager
+def tool_span(tool, arguments: Any, call_id: Any = None):
+    """A GenAI ``execute_tool`` span; yields ``record(result)`` (``{"result"}`` or ``{"error"}``
+    from ``Tool.run``: an error result marks the span as failed, as a raise does)."""
+    attributes = {OPERATION: "execute_tool", SPAN_KIND: "TOOL", "gen_ai.tool.name": tool.name,
+                  "gen_ai.tool.type": "function", "tool.name": tool.name}
+    if isinstance(call_id, str):
+        attributes["gen_ai.tool.call.id"] = call_id
+    if RECORD_CONTENT:
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False, default=str)
+        attributes["gen_ai.tool.call.arguments"] = text
+        attributes["input.value"] = text
+    with _span(f"execute_tool {tool.name}", attributes) as span:
+
+        def record(result):
+            if isinstance(result, dict) and "error" in result and "result" not in result:
+                span.set_attribute("error.type", "tool_error")
+                span.set_status(_ERROR, str(result["error"])[:500])
+            if RECORD_CONTENT:
+                text = json.dumps(result, ensure_ascii=False, default=str)
+                span.set_attribute("gen_ai.tool.call.result", text)
+                span.set_attribute("output.value", text)
+
+        yield record
+
+
+@contextlib.contextmanager
+def retrieval_span(store: str, query: str, k: int, mode: str, labels: Any):
+    """A ``retrieval`` span around one knowledge search; yields ``record(hits)``."""
+    attributes = {OPERATION: "retrieval", SPAN_KIND: "RETRIEVER", "gen_ai.data_source.id": store,
+                  "db.system.name": store, "synaplex.search.mode": mode, "synaplex.search.k": k}
+    if labels:
+        attributes["synaplex.search.labels"] = tuple(str(label) for label in labels)
+    if RECORD_CONTENT:
+        attributes["input.value"] = query
+    with _span(f"retrieval {store}", attributes) as span:
+
+        def record(hits: list):
+            span.set_attribute("synaplex.search.results", len(hits))
+            if RECORD_CONTENT:
+                for index, hit in enumerate(hits):
+                    prefix = f"retrieval.documents.{index}.document."
+                    if isinstance(hit, dict) and isinstance(hit.get("score"), (int, float)):
+                        span.set_attribute(prefix + "score", hit["score"])
+                    if isinstance(hit, dict) and hit.get("key") is not None:
+                        span.set_attribute(prefix + "id", str(hit["key"]))
+                    span.set_attribute(prefix + "content", json.dumps(
+                        hit.get("data", hit) if isinstance(hit, dict) else hit, ensure_ascii=False, default=str))
+
+        yield record
+
+
+# --- messages in the GenAI conventions' JSON form ---------------------------------------------
+
+
+def _tool_call_part(call: Any) -> dict:
+    if not isinstance(call, dict):
+        return {"type": "tool_call", "arguments": str(call)}
+    function = call.get("function") if isinstance(call.get("function"), dict) else call
+    return {"type": "tool_call", "id": call.get("id"), "name": function.get("name"),
+            "arguments": function.get("arguments")}
+
+
+def _message_parts(message: Any) -> dict:
+    """One chat message as ``{"role", "parts": [...]}`` (images are named, not copied)."""
+    if not isinstance(message, dict):
+        return {"role": "user", "parts": [{"type": "text", "content": str(message)}]}
+    role = message.get("role") or "user"
+    content = message.get("content")
+    if role == "tool":
+        return {"role": "tool", "parts": [{"type": "tool_call_response", "id": message.get("tool_call_id"),
+                                           "response": content}]}
+    parts: list[dict] = []
+    if isinstance(content, str):
+        if content:
+            parts.append({"type": "text", "content": content})
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text":
+                parts.append({"type": "text", "content": part.get("text", "")})
+            else:
+                parts.append({"type": part.get("type", "unknown") if isinstance(part, dict) else "unknown"})
+    elif content is not None:
+        parts.append({"type": "text", "content": json.dumps(content, ensure_ascii=False, default=str)})
+    parts.extend(_tool_call_part(call) for call in message.get("tool_calls") or ())
+    return {"role": role, "parts": parts}
+
+
+def _reply_message(reply: Any, finish: str | None) -> dict:
+    """The LM's answer as an output message: a reply message, or a structured value as text."""
+    if isinstance(reply, dict) and reply.get("role") == "assistant":
+        message = _message_parts(reply)
+    else:
+        message = {"role": "assistant",
+                   "parts": [{"type": "text", "content": json.dumps(reply, ensure_ascii=False, default=str)}]}
+    message["finish_reason"] = finish or "stop"
+    return message
