@@ -74,13 +74,9 @@ class EmbeddingModel(ModelFacade):
             return {"embeddings": [[0.0] * size for _ in texts]}
         if tracing.TRACER is None:
             return await self._embed(texts)
-        with tracing.TRACER.start_as_current_span(f"embeddings {self.model}", attributes={
-                "gen_ai.operation.name": "embeddings", "gen_ai.provider.name": self.provider,
-                "gen_ai.request.model": self.model, "synaplex.texts": len(texts)}) as span:
+        with tracing.embedding_span(self, texts) as record:
             result = await self._embed(texts)
-            span.set_attribute("gen_ai.usage.input_tokens", self.last_usage.input_tokens)
-            if self.last_usage.cost is not None:
-                span.set_attribute("synaplex.cost_usd", self.last_usage.cost)
+            record(self.last_usage)
             return result
 
     def _key(self, text: str) -> str:
