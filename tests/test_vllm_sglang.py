@@ -58,9 +58,7 @@ async def test_structured_output_goes_through_response_format(model, base, serve
     usage = lm.last_usage
     reply = golden(f"{server}_chat")["usage"]
     assert (usage.input_tokens, usage.output_tokens) == (reply["prompt_tokens"], reply["completion_tokens"])
-    # a local server costs 0; the catalogue's list of local (free) servers has vllm but not yet
-    # sglang (synaplex.lm.catalogue.LOCAL_PROVIDERS is code, not profile data), so its cost is unknown
-    assert usage.cost == (0.0 if server == "vllm" else None)
+    assert usage.cost == 0.0  # a self-hosted server costs nothing
 
 
 async def test_vllm_structured_outputs_field_is_sent_and_guided_fields_are_refused():

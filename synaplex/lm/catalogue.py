@@ -99,7 +99,7 @@ PRICE_FIELDS = ("input_price_per_million", "output_price_per_million", "cached_i
 FIELDS = INT_FIELDS + BOOL_FIELDS + PRICE_FIELDS
 
 #: Providers that run on the user's own hardware: priced 0.0 by rule, not by entries.
-LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "vllm", "hosted_vllm", "llamacpp", "local", "scripted"})
+LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "vllm", "hosted_vllm", "sglang", "llamacpp", "local", "scripted"})
 
 #: OpenRouter vendor prefix → our provider, for vendors whose OpenRouter price is their own.
 OPENROUTER_FIRST_PARTY = {"openai": "openai", "anthropic": "anthropic", "google": "gemini",
