@@ -180,6 +180,14 @@ class LanguageModel(ModelFacade):
         StreamChunks); with ``stream=True``, ``async for chunk in lm.achat_complete(...)`` too."""
         return chat.achat_complete(self, messages, stream=stream, schema=schema, **kwargs)
 
+    def to_langchain(self):
+        """A LangChain chat model (``BaseChatModel``) whose calls go through this model: ``invoke``,
+        ``stream``, ``bind_tools``, ``with_structured_output`` (synaplex's native structured output).
+        Needs the ``langchain`` extra: ``pip install "synaplex[langchain]"``."""
+        from synaplex.lm import langchain_adapter  # noqa: PLC0415 - the langchain extra (langchain-core)
+
+        return langchain_adapter.chat_model(self)
+
     # --- SynapseKit's interface --------------------------------------------------------------
 
     @property
