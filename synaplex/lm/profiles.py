@@ -28,7 +28,7 @@ from typing import Any
 @dataclasses.dataclass(frozen=True)
 class ProviderProfile:
     name: str
-    adapter: str                                  # "openai" | "anthropic" | "gemini" | "local" | "scripted"
+    adapter: str                                  # a key of synaplex.lm.providers.ADAPTERS ("openai"...)
     description: str = ""
     base_url: str | None = None
     base_url_env: tuple[str, ...] = ()
@@ -128,6 +128,11 @@ REASONING_STYLES: dict[str, ReasoningStyle] = {
     "anthropic": ReasoningStyle(
         _efforts(lambda e: {"thinking": {"type": "enabled", "budget_tokens": e}}, _ANTHROPIC_BUDGETS, disable={}),
         conflicting_params=frozenset({"temperature", "top_k"}), forced_tool_choice=False),
+    # Claude on Bedrock's Converse API: Anthropic's extended thinking in additionalModelRequestFields
+    "bedrock_anthropic": ReasoningStyle(
+        _efforts(lambda e: {"additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": e}}},
+                 _ANTHROPIC_BUDGETS, disable={}),
+        conflicting_params=frozenset({"temperature", "top_p"}), forced_tool_choice=False),
     # Gemini 2.5 Flash thinks by default and can be turned off with a zero budget
     "gemini": ReasoningStyle(_efforts(lambda e: {"thinkingConfig": {"thinkingBudget": e}}, _GEMINI_BUDGETS,
                                       disable={"thinkingConfig": {"thinkingBudget": 0}})),
@@ -205,6 +210,18 @@ PROFILES: dict[str, ProviderProfile] = {p.name: p for p in [
                     reasoning="gemini",  # thinkingConfig came with Gemini 2.5
                     model_overrides=((r"^gemini-(1\.|2\.0|pro|ultra)", {"reasoning": None}),
                                      (r"^gemini-(2\.5-pro|3)", {"reasoning": "gemini_always"}))),
+    # AWS credentials and region (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+    # AWS_REGION) are read by the adapter, which signs each request (SigV4, the bedrock extra)
+    ProviderProfile(name="bedrock", adapter="bedrock", base_url="https://bedrock-runtime.{region}.amazonaws.com",
+                    key_required=False, structured="tool", schema_transform="anthropic", models_path=None,
+                    description="AWS Bedrock Converse API (SigV4; pip install \"synaplex[bedrock]\")",
+                    body_fields=frozenset({"additionalModelRequestFields", "additionalModelResponseFieldPaths",
+                                           "guardrailConfig", "performanceConfig", "promptVariables",
+                                           "requestMetadata", "inferenceConfig"}),
+                    # extended thinking: Claude 3.7 Sonnet and the Claude 4 family (ids may carry an
+                    # inference profile's region prefix, "us.anthropic...")
+                    model_overrides=((r"anthropic\.claude-(3-7|sonnet-4|opus-4|haiku-4)",
+                                      {"reasoning": "bedrock_anthropic"}),)),
     _openai_compatible("mistral", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",), stream_usage=False,
                        embeddings_path="/embeddings", description="Mistral AI"),
     _openai_compatible("groq", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",), structured="json_schema",

@@ -16,6 +16,7 @@ ADAPTERS: dict[str, tuple[str, str | None]] = {
     "anthropic": ("synaplex.lm.anthropic:AnthropicAdapter", None),
     "local": ("synaplex.lm.local:LocalAdapter", "synaplex.lm.onnx_embedding:LocalEmbeddings"),
     "gemini": ("synaplex.lm.gemini:GeminiAdapter", "synaplex.lm.gemini:GeminiEmbeddingAdapter"),
+    "bedrock": ("synaplex.lm.bedrock:BedrockAdapter", None),
 }
 
 
