@@ -21,6 +21,7 @@ from synaplex.knowledge.chunking import Chunker
 from synaplex.knowledge.errors import KnowledgeBaseError, UnsupportedURIError
 from synaplex.knowledge.plans import SEARCH_MODES, NodePattern, NodeSearch, PathSearch
 from synaplex.knowledge.schema import ModelSpec, NodeRow, Registry, key_text
+from synaplex.observability import tracing
 from synaplex.serialization import deserialize_synaplex_object, safe_mode, serialize_synaplex_object
 
 SCHEMES = {
@@ -336,8 +337,12 @@ class KnowledgeBase:
                      search: str = "hybrid") -> list[dict]:
         """The ``k`` entities or document chunks that best match ``query`` within ``labels`` (all
         by default): ``{"kind", "label", "key", "data", "score"}`` each, best first."""
-        plan = await self._node_search(query, labels, k, search)
-        return await self._run("search", plan)
+        if tracing.TRACER is not None:
+            with tracing.retrieval_span(self.backend, query, k, search, labels) as record:
+                hits = await self._run("search", await self._node_search(query, labels, k, search))
+                record(hits)
+                return hits
+        return await self._run("search", await self._node_search(query, labels, k, search))
 
     async def similarity_search(self, query: str, labels: list[str] | None = None, k: int = 10) -> list[dict]:
         return await self.search(query, labels, k, "similarity")
@@ -354,6 +359,15 @@ class KnowledgeBase:
         """Chains ``(n0)-[r1]->(n1)-[r2]->(n2)...``: ``nodes`` are ``(label or None, search text or
         None)``, ``relations`` their labels (``None``: any). Returns ``{"nodes", "relations",
         "score"}`` each, best first."""
+        if tracing.TRACER is not None:
+            query = json.dumps({"nodes": nodes, "relations": relations}, ensure_ascii=False, default=str)
+            with tracing.retrieval_span(self.backend, query, k, f"path/{search}", relations) as record:
+                paths = await self._path_search(nodes, relations, k, search)
+                record(paths)
+                return paths
+        return await self._path_search(nodes, relations, k, search)
+
+    async def _path_search(self, nodes: list, relations: list, k: int, search: str) -> list[dict]:
         if not isinstance(nodes, (list, tuple)) or len(nodes) != len(relations) + 1 or not 1 <= len(relations) <= 3:
             raise InvalidInputError("path_search takes 2 to 4 nodes and one relation fewer.")
         for label in relations:

@@ -149,6 +149,8 @@ class FunctionCallingAgent(Module):
         ...     language_model=lm, max_iterations=5, autonomous=True)(inputs)
     """
 
+    _traced_as_agent = True  # its span is the GenAI conventions' ``invoke_agent {name}``
+
     def __init__(self, data_model=None, schema: dict | None = None, tools: list | None = None,
                  language_model: Any = None, instructions: str | None = None, examples: list | None = None,
                  temperature: float | None = 0.0, max_iterations: int = 5, autonomous: bool = True,

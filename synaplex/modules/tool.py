@@ -11,6 +11,7 @@ from typing import Any
 from synaplex.backend.errors import InvalidInputError, ToolArgumentsError
 from synaplex.lm.tools import parse_tool_arguments, tool_definition
 from synaplex.lm.validation import validation_errors
+from synaplex.observability import tracing
 from synaplex.serialization import deserialize_synaplex_object, serialize_synaplex_object
 
 
@@ -104,6 +105,9 @@ class Tool:
         return arguments
 
     async def __call__(self, **arguments: Any) -> Any:
+        if tracing.TRACER is not None:
+            with tracing.tool_span(self, arguments):
+                return await self._invoke(self.validate(arguments))
         return await self._invoke(self.validate(arguments))
 
     async def _invoke(self, arguments: dict) -> Any:
@@ -128,6 +132,14 @@ class Tool:
         ``arguments`` is a dict or the model's JSON text; arguments that cannot be read or do
         not validate give an error and the function is not called.
         """
+        if tracing.TRACER is not None:
+            with tracing.tool_span(self, arguments) as record:
+                result = await self._run(arguments)
+                record(result)
+                return result
+        return await self._run(arguments)
+
+    async def _run(self, arguments: Any) -> dict:
         try:
             return {"result": await self._invoke(self.validate(arguments))}
         except asyncio.CancelledError:
@@ -142,12 +154,20 @@ class Tool:
         arguments were cut off, not JSON, not an object, too deep) is refused with that error,
         whatever its ``arguments`` hold: the tool never runs on arguments the model did not send.
         """
+        if tracing.TRACER is not None:
+            with tracing.tool_span(self, call.get("arguments"), call.get("id")) as record:
+                result = await self._run_call(call)
+                record(result)
+                return result
+        return await self._run_call(call)
+
+    async def _run_call(self, call: dict) -> dict:
         problem = call.get("arguments_error")
         if problem:
             error = self._not_run(str(problem))
             return {"error": f"{type(error).__name__}: {error}"}
         arguments = call.get("arguments")
-        return await self.run({} if arguments is None else arguments)  # none sent: none, as on the wire
+        return await self._run({} if arguments is None else arguments)  # none sent: none, as on the wire
 
     @property
     def func(self) -> Callable:

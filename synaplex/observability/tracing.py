@@ -44,6 +44,7 @@ from synaplex.version import __version__
 TRACER: Any = None
 RECORD_CONTENT = False
 _CLIENT: Any = None  # opentelemetry.trace.SpanKind.CLIENT, set by enable_observability
+_INTERNAL: Any = None  # SpanKind.INTERNAL
 _ERROR: Any = None   # opentelemetry.trace.StatusCode.ERROR, set by enable_observability
 
 SPAN_KIND = "openinference.span.kind"
@@ -85,7 +86,7 @@ def enable_observability(exporter: Any = "console", tracer_provider: Any = None,
         >>> ...
         >>> provider.force_flush()   # before a script exits (atexit does it too)
     """
-    global TRACER, RECORD_CONTENT, _CLIENT, _ERROR
+    global TRACER, RECORD_CONTENT, _CLIENT, _INTERNAL, _ERROR
     try:
         from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 - optional: the otel extra
         from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 - optional: the otel extra
@@ -114,7 +115,7 @@ def enable_observability(exporter: Any = "console", tracer_provider: Any = None,
         provider = tracer_provider
     if exporter is not None and (tracer_provider is None or endpoint is not None):
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter() if exporter == "console" else exporter))
-    _CLIENT, _ERROR = SpanKind.CLIENT, StatusCode.ERROR
+    _CLIENT, _INTERNAL, _ERROR = SpanKind.CLIENT, SpanKind.INTERNAL, StatusCode.ERROR
     TRACER = provider.get_tracer("synaplex", __version__)
     RECORD_CONTENT = bool(record_content)
     return provider
@@ -165,7 +166,7 @@ def _failed(span, error: BaseException) -> None:
 @contextlib.contextmanager
 def _span(name: str, attributes: dict, kind: Any = None):
     """A current span; a failure sets ``error.type`` (the SDK records the exception, status ERROR)."""
-    with TRACER.start_as_current_span(name, kind=kind, attributes=attributes) as span:
+    with TRACER.start_as_current_span(name, kind=kind or _INTERNAL, attributes=attributes) as span:
         try:
             yield span
         except Exception as error:
@@ -318,7 +319,7 @@ def retrieval_span(store: str, query: str, k: int, mode: str, labels: Any):
     attributes = {OPERATION: "retrieval", SPAN_KIND: "RETRIEVER", "gen_ai.data_source.id": store,
                   "db.system.name": store, "synaplex.search.mode": mode, "synaplex.search.k": k}
     if labels:
-        attributes["synaplex.search.labels"] = tuple(str(label) for label in labels)
+        attributes["synaplex.search.labels"] = tuple(str(label) for label in labels if label is not None)
     if RECORD_CONTENT:
         attributes["input.value"] = query
     with _span(f"retrieval {store}", attributes) as span:
