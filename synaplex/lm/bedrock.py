@@ -5,7 +5,7 @@ Translates the neutral formats of :mod:`synaplex.lm.base` to and from Bedrock Ru
 ``/converse-stream``), one API for every model Bedrock serves:
 
 * system messages become ``system`` text blocks; user and assistant messages ``messages``
-  with content blocks (``text``, ``image`` from a data URL or an ``s3://`` URI, ``toolUse``);
+  with content blocks (``text``, ``image`` from a data URL, ``toolUse``);
   tool messages ``toolResult`` blocks of a user turn (consecutive turns of one role merged, as
   Converse requires alternating roles);
 * ``max_tokens``, ``temperature``, ``top_p``, ``stop`` go into ``inferenceConfig``
@@ -354,15 +354,8 @@ class BedrockAdapter:
                 raise self._error(InvalidRequestError, f"Bedrock takes png, jpeg, gif or webp images, not "
                                                        f"{data[0]!r:.40}.")
             return {"image": {"format": image_format, "source": {"bytes": data[1]}}}
-        if url.startswith("s3://"):
-            suffix = url.rsplit(".", 1)[-1].lower()
-            image_format = {"jpg": "jpeg"}.get(suffix, suffix)
-            if image_format not in _IMAGE_FORMATS.values():
-                raise self._error(InvalidRequestError, f"cannot tell the image format of {url[:120]!r} (name it "
-                                                       ".png, .jpeg, .gif or .webp).")
-            return {"image": {"format": image_format, "source": {"s3Location": {"uri": url}}}}
-        raise self._error(InvalidRequestError, "Bedrock takes images as bytes (a data: URL) or an s3:// URI, "
-                                               f"not a web URL ({redact_url(url)[:120]!r}); download it first.")
+        raise self._error(InvalidRequestError, "Converse takes images as bytes (a data: URL), not a web "
+                                               f"URL ({redact_url(url)[:120]!r}); download it first.")
 
     def _messages(self, messages: list[dict]) -> tuple[list[dict], list[dict]]:
         system: list[dict] = []
