@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 HEAVY = ["httpx2", "httpx", "llama_cpp", "matplotlib", "graphviz", "openai", "anthropic", "litellm",
-         "torch", "jsonschema", "rich", "numpy", "mcp"]
+         "torch", "jsonschema", "rich", "numpy", "mcp", "langchain_core"]
 
 
 def test_import_synaplex_is_light():
