@@ -162,6 +162,13 @@ def test_with_structured_output_uses_the_native_schema_path():
     assert lm._adapter.requests[-1]["schema"] == CITY_SCHEMA
 
 
+async def test_a_structured_output_streams_as_one_parsed_value():
+    _, chat = scripted({"name": "Paris", "country": "France"}, {"name": "Oslo", "country": "Norway"})
+    assert list(chat.with_structured_output(City).stream("A capital?")) == [City(name="Paris", country="France")]
+    parsed = [value async for value in chat.with_structured_output(CITY_SCHEMA).astream("Another?")]
+    assert parsed == [{"name": "Oslo", "country": "Norway"}]
+
+
 def test_with_structured_output_include_raw():
     _, chat = scripted({"name": "Paris", "country": "France"}, {"name": "Paris"})
     out = chat.with_structured_output(City, include_raw=True).invoke("A capital?")

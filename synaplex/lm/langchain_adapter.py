@@ -174,6 +174,15 @@ def _chunk(lm: Any, piece: Any) -> ChatGenerationChunk:
     return ChatGenerationChunk(message=message)
 
 
+def _whole(result: ChatResult) -> ChatGenerationChunk:
+    """A whole reply as one stream chunk."""
+    message = result.generations[0].message
+    fields: dict[str, Any] = {"chunk_position": "last"} if _HAS_CHUNK_POSITION else {}
+    return ChatGenerationChunk(message=AIMessageChunk(
+        content=message.content, additional_kwargs=message.additional_kwargs, usage_metadata=message.usage_metadata,
+        response_metadata=message.response_metadata, id=message.id, **fields))
+
+
 # --- tools and schemas ------------------------------------------------------------------------------
 
 def tool_definitions(tools: Sequence[Any]) -> list[dict]:
@@ -292,6 +301,9 @@ class SynaplexChatModel(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        if _SCHEMA_KEY in kwargs:  # a structured reply is validated whole: one chunk
+            yield _whole(self._generate(messages, stop, run_manager, **kwargs))
+            return
         chat_messages, params = self._request(messages, stop, kwargs)
         for piece in self.lm.chat_complete(chat_messages, stream=True, **params):
             chunk = _chunk(self.lm, piece)
@@ -302,6 +314,9 @@ class SynaplexChatModel(BaseChatModel):
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        if _SCHEMA_KEY in kwargs:  # a structured reply is validated whole: one chunk
+            yield _whole(await self._agenerate(messages, stop, run_manager, **kwargs))
+            return
         chat_messages, params = self._request(messages, stop, kwargs)
         async for piece in self.lm.stream(chat_messages, **params):
             chunk = _chunk(self.lm, piece)
