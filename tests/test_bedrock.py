@@ -573,3 +573,19 @@ def test_import_synaplex_does_not_load_botocore():
     code = "import sys, synaplex; from synaplex.lm import profiles; print('botocore' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_list_models_reads_list_foundation_models_signed():
+    server = Server(httpx2.Response(200, json={"modelSummaries": [
+        {"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20240620-v1:0",
+         "modelId": "anthropic.claude-3-5-sonnet-20240620-v1:0", "modelName": "Claude 3.5 Sonnet",
+         "providerName": "Anthropic", "inputModalities": ["TEXT", "IMAGE"], "outputModalities": ["TEXT"],
+         "responseStreamingSupported": True}]}))
+    models = await make_lm(server).list_models()
+    assert models == [{"id": "anthropic.claude-3-5-sonnet-20240620-v1:0", "display_name": "Claude 3.5 Sonnet",
+                       "provider": "bedrock"}]
+    [request] = server.requests
+    assert request.method == "GET"
+    assert str(request.url) == "https://bedrock.us-east-1.amazonaws.com/foundation-models"
+    assert "/us-east-1/bedrock/aws4_request, SignedHeaders=accept;host;x-amz-date," in request.headers["authorization"]
+    assert request.content == b""
