@@ -40,8 +40,8 @@ GOLDEN = pathlib.Path(__file__).parent / "golden_bedrock"
 MODEL_ID = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 MODEL = f"bedrock/{MODEL_ID}"
 HOST = "bedrock-runtime.us-east-1.amazonaws.com"
-URL = f"https://{HOST}/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
-STREAM_URL = f"https://{HOST}/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"
+URL = f"https://{HOST}/model/anthropic.claude-3-5-sonnet-20240620-v1:0/converse"
+STREAM_URL = f"https://{HOST}/model/anthropic.claude-3-5-sonnet-20240620-v1:0/converse-stream"
 # AWS's documented example credentials, and a recognisable fake secret for the leak checks.
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -222,7 +222,7 @@ async def test_a_known_signature_vector(frozen_clock):
     assert request.content == b'{"messages":[{"role":"user","content":[{"text":"Capital of France?"}]}]}'
     body_hash = hashlib.sha256(request.content).hexdigest()
     canonical_request = (
-        "POST\n/model/anthropic.claude-3-5-sonnet-20240620-v1%253A0/converse\n\n"
+        "POST\n/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse\n\n"
         f"accept:application/json\ncontent-type:application/json\nhost:{HOST}\nx-amz-date:20150830T123600Z\n\n"
         f"accept;content-type;host;x-amz-date\n{body_hash}")
     string_to_sign = ("AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/bedrock/aws4_request\n"
@@ -244,7 +244,7 @@ async def test_chat_sends_the_golden_request_to_the_converse_url():
     [request] = server.requests
     assert request.method == "POST"
     assert str(request.url) == URL
-    assert request.url.raw_path == b"/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+    assert request.url.raw_path == b"/model/anthropic.claude-3-5-sonnet-20240620-v1:0/converse"
     assert request.headers["content-type"] == "application/json"
     assert request.headers["authorization"].startswith(
         f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
@@ -589,3 +589,43 @@ async def test_list_models_reads_list_foundation_models_signed():
     assert str(request.url) == "https://bedrock.us-east-1.amazonaws.com/foundation-models"
     assert "/us-east-1/bedrock/aws4_request, SignedHeaders=accept;host;x-amz-date," in request.headers["authorization"]
     assert request.content == b""
+
+
+@pytest.mark.parametrize("model_id", [MODEL_ID, "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+                                                "us.anthropic.claude-3-7-sonnet-20250219-v1:0"])
+async def test_over_aiohttp_the_server_verifies_the_signature_of_what_it_received(frozen_clock, model_id):
+    """The default transport (aiohttp) may requote the URL: the signature must cover the path the
+    server sees. A local server recomputes SigV4 from the request as it arrived."""
+    from aiohttp import web
+
+    seen: list = []
+
+    async def converse(request: web.Request) -> web.Response:
+        body = await request.read()
+        names = ["accept", "content-type", "host", "x-amz-date"]
+        signed, signature = sigv4("POST", request.raw_path, {n: request.headers[n] for n in names}, body,
+                                  SECRET_KEY, frozen_clock, "us-east-1", "bedrock")
+        seen.append((request.raw_path, request.match_info["model"]))
+        if request.headers["authorization"] != (f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20150830/us-east-1/"
+                                                f"bedrock/aws4_request, SignedHeaders={signed}, Signature={signature}"):
+            return web.json_response({"message": "The request signature we calculated does not match."},
+                                     status=403, headers={"x-amzn-ErrorType": "InvalidSignatureException"})
+        return web.json_response(golden("text_reply.json"), headers={"x-amzn-RequestId": "aiohttp-1"})
+
+    app = web.Application()
+    app.router.add_post("/model/{model}/converse", converse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        lm = synaplex.LanguageModel(f"bedrock/{model_id}", api_base=f"http://127.0.0.1:{port}", transport="aiohttp",
+                                    max_retries=0)
+        assert (await lm(MESSAGES))["content"] == "Paris."
+        await lm._adapter.aclose()
+    finally:
+        await runner.cleanup()
+    [(raw_path, model)] = seen
+    assert model == model_id  # the server decodes the id it was sent
+    assert ":" in raw_path

@@ -310,7 +310,9 @@ class BedrockAdapter:
     # --- signing --------------------------------------------------------------------------
 
     def _path(self, action: str) -> str:
-        return f"/model/{urllib.parse.quote(self.model_name, safe='')}/{action}"
+        # The model id as both transports send it (aiohttp's yarl would decode a %3A back to ":"),
+        # so that the path signed is the path the server sees; "/" of an ARN stays %2F.
+        return f"/model/{urllib.parse.quote(self.model_name, safe=':')}/{action}"
 
     def sign(self, method: str, url: str, content: bytes | None, headers: dict[str, str]) -> dict[str, str]:
         """``headers`` plus ``X-Amz-Date``, ``X-Amz-Security-Token`` (temporary credentials) and the
@@ -574,13 +576,14 @@ class BedrockAdapter:
                                                          f"(content type {kind!r:.80}).")
             buffer = eventstream.EventStreamBuffer()
             size = 0
+            framed = 0  # bytes of the complete frames decoded
             while True:
                 async with asyncio.timeout_at(deadline):
                     chunk = await response.next_chunk()
                 if not chunk:
-                    if buffer._data:
+                    if size > framed:
                         raise self._error(ProviderInternalError,
-                                          f"the event stream ended inside a frame ({len(buffer._data)} bytes left).")
+                                          f"the event stream ended inside a frame ({size - framed} bytes left).")
                     return
                 size += len(chunk)
                 if size > http.max_response_bytes:
@@ -593,6 +596,7 @@ class BedrockAdapter:
                                       f"the event stream is corrupt ({type(error).__name__}: {error}); "
                                       "stopped reading. Retry the call.") from None
                 for message in messages:
+                    framed += message.prelude.total_length
                     yield message, response.headers
                 deadline = loop.time() + timeout
         except TimeoutError:
