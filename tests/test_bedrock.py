@@ -629,3 +629,32 @@ async def test_over_aiohttp_the_server_verifies_the_signature_of_what_it_receive
     [(raw_path, model)] = seen
     assert model == model_id  # the server decodes the id it was sent
     assert ":" in raw_path
+
+
+async def test_over_aiohttp_a_converse_stream_is_decoded_from_the_wire():
+    from aiohttp import web
+
+    async def converse_stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": EVENT_STREAM, "x-amzn-RequestId": "aiohttp-s1"})
+        await response.prepare(request)
+        data = golden_stream()
+        for start in range(0, len(data), 50):
+            await response.write(data[start:start + 50])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/model/{model}/converse-stream", converse_stream)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        lm = synaplex.LanguageModel(MODEL, api_base=f"http://127.0.0.1:{port}", transport="aiohttp", max_retries=0)
+        chunks = [chunk async for chunk in lm.stream(MESSAGES, tools=[WEATHER_TOOL])]
+        await lm._adapter.aclose()
+    finally:
+        await runner.cleanup()
+    assert "".join(chunk.text for chunk in chunks) == "Let me check."
+    assert chunks[-1].finish_reason == "tool_calls" and chunks[-1].request_id == "aiohttp-s1"
