@@ -4,6 +4,7 @@ start: scripted models where the training batches and the selection set disagree
 import json
 import logging
 import math
+import re
 
 import pytest
 
@@ -12,7 +13,7 @@ from synaplex.errors import InvalidInputError
 from synaplex.modules.trace import Trace
 from synaplex.training.callbacks import BudgetStopping, Callback
 from synaplex.training.optimizers import OMEGA, RandomFewShot
-from synaplex.training.optimizers.optimizer import complexity, selection_beats
+from synaplex.training.optimizers.optimizer import complexity, paired_margin, selection_beats
 from synaplex.training.selection import MAX_DEFAULT_SIZE, default_size
 from tests.conftest import Answer, AnswerWithRationale, Query
 
@@ -92,7 +93,7 @@ async def test_examples_that_help_are_kept_though_their_batch_was_harder():
     assert batch_best(program) == []  # the old rule would have kept no examples
     examples = generator.state["examples"]
     assert examples and all(e["inputs"]["query"].startswith("e") for e in examples)
-    assert history.selection == {"start": 0.0, "best": 1.0, "gain": 1.0, "measured": 2, "size": 4,
+    assert history.selection == {"start": 0.0, "best": 1.0, "gain": 1.0, "measured": 2, "size": 4, "margin": 0,
                                  "source": "held_out", "examples": len(examples),
                                  "winner": "epoch 1, step 2, the candidate tried on the batch"}
     assert history.history["selection_reward"] == [1.0]
@@ -163,6 +164,98 @@ async def test_ties_keep_the_simpler_candidate():
     assert history.selection["start"] == history.selection["best"] == 1.0
     assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["q0"]
 
+
+
+# --- a candidate replaces the best only by more than the noise -----------------------------------
+
+
+def test_a_higher_mean_wins_only_by_the_paired_margin():
+    start = {"value": {"g": {"examples": []}}, "score": 0.25, "rewards": [1.0, 0.0, 0.0, 0.0]}
+    lucky = {"g": {"examples": [1]}}
+    assert paired_margin([1.0, 1.0, 0.0, 0.0], start["rewards"]) == 1
+    assert not selection_beats(0.5, lucky, start, [1.0, 1.0, 0.0, 0.0], margin=2)  # one example more: noise
+    assert selection_beats(0.5, lucky, start, [1.0, 1.0, 0.0, 0.0], margin=1)
+    assert selection_beats(0.5, lucky, start, [1.0, 1.0, 0.0, 0.0], margin=0)  # means only
+    assert selection_beats(0.75, lucky, start, [1.0, 1.0, 1.0, 0.0], margin=2)  # two more: kept
+    # the margin counts examples, not the mean: a large gain on one example and small losses on two
+    # (mean +0.125) lose the paired comparison
+    best = {"value": {"g": {"examples": []}}, "score": 0.5, "rewards": [0.0, 0.75, 0.75, 0.5]}
+    assert paired_margin([1.0, 0.5, 0.5, 0.5], best["rewards"]) == -1
+    assert not selection_beats(0.625, lucky, best, [1.0, 0.5, 0.5, 0.5], margin=1)
+    assert selection_beats(0.625, lucky, best, [1.0, 0.5, 0.5, 0.5], margin=0)
+    # a lower mean never wins, and ties still keep the simpler candidate, whatever the margin
+    assert not selection_beats(0.2, {"g": {"examples": []}}, start, [0.8, 0.0, 0.0, 0.0], margin=0)
+    tie = {"value": {"g": {"examples": [1, 2]}}, "score": 0.5, "rewards": [1.0, 1.0, 0.0, 0.0]}
+    assert selection_beats(0.5, {"g": {"examples": [1]}}, tie, [0.0, 0.0, 1.0, 1.0], margin=2)
+
+
+def lucky_and_clear_lm():
+    """Held-out s0..s3: the start gets none right; example "a" gets s0 right (one lucky example);
+    "b" gets s0..s2 right (three); "c" gets all four (one more than "b")."""
+    right_on = {(): set(), ("a",): {"s0"}, ("b",): {"s0", "s1", "s2"}, ("c",): {"s0", "s1", "s2", "s3"}}
+    return rule_lm(lambda query, examples: query in right_on[tuple(examples)])
+
+
+async def test_a_candidate_better_by_one_lucky_example_is_not_kept_with_a_margin():
+    x, y = queries("t0", "t1", "t2", "t3", "s0", "s1", "s2", "s3")
+    program, generator = await build(lucky_and_clear_lm())
+    program.compile(reward="exact_match", optimizer=Scripted([["a"], ["a"]]))
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4,
+                                selection_margin=2)
+    assert generator.state["examples"] == []  # +1 example of 4: within the noise, the start stays
+    assert (history.selection["start"], history.selection["best"], history.selection["margin"]) == (0.0, 0.0, 2)
+    assert history.selection["winner"] == "the starting point" and history.selection["measured"] == 2
+    # the same fit by default (means only) keeps it: the margin is what refused it
+    synaplex.clear_session()
+    program, generator = await build(lucky_and_clear_lm())
+    program.compile(reward="exact_match", optimizer=Scripted([["a"], ["a"]]))
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4)
+    assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["a"]
+    assert (history.selection["best"], history.selection["margin"]) == (0.25, 0)
+
+
+async def test_a_clearly_better_candidate_is_kept_and_replaced_only_by_a_clearly_better_one():
+    x, y = queries("t0", "t1", "t2", "t3", "t4", "t5", "s0", "s1", "s2", "s3")
+    program, generator = await build(lucky_and_clear_lm())
+    program.compile(reward="exact_match", optimizer=Scripted([["b"], ["c"], ["a"]]))
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4,
+                                selection_margin=2)
+    # "b" wins 3 of 4 against the start: kept; "c" then wins 1 more than "b" does: not enough
+    assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["b"]
+    assert (history.selection["start"], history.selection["best"]) == (0.0, 0.75)
+    assert history.selection["winner"] == "epoch 1, step 1, the candidate tried on the batch"
+    assert (await program.evaluate(x[-4:], y[-4:], verbose=0))["reward"] == 0.75
+    # with margin 1, "c" (one more example won than lost against "b") replaces it
+    synaplex.clear_session()
+    program, generator = await build(lucky_and_clear_lm())
+    program.compile(reward="exact_match", optimizer=Scripted([["b"], ["c"], ["a"]]))
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4,
+                                selection_margin=1)
+    assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["c"]
+    assert history.selection["best"] == 1.0
+
+
+async def test_bad_selection_margins_are_errors():
+    program, _ = await build(rule_lm(lambda query, examples: True))
+    program.compile(reward="exact_match", optimizer=RandomFewShot())
+    x, y = queries(*[f"q{i}" for i in range(6)])
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(InvalidInputError, match=rf"selection_margin must be an integer >= 0 \(how many more "
+                                                    rf"selection examples a candidate must win than lose.*got "
+                                                    rf"{re.escape(repr(bad))}"):
+            await program.fit(x, y, verbose=0, selection_margin=bad)
+    with pytest.raises(InvalidInputError, match=r"selection_margin=4 is larger than the selection set \(3 examples\):"
+                                                r" no candidate could replace the starting point"):
+        await program.fit(*queries(*[f"q{i}" for i in range(12)]), verbose=0, selection_margin=4)  # 3 held out
+    assert program.optimizer.iterations == 0  # refused before anything ran
+    await program.optimizer.build(program)
+    with pytest.raises(InvalidInputError, match=r"margin must be an integer >= 0, got -1"):
+        program.optimizer.begin_selection(program.optimizer.current(), margin=-1)
+    program.optimizer.begin_selection(program.optimizer.current())
+    for bad in ([], [0.5, math.nan], "0.5", [True]):
+        with pytest.raises(InvalidInputError, match=r"A selection's per-example rewards must be a non-empty list of "
+                                                    r"finite numbers"):
+            program.optimizer.record_selection(program.optimizer.current(), 0.5, "start", rewards=bad)
 
 async def test_the_final_program_scores_the_best_on_the_selection_set_and_never_below_the_start():
     # A noisy model: whether an answer is right depends on the examples shown, pseudo-randomly.
@@ -278,9 +371,9 @@ async def test_a_candidate_never_runs_twice_on_the_same_selection_example():
     records = []
 
     class Counting(RandomFewShot):
-        def record_selection(self, candidate, score, label):
+        def record_selection(self, candidate, score, label, rewards=None):
             records.append(label)
-            return super().record_selection(candidate, score, label)
+            return super().record_selection(candidate, score, label, rewards)
 
     calls = []
     program, _ = await build(rule_lm(lambda query, examples: len(examples) == 1, calls))

@@ -12,6 +12,11 @@ program's starting point) on one shared set of examples, and keeps the best meas
   of the training examples, at least 1 and at most :data:`MAX_DEFAULT_SIZE`; with a single
   training example there is nothing to hold out, and the candidates are compared on it.
 
+A candidate replaces the best measured so far when its mean there is higher; with a
+``margin`` (``fit(selection_margin=...)``) it must also score higher than the best on at
+least ``margin`` more examples than it scores lower on (a paired comparison, see
+:func:`~synaplex.training.optimizers.optimizer.selection_beats`).
+
 The rewards measured there are cached per ``(candidate, example)``: a candidate that meets
 an example again (the starting point proposed again, an example set drawn twice, a resumed
 run) costs no call. An example whose run failed scores 0 and is not cached, so it is tried
@@ -34,6 +39,9 @@ _log = logging.getLogger("synaplex.training")
 
 DEFAULT_FRACTION = 0.25  # of the training examples held out when no validation data is given
 MAX_DEFAULT_SIZE = 32  # the default never holds out more: each candidate costs one call per example
+# fit's selection_margin by default: a higher mean replaces the best. Measured in bench/training.py (person task,
+# 16 examples), a margin of 2 kept as many runs below zero-shot and lost most of the gain.
+DEFAULT_MARGIN = 0
 
 
 def _example_json(value: Any) -> Any:
@@ -61,6 +69,27 @@ def check_selection_size(selection_size: Any) -> int | None:
 def default_size(count: int) -> int:
     """How many of ``count`` training examples are held out by default."""
     return max(1, min(MAX_DEFAULT_SIZE, int(count * DEFAULT_FRACTION)))
+
+
+def check_margin(selection_margin: Any, size: int) -> int:
+    """``fit``'s ``selection_margin`` (``None``: :data:`DEFAULT_MARGIN`) on a selection set of ``size``.
+
+    Raises:
+        InvalidInputError: not an integer >= 0, or larger than the selection set (no
+            candidate could ever replace the start).
+    """
+    if selection_margin is None:
+        return DEFAULT_MARGIN
+    if isinstance(selection_margin, bool) or not isinstance(selection_margin, int) or selection_margin < 0:
+        raise InvalidInputError(
+            f"selection_margin must be an integer >= 0 (how many more selection examples a candidate must win "
+            f"than lose against the best to replace it; 0: any higher mean) or None for the default, got "
+            f"{selection_margin!r:.100}.")
+    if selection_margin > size:
+        raise InvalidInputError(
+            f"selection_margin={selection_margin} is larger than the selection set ({size} examples): no candidate "
+            f"could replace the starting point. Give selection_margin <= {size}, or more selection examples.")
+    return selection_margin
 
 
 class SelectionSet:
@@ -120,7 +149,14 @@ def split(xs: list, ys: list | None, validation: tuple | None, selection_size: A
 
 async def measure(candidate: dict, optimizer: Any, selection: SelectionSet,
                   run_examples: Callable[[list[int]], Awaitable[list[dict]]]) -> float:
-    """The mean reward of the joint ``candidate`` on the selection set.
+    """The mean reward of the joint ``candidate`` on the selection set (see :func:`measure_each`)."""
+    scores = await measure_each(candidate, optimizer, selection, run_examples)
+    return sum(scores) / len(scores)
+
+
+async def measure_each(candidate: dict, optimizer: Any, selection: SelectionSet,
+                       run_examples: Callable[[list[int]], Awaitable[list[dict]]]) -> list[float]:
+    """The reward of the joint ``candidate`` on each example of the selection set, in order.
 
     The examples not cached for this candidate run with the candidate assigned to the
     variables (``run_examples(indices)`` returns one record ``{"reward", "error"}`` per
@@ -141,5 +177,4 @@ async def measure(candidate: dict, optimizer: Any, selection: SelectionSet,
                 cache[selection.keys[i]] = float(record["reward"])
             else:
                 failed[selection.keys[i]] = 0.0
-    scores = [cache[key] if key in cache else failed[key] for key in selection.keys]
-    return sum(scores) / len(scores)
+    return [cache[key] if key in cache else failed[key] for key in selection.keys]

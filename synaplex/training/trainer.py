@@ -307,13 +307,15 @@ class Trainer(Trainable):
     async def fit(self, x: Any = None, y: Any = None, batch_size: int = 32, epochs: int = 1, verbose: Any = "auto",
                   callbacks: list | None = None, validation_split: float = 0.0, validation_data: Any = None,
                   shuffle: bool = True, initial_epoch: int = 0, seed: int | None = None,
-                  selection_size: int | None = None):
+                  selection_size: int | None = None, selection_margin: int | None = None):
         """Train the program's trainable Variables; returns a ``History``.
 
         Every candidate the optimizer tries, and the program's starting point, is scored on
         one *selection set* (the same examples for all); each epoch ends with the best
         candidate measured there, so ``fit`` never leaves the program below where it started
-        on that set. Ties keep the simpler candidate (fewer examples, then shorter
+        on that set. A candidate replaces the best with a higher mean there, and with
+        ``selection_margin=k`` only if it also wins on at least ``k`` more selection examples
+        than it loses, example by example. Ties keep the simpler candidate (fewer examples, then shorter
         instructions). ``history.selection`` and the ``synaplex.training`` log say which
         candidate won and by how much; the ``selection_reward`` log is its score.
 
@@ -337,6 +339,10 @@ class Trainer(Trainable):
                 Each candidate costs one program call (and reward) per example, counted in
                 the ``selection_*`` usage logs; a candidate is never run twice on the same
                 example.
+            selection_margin: how many more selection examples a candidate must score
+                higher than lower on, against the best so far, to replace it (besides a
+                higher mean; at most the selection set's size). Default 0: any higher mean
+                wins.
         """
         self._check_compiled("fit")
         self._batch_state = None
@@ -362,6 +368,7 @@ class Trainer(Trainable):
             val = (xs[-held:], ys[-held:] if ys is not None else None)
             xs, ys = xs[:-held], ys[:-held] if ys is not None else None
         xs, ys, selection = selection_lib.split(xs, ys, val, selection_size)
+        margin = selection_lib.check_margin(selection_margin, len(selection))
 
         if seed is not None and getattr(self.optimizer, "seed", None) is None and hasattr(self.optimizer, "seed"):
             self.optimizer.seed = seed
@@ -383,7 +390,7 @@ class Trainer(Trainable):
         epoch = resume["epoch"] if resume else initial_epoch
         try:
             if resume is None or not self.optimizer.selection_active:  # a resumed run keeps its selection
-                self.optimizer.begin_selection(self.optimizer.current())
+                self.optimizer.begin_selection(self.optimizer.current(), margin=margin)
                 await self._select([(self.optimizer.current(), "the starting point")], selection, run, batch_size)
             while epoch < epochs and not self.stop_training:
                 if resume is not None:
@@ -482,8 +489,9 @@ class Trainer(Trainable):
                                          concurrency=concurrency, phase="selection")
 
         for candidate, label in candidates:
-            score = await selection_lib.measure(candidate, self.optimizer, selection, run_examples)
-            if self.optimizer.record_selection(candidate, score, label):
+            rewards = await selection_lib.measure_each(candidate, self.optimizer, selection, run_examples)
+            score = sum(rewards) / len(rewards)
+            if self.optimizer.record_selection(candidate, score, label, rewards=rewards):
                 _log.debug("Selection: %s scored %.4f on the selection set, the best so far.", label, score)
 
     def _end_selection(self, selection: selection_lib.SelectionSet | None) -> dict | None:
@@ -619,7 +627,8 @@ class Trainer(Trainable):
         selection = None
         if val is not None:  # the candidates are compared on the validation data
             selection = selection_lib.SelectionSet(val[0], val[1], "validation")
-            self.optimizer.begin_selection(self.optimizer.current(), keep_cache=True)
+            self.optimizer.begin_selection(self.optimizer.current(), keep_cache=True,
+                                           margin=selection_lib.DEFAULT_MARGIN)
             await self._select([(self.optimizer.current(), "the starting point")], selection, run, len(val[0]))
         else:
             self.optimizer.clear_selection()

@@ -129,13 +129,34 @@ def complexity(candidate: dict) -> tuple[int, int]:
 SCORE_TOLERANCE = 1e-9  # selection scores closer than this are a tie
 
 
-def selection_beats(score: float, candidate: dict, best: dict | None) -> bool:
-    """Whether a candidate scoring ``score`` replaces ``best`` (``{"value", "score"}``): a
-    higher score, or the same score and a simpler candidate (fewer examples, then shorter
-    instructions). An equal score and complexity keeps the candidate measured first."""
+def paired_margin(rewards: list[float], best_rewards: list[float]) -> int:
+    """Wins minus losses of one candidate over another, example by example: how many selection
+    examples it scores higher on, less how many it scores lower on (ties count for neither)."""
+    wins = sum(a > b + SCORE_TOLERANCE for a, b in zip(rewards, best_rewards))
+    losses = sum(a < b - SCORE_TOLERANCE for a, b in zip(rewards, best_rewards))
+    return wins - losses
+
+
+def selection_beats(score: float, candidate: dict, best: dict | None, rewards: list[float] | None = None,
+                    margin: int = 0) -> bool:
+    """Whether a candidate scoring ``score`` replaces ``best`` (``{"value", "score"}``, and its
+    per-example ``"rewards"`` when known).
+
+    * A higher mean score wins only by more than the noise: with ``margin`` > 0 and the
+      per-example rewards of both, the candidate must also score higher than the best on at
+      least ``margin`` more selection examples than it scores lower on (a paired comparison:
+      one lucky example on a small set is not enough).
+    * The same mean score and a simpler candidate (fewer examples, then shorter instructions)
+      wins: ties keep the simpler candidate. An equal score and complexity keeps the
+      candidate measured first.
+    * A lower mean score never wins.
+    """
     if best is None:
         return True
     if score > best["score"] + SCORE_TOLERANCE:
+        theirs = best.get("rewards")
+        if margin > 0 and rewards is not None and theirs is not None and len(theirs) == len(rewards):
+            return paired_margin(rewards, theirs) >= margin
         return True
     if score < best["score"] - SCORE_TOLERANCE:
         return False
@@ -349,14 +370,17 @@ class Optimizer:
             if path in candidate:
                 variable.assign(copy_json(candidate[path]))
 
-    def begin_selection(self, start: dict[str, dict], keep_cache: bool = False) -> None:
+    def begin_selection(self, start: dict[str, dict], keep_cache: bool = False, margin: int = 0) -> None:
         """Start comparing candidates on a selection set, ``start`` (the variables' values
         before training) the first of them. ``keep_cache`` keeps the scores already measured
-        (``train_on_batch`` on the same validation data); ``fit`` starts afresh."""
+        (``train_on_batch`` on the same validation data); ``fit`` starts afresh. ``margin``:
+        how many more selection examples a candidate must win than lose against the best to
+        replace it (see :func:`selection_beats`; ``fit`` passes its ``selection_margin``)."""
         self._require_built("begin_selection")
+        check_int("margin", margin, 0)
         cache = self._selection["cache"] if keep_cache and self._selection else {}
         self._selection = {"start": {"value": copy_json(start), "score": None}, "best": None, "measured": 0,
-                           "cache": cache, "seen": []}
+                           "cache": cache, "seen": [], "margin": margin}
 
     def end_selection(self) -> None:
         """Stop comparing on the selection set: drop the cached scores (the record of the
@@ -386,16 +410,25 @@ class Optimizer:
         tried on the training batch (subclasses add more)."""
         return [copy_json(self._tried)] if self._tried else []
 
-    def record_selection(self, candidate: dict[str, dict], score: float, label: str) -> bool:
+    def record_selection(self, candidate: dict[str, dict], score: float, label: str,
+                         rewards: list[float] | None = None) -> bool:
         """Record a candidate's score on the selection set; return whether it is now the best.
 
-        The first record is the starting point's. A later candidate replaces the best only
-        when :func:`selection_beats` says so: a worse one is never kept."""
+        ``rewards``: its reward on each selection example (``score`` is their mean), for the
+        paired comparison. The first record is the starting point's. A later candidate
+        replaces the best only when :func:`selection_beats` says so (with the selection's
+        margin): a worse one is never kept, nor one better by less than the margin."""
         if self._selection is None:
             raise InvalidInputError(
                 f"{type(self).__name__}.record_selection() was called before begin_selection(start).")
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
             raise InvalidInputError(f"A selection score must be a finite number, got {score!r:.100}.")
+        if rewards is not None:
+            if not isinstance(rewards, (list, tuple)) or not rewards or not all(
+                    isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r) for r in rewards):
+                raise InvalidInputError(f"A selection's per-example rewards must be a non-empty list of finite "
+                                        f"numbers, got {rewards!r:.100}.")
+            rewards = [float(r) for r in rewards]
         selection = self._selection
         key = candidate_key(candidate)
         seen = selection.setdefault("seen", [])
@@ -405,11 +438,11 @@ class Optimizer:
         if selection["start"]["score"] is None and canonical(candidate) == canonical(selection["start"]["value"]):
             selection["start"]["score"] = float(score)
         self.observe_selection(candidate, float(score))
-        if not selection_beats(float(score), candidate, selection["best"]):
+        if not selection_beats(float(score), candidate, selection["best"], rewards, selection.get("margin", 0)):
             return False
         examples, characters = complexity(candidate)
         selection["best"] = {"value": copy_json(candidate), "score": float(score), "label": label,
-                             "examples": examples, "instruction_characters": characters}
+                             "examples": examples, "instruction_characters": characters, "rewards": rewards}
         return True
 
     def observe_selection(self, candidate: dict[str, dict], score: float) -> None:
@@ -430,7 +463,8 @@ class Optimizer:
             return None
         start, best = selection["start"]["score"], selection["best"]
         return {"start": start, "best": best["score"], "gain": None if start is None else best["score"] - start,
-                "winner": best["label"], "examples": best["examples"], "measured": selection["measured"]}
+                "winner": best["label"], "examples": best["examples"], "measured": selection["measured"],
+                "margin": selection.get("margin", 0)}
 
     # --- state ------------------------------------------------------------------------------
 
