@@ -14,7 +14,8 @@ Two tasks, data generated from fixed seeds (no download):
 
 Each run: a fresh program, ``fit`` on the training examples (1 epoch, batch 8, the optimizer
 with its defaults and ``seed``; ``fit`` compares the candidates on a quarter of them, held
-out), then the test reward. The zero-shot program is evaluated once per task: the embedded
+out, or on ``--selection-size`` of them with ``--selection-margin``), then the test reward.
+The zero-shot program is evaluated once per task: the embedded
 model decodes greedily, so every run starts from that same score, and a run whose program
 kept its starting point scores it again exactly.
 
@@ -165,7 +166,8 @@ async def run(args, task, optimizer_name, seed, train, test) -> dict:
     if optimizer is not None:
         with synaplex.track_usage() as usage:
             history = await program.fit(x=train[0], y=train[1], epochs=args.epochs, batch_size=args.batch_size,
-                                        verbose=0, seed=seed)
+                                        verbose=0, seed=seed, selection_size=args.selection_size,
+                                        selection_margin=args.selection_margin)
         calls = usage.total.calls + usage.total.cache_hits
     logs = await program.evaluate(x=test[0], y=test[1], batch_size=args.batch_size, verbose=0)
     selection = history.selection if history is not None else None
@@ -185,7 +187,8 @@ async def main(args):
     optimizers = args.optimizers.split(",")
     started = time.perf_counter()
     print(f"model {args.model}; {args.train} train / {args.test} test examples, {args.epochs} epoch(s), batch "
-          f"{args.batch_size}, seeds {list(range(args.seeds))}\n", flush=True)
+          f"{args.batch_size}, seeds {list(range(args.seeds))}, selection_size {args.selection_size}, "
+          f"selection_margin {args.selection_margin} (None: fit's default)\n", flush=True)
     rows = []
     for task in tasks:
         spec = TASKS[task]
@@ -226,4 +229,6 @@ if __name__ == "__main__":
     parser.add_argument("--test", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--selection-size", type=int, default=None, help="fit's selection_size (default: fit's)")
+    parser.add_argument("--selection-margin", type=int, default=None, help="fit's selection_margin (default: fit's)")
     asyncio.run(main(parser.parse_args()))
