@@ -658,3 +658,23 @@ async def test_over_aiohttp_a_converse_stream_is_decoded_from_the_wire():
         await runner.cleanup()
     assert "".join(chunk.text for chunk in chunks) == "Let me check."
     assert chunks[-1].finish_reason == "tool_calls" and chunks[-1].request_id == "aiohttp-s1"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_connection_failure_is_a_typed_error_without_the_signed_headers(streaming, monkeypatch):
+    from synaplex.errors import ProviderConnectionError
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LEAKY_SECRET)
+
+    def refuse(request):
+        raise httpx2.ConnectError(f"connection refused {request.headers['authorization']}", request=request)
+
+    lm = make_lm(Server(refuse), max_retries=0)
+    with pytest.raises(ProviderConnectionError, match="cannot connect") as info:
+        if streaming:
+            async for _ in lm.stream(MESSAGES):
+                pass
+        else:
+            await lm(MESSAGES)
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    assert LEAKY_SECRET not in str(info.value)

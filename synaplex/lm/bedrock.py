@@ -604,7 +604,8 @@ class BedrockAdapter:
         except LMError:
             raise
         except Exception as error:
-            if client is None or not isinstance(error, client.errors):
+            client = client or http._client()
+            if not isinstance(error, client.errors):
                 raise
             failure = http._network_error(client, error, url, timeout, stream=True)
         finally:
