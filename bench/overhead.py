@@ -4,6 +4,7 @@ Run it from anywhere (it puts the repository root on ``sys.path``)::
 
     python bench/overhead.py            # the table (about 10-20 s)
     python bench/overhead.py --profile  # also cProfile one-Generator program calls
+    python bench/overhead.py --tracing  # only the OpenTelemetry tracing table (about 15 s)
 
 Every scenario below is run N times per repeat, 7 repeats, after a warm-up and a
 ``gc.collect()``; the table shows the median per run of CPU time (``time.process_time``)
@@ -18,8 +19,16 @@ synaplex itself: the LanguageModel facade, the modules, the program graph and as
 5. ``await program.predict(inputs, batch_size=32)`` over 1,000 inputs (one-Generator program);
 6. ``import synaplex`` in a fresh interpreter, and the same plus the first use of
    ``synaplex.Program`` and ``synaplex.Generator`` (the public API is lazily imported).
+7. OpenTelemetry tracing (``--tracing`` runs only this part): the 10-Generator Sequential (21
+   spans a call: the program, 10 modules, 10 LM calls) with tracing never enabled; enabled
+   with a ``BatchSpanProcessor`` whose exporter drops the spans (their cost in the calling
+   thread), or encodes them to OTLP protobuf as the OTLP exporter does before it sends (the
+   export thread's CPU added); the same with ``record_content=True``; and disabled again.
+   Rounds interleaved, CPU of every thread. Per span: (on - off) / 21. The off path is one
+   global read per call, timed alone with ``timeit``; a bare SDK span is timed for scale.
 
-Targets: <= 0.25 ms of CPU per module call; ``import synaplex`` < 300 ms (wall).
+Targets: <= 0.25 ms of CPU per module call; ``import synaplex`` < 300 ms (wall); tracing on
+<= 30 us of CPU per span, tracing off: no measurable difference.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +56,7 @@ import synaplex  # noqa: E402
 REPEATS = 7
 MODULE_CPU_TARGET_MS = 0.25
 IMPORT_TARGET_MS = 300.0
+SPAN_TARGET_US = 30.0
 
 
 class Query(synaplex.DataModel):
@@ -178,13 +189,118 @@ def profile_one_generator(calls: int = 3000, top: int = 20) -> None:
     asyncio.run(main())
 
 
+def _exporters():
+    """Two SpanExporters that send nothing: one drops each batch (the cost of the spans in the
+    calling thread), one encodes it to OTLP protobuf first, as the OTLP exporter does (plus the
+    export thread's encoding, the CPU of an export without the network)."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: PLC0415 - the otel extra
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult  # noqa: PLC0415 - the otel extra
+
+    class Dropping(SpanExporter):
+        def __init__(self):
+            self.spans = 0
+
+        def export(self, spans):
+            self.spans += len(spans)
+            return SpanExportResult.SUCCESS
+
+    class Encoding(Dropping):
+        def export(self, spans):
+            encode_spans(spans).SerializeToString()
+            return super().export(spans)
+
+    return Dropping(), Encoding()
+
+
+SPANS_PER_CALL = 21  # the Sequential of 10 Generators: the program, 10 modules, 10 LM calls
+
+
+async def tracing_overhead(calls: int = 200) -> tuple[list[tuple], dict]:
+    """Rows of (mode, CPU ms per call, wall ms per call) and facts (the off check's ns, a bare
+    SDK span's us, spans exported)."""
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 - the otel extra
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415 - the otel extra
+
+    from synaplex.observability import tracing  # noqa: PLC0415 - only this part of the benchmark
+
+    lm = synaplex.LanguageModel(model="scripted", responses=reply)
+    _, chain, _ = await build_programs(lm)
+    query = Query(query="What is the capital of France?")
+    dropping, encoding = _exporters()
+    providers = {}
+    for name, exporter in (("drop", dropping), ("encode", encoding)):
+        providers[name] = TracerProvider()
+        providers[name].add_span_processor(BatchSpanProcessor(exporter))
+    modes = {"off (never enabled)": None, "on: spans made, dropped by the exporter": ("drop", False),
+             "on: spans made and encoded to OTLP protobuf": ("encode", False),
+             "on: encoded, record_content=True": ("encode", True), "off (disabled again)": None}
+    samples: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
+    for round_ in range(REPEATS + 1):  # round 0 warms every mode up; then the modes alternate
+        for mode, setting in modes.items():
+            if setting is None:
+                synaplex.disable_observability()
+            else:
+                synaplex.enable_observability(tracer_provider=providers[setting[0]], record_content=setting[1])
+            lm._adapter.requests.clear()
+            gc.collect()
+            c0, w0 = time.process_time(), time.perf_counter()
+            for _ in range(calls):
+                await chain(query)
+            if setting is not None:
+                providers[setting[0]].force_flush()  # this round's export is counted in it
+            if round_:
+                samples[mode].append(((time.process_time() - c0) / calls, (time.perf_counter() - w0) / calls))
+    synaplex.disable_observability()
+    tracer = providers["drop"].get_tracer("bench")
+    bare = []
+    for _ in range(REPEATS):
+        c0 = time.process_time()
+        for _ in range(20_000):
+            with tracer.start_as_current_span("bare"):
+                pass
+        providers["drop"].force_flush()
+        bare.append((time.process_time() - c0) / 20_000)
+    for provider in providers.values():
+        provider.shutdown()
+    rows = [(mode, statistics.median(c for c, _ in values) * 1e3, statistics.median(w for _, w in values) * 1e3)
+            for mode, values in samples.items()]
+    check_ns = min(timeit.repeat("tracing.TRACER is not None", globals={"tracing": tracing}, number=1_000_000,
+                                 repeat=5)) * 1e3
+    return rows, {"check_ns": check_ns, "bare_us": statistics.median(bare) * 1e6,
+                  "exported": dropping.spans + encoding.spans}
+
+
+def print_tracing(rows: list[tuple], facts: dict) -> None:
+    console = Console(width=160)
+    table = Table(title=f"OpenTelemetry tracing: Sequential of 10 Generators, {SPANS_PER_CALL} spans per call")
+    for column in ("tracing", "CPU ms / call", "wall ms / call", "CPU us / span over off", "target"):
+        table.add_column(column, justify="left" if column in ("tracing", "target") else "right")
+    off = rows[0][1]
+    for mode, cpu, wall in rows:
+        per_span = (cpu - off) * 1e3 / SPANS_PER_CALL
+        if mode.startswith("on"):
+            target = f"<= {SPAN_TARGET_US:.0f} us/span: {'OK' if per_span <= SPAN_TARGET_US else 'MISSED'}"
+        else:
+            target = "reference" if mode.startswith("off (never") else "off: the difference is noise"
+        table.add_row(mode, f"{cpu:.3f}", f"{wall:.3f}", f"{per_span:+.1f}", target)
+    console.print(table)
+    console.print(f"A bare OpenTelemetry SDK span (start_as_current_span, no attribute, dropped): "
+                  f"{facts['bare_us']:.1f} us CPU. The off path is one global read per program, module, LM or "
+                  f"tool call: {facts['check_ns']:.0f} ns (timeit), {SPANS_PER_CALL * facts['check_ns'] / 1e3:.2f} "
+                  f"us per call of this program. Spans exported: {facts['exported']:,}.")
+
+
 def main() -> None:
+    if "--tracing" in sys.argv[1:]:
+        print_tracing(*asyncio.run(tracing_overhead()))
+        return
     rows = asyncio.run(run_scenarios())
     cpu, wall = time_import("import synaplex")
     rows.append(("import synaplex (fresh process)", 0, cpu, wall, "import"))
     cpu, wall = time_import("import synaplex; synaplex.Program; synaplex.Generator")
     rows.append(("import synaplex + first use of Program, Generator", 0, cpu, wall, "import"))
     print_table(rows)
+    print_tracing(*asyncio.run(tracing_overhead()))
     if "--profile" in sys.argv[1:]:
         profile_one_generator()
 

@@ -18,7 +18,7 @@ from tests.test_provider_embeddings import embedder, vectors_reply
 from tests.test_provider_openai_compatible import KEY, MESSAGES, Recorder, chat_reply, lm_with
 
 SECRET = "sk-never-in-a-span-0123456789"
-COSTS = ("synaplex.cost_usd", "gen_ai.usage.cost", "llm.cost.total")
+COSTS = ("synaplex.cost_usd", "gen_ai.usage.cost")
 CONTENT = ("gen_ai.input.messages", "gen_ai.output.messages", "input.value", "output.value",
            "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
 
@@ -76,7 +76,7 @@ async def test_agent_tool_and_chat_spans_follow_the_genai_conventions(spans):
     assert {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "calculator",
             "openinference.span.kind": "AGENT", "gen_ai.request.model": "scripted"}.items() <= dict(agent.attributes).items()
     assert dict(tool.attributes) == {"gen_ai.operation.name": "execute_tool", "openinference.span.kind": "TOOL",
-                                     "gen_ai.tool.name": "add", "tool.name": "add", "gen_ai.tool.type": "function",
+                                     "gen_ai.tool.name": "add", "gen_ai.tool.type": "function",
                                      "gen_ai.tool.call.id": "call-7"}
     assert tool.status.status_code.name == "UNSET"
     chat = next(s for s in finished if s.name == "chat scripted")
@@ -85,7 +85,7 @@ async def test_agent_tool_and_chat_spans_follow_the_genai_conventions(spans):
     assert attrs["gen_ai.operation.name"] == "chat" and attrs["openinference.span.kind"] == "LLM"
     assert attrs["gen_ai.provider.name"] == "scripted" and attrs["gen_ai.request.model"] == "scripted"
     assert attrs["gen_ai.usage.input_tokens"] > 0 and attrs["gen_ai.usage.output_tokens"] == 0  # a bare tool call
-    assert attrs["llm.token_count.total"] == attrs["gen_ai.usage.input_tokens"] + attrs["gen_ai.usage.output_tokens"]
+    assert "gen_ai.output.type" not in attrs   # tool calls, no output format asked
     assert attrs["gen_ai.response.finish_reasons"] == ("stop",)  # as the scripted adapter reports it
     assert dict(named["synaplex.program agentic"].attributes)["openinference.span.kind"] == "CHAIN"
     everything = str([dict(s.attributes) for s in finished])
@@ -120,7 +120,6 @@ async def test_content_is_recorded_only_on_opt_in(content_spans):
     assert output == [{"role": "assistant", "parts": [{"type": "tool_call", "id": "call-7", "name": "add",
                                                        "arguments": {"a": 2, "b": 3}}],
                        "finish_reason": "stop"}]
-    assert dict(first.attributes)["input.value"] == dict(first.attributes)["gen_ai.input.messages"]
     replayed = json.loads(dict(second.attributes)["gen_ai.input.messages"])
     assert {"type": "tool_call_response", "id": "call-7", "response": '{"result": 5}'} in replayed[-1]["parts"]
     tool = dict(by_name(content_spans)["execute_tool add"].attributes)

@@ -4,35 +4,35 @@ Off by default, and then it costs one global read per call (``TRACER is None``).
 ``enable_observability()`` turns it on. The spans follow the OpenTelemetry GenAI semantic
 conventions, so Phoenix, Langfuse, MLflow, Jaeger or any OTLP backend reads them:
 
-==============================  =======================  ===================================
-span name                       ``gen_ai.operation.name``  ``openinference.span.kind``
-==============================  =======================  ===================================
-``chat {model}``                ``chat``                 ``LLM``
-``embeddings {model}``          ``embeddings``           ``EMBEDDING``
-``execute_tool {tool}``         ``execute_tool``         ``TOOL``
-``invoke_agent {agent}``        ``invoke_agent``         ``AGENT``
-``retrieval {store}``           ``retrieval``            ``RETRIEVER``
-``synaplex.program {name}``     (none)                   ``CHAIN``
-``synaplex.module {name}``      (none)                   ``CHAIN``
-==============================  =======================  ===================================
+=============================  =========================  ===========================
+span name                      ``gen_ai.operation.name``  ``openinference.span.kind``
+=============================  =========================  ===========================
+``chat {model}``               ``chat``                   ``LLM``
+``embeddings {model}``         ``embeddings``             ``EMBEDDING``
+``execute_tool {tool}``        ``execute_tool``           ``TOOL``
+``invoke_agent {agent}``       ``invoke_agent``           ``AGENT``
+``retrieval {store}``          ``retrieval``              ``RETRIEVER``
+``synaplex.program {name}``    (none)                     ``CHAIN``
+``synaplex.module {name}``     (none)                     ``CHAIN``
+=============================  =========================  ===========================
 
 LM spans carry ``gen_ai.provider.name``, ``gen_ai.request.model`` and the request's sampling
-parameters, ``server.address``/``server.port`` of the endpoint, ``gen_ai.usage.input_tokens``/
-``output_tokens``, ``gen_ai.response.finish_reasons`` and ``gen_ai.response.id``, the same
-facts under OpenInference's names (``llm.model_name``, ``llm.token_count.*``) for Phoenix,
-and the cost in USD (``synaplex.cost_usd``, ``gen_ai.usage.cost``, ``llm.cost.total``), which
-is absent, never 0, when the model's price is unknown. A failed call sets the span's status
-to ERROR and ``error.type``.
+parameters, ``gen_ai.output.type``, ``server.address``/``server.port`` of the endpoint,
+``gen_ai.usage.input_tokens``/``output_tokens``, ``gen_ai.response.finish_reasons`` and
+``gen_ai.response.id``, and the cost in USD (``synaplex.cost_usd`` and ``gen_ai.usage.cost``),
+which is absent, never 0, when the model's price is unknown. A failed call records the
+exception, sets the status to ERROR and ``error.type``. Phoenix derives its own attributes
+(``llm.model_name``, ``llm.token_count.*``, the messages) from these, so they are not sent twice.
 
 Prompts, replies, tool arguments and results, and search queries and hits are recorded only
 with ``record_content=True`` (``gen_ai.input.messages``/``gen_ai.output.messages`` in the
-conventions' JSON form, and ``input.value``/``output.value``). Keys, credential headers and
-URL userinfo never are (an error recorded on a span has a redacted message).
+conventions' JSON form, ``gen_ai.tool.call.arguments``/``result``, and OpenInference's
+``input.value`` and ``retrieval.documents`` for searches). Keys, credential headers and URL
+userinfo never are (an error recorded on a span has a redacted message).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import urllib.parse
 from typing import Any
@@ -45,11 +45,14 @@ TRACER: Any = None
 RECORD_CONTENT = False
 _CLIENT: Any = None  # opentelemetry.trace.SpanKind.CLIENT, set by enable_observability
 _INTERNAL: Any = None  # SpanKind.INTERNAL
+_attach: Any = None  # opentelemetry.context.attach, detach, and trace.set_span_in_context
+_detach: Any = None
+_in_context: Any = None
 _ERROR: Any = None   # opentelemetry.trace.StatusCode.ERROR, set by enable_observability
 
 SPAN_KIND = "openinference.span.kind"
 OPERATION = "gen_ai.operation.name"
-COST_ATTRIBUTES = ("synaplex.cost_usd", "gen_ai.usage.cost", "llm.cost.total")
+COST_ATTRIBUTES = ("synaplex.cost_usd", "gen_ai.usage.cost")
 _SAMPLING = {"temperature": "gen_ai.request.temperature", "max_tokens": "gen_ai.request.max_tokens",
              "top_p": "gen_ai.request.top_p", "top_k": "gen_ai.request.top_k", "seed": "gen_ai.request.seed",
              "frequency_penalty": "gen_ai.request.frequency_penalty",
@@ -86,15 +89,16 @@ def enable_observability(exporter: Any = "console", tracer_provider: Any = None,
         >>> ...
         >>> provider.force_flush()   # before a script exits (atexit does it too)
     """
-    global TRACER, RECORD_CONTENT, _CLIENT, _INTERNAL, _ERROR
+    global TRACER, RECORD_CONTENT, _CLIENT, _INTERNAL, _ERROR, _attach, _detach, _in_context
     try:
+        from opentelemetry.context import attach, detach  # noqa: PLC0415 - optional: the otel extra
         from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 - optional: the otel extra
         from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 - optional: the otel extra
         from opentelemetry.sdk.trace.export import (  # noqa: PLC0415 - optional: the otel extra
             BatchSpanProcessor,
             ConsoleSpanExporter,
         )
-        from opentelemetry.trace import SpanKind, StatusCode  # noqa: PLC0415 - optional: the otel extra
+        from opentelemetry.trace import SpanKind, StatusCode, set_span_in_context  # noqa: PLC0415 - the otel extra
     except ImportError:
         raise InvalidInputError(
             "enable_observability needs OpenTelemetry. Install it with: pip install \"synaplex[otel]\""
@@ -116,6 +120,7 @@ def enable_observability(exporter: Any = "console", tracer_provider: Any = None,
     if exporter is not None and (tracer_provider is None or endpoint is not None):
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter() if exporter == "console" else exporter))
     _CLIENT, _INTERNAL, _ERROR = SpanKind.CLIENT, SpanKind.INTERNAL, StatusCode.ERROR
+    _attach, _detach, _in_context = attach, detach, set_span_in_context
     TRACER = provider.get_tracer("synaplex", __version__)
     RECORD_CONTENT = bool(record_content)
     return provider
@@ -157,186 +162,207 @@ def disable_observability() -> None:
 
 
 # --- spans ------------------------------------------------------------------------------
+# Each span is a small class rather than a generator context manager, and its facts are set in
+# one call: the SDK's own span costs ~20 us, and every layer or attribute added to it shows.
 
 
-def _failed(span, error: BaseException) -> None:
-    span.set_attribute("error.type", type(error).__qualname__)
+class _Scope:
+    """The current span for a ``with`` block; a failure sets ``error.type``, records the
+    exception and sets the status to ERROR. ``with`` gives :meth:`record`."""
 
+    __slots__ = ("span", "_token")
 
-@contextlib.contextmanager
-def _span(name: str, attributes: dict, kind: Any = None):
-    """A current span; a failure sets ``error.type`` (the SDK records the exception, status ERROR)."""
-    with TRACER.start_as_current_span(name, kind=kind or _INTERNAL, attributes=attributes) as span:
+    def __init__(self, name: str, attributes: dict, kind: Any = None):
+        self.span = TRACER.start_span(name, kind=kind or _INTERNAL, attributes=attributes)
+
+    def __enter__(self):
+        self._token = _attach(_in_context(self.span))
+        return self.record
+
+    def __exit__(self, exc_type, error, traceback) -> bool:
         try:
-            yield span
-        except Exception as error:
-            _failed(span, error)
-            raise
+            if isinstance(error, Exception):
+                self.span.set_attribute("error.type", type(error).__qualname__)
+                self.span.record_exception(error)
+                self.span.set_status(_ERROR, f"{type(error).__name__}: {error}")
+        finally:
+            _detach(self._token)
+            self.span.end()
+        return False
+
+    def record(self, *facts) -> None:
+        """What the call gave (usage, reply, result, hits): each kind of span records its own."""
 
 
-def module_span(module):
+def module_span(module) -> _Scope:
     """A span around one module (or program) call; an agent's is an ``invoke_agent`` span."""
     if getattr(module, "_traced_as_agent", False):
         return agent_span(module)
     kind = "program" if hasattr(module, "_graph") else "module"
-    return _span(f"synaplex.{kind} {module.name}", {
+    return _Scope(f"synaplex.{kind} {module.name}", {
         f"synaplex.{kind}.name": module.name, f"synaplex.{kind}.type": type(module).__name__,
         SPAN_KIND: "CHAIN"})
 
 
-def agent_span(agent):
+def agent_span(agent) -> _Scope:
     attributes = {OPERATION: "invoke_agent", "gen_ai.agent.name": agent.name, SPAN_KIND: "AGENT",
                   "synaplex.module.type": type(agent).__name__}
     lm = getattr(agent, "language_model", None)
     if lm is not None and isinstance(getattr(lm, "model", None), str):
         attributes["gen_ai.provider.name"] = lm.provider
         attributes["gen_ai.request.model"] = lm.model
-    return _span(f"invoke_agent {agent.name}", attributes)
+    return _Scope(f"invoke_agent {agent.name}", attributes)
+
+
+_SERVERS: dict[str, dict] = {}  # endpoint URL -> its server.* attributes (an urlsplit a call is measurable)
 
 
 def _server(attributes: dict, model: Any) -> None:
     """``server.address``/``server.port`` of the model's endpoint (never its userinfo)."""
     endpoint = getattr(model, "endpoint", None)
-    if isinstance(endpoint, str):
+    if not isinstance(endpoint, str):
+        return
+    server = _SERVERS.get(endpoint)
+    if server is None:
+        server = {}
         try:
             parts = urllib.parse.urlsplit(endpoint)
             port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
         except ValueError:
             parts, port = None, None
         if parts is not None and parts.hostname:
-            attributes["server.address"] = parts.hostname
+            server["server.address"] = parts.hostname
             if port:
-                attributes["server.port"] = port
+                server["server.port"] = port
+        if len(_SERVERS) > 256:
+            _SERVERS.clear()
+        _SERVERS[endpoint] = server
+    attributes.update(server)
 
 
-def _cost(span, cost: float | None) -> None:
-    if cost is not None:  # unknown price: no cost attribute at all (0 would claim it was free)
+def _usage(facts: dict, usage, output: bool = True) -> dict:
+    facts["gen_ai.usage.input_tokens"] = usage.input_tokens
+    if output:
+        facts["gen_ai.usage.output_tokens"] = usage.output_tokens
+    if usage.cost is not None:  # unknown price: no cost attribute at all (0 would claim it was free)
         for name in COST_ATTRIBUTES:
-            span.set_attribute(name, cost)
+            facts[name] = usage.cost
+    return facts
 
 
-@contextlib.contextmanager
-def lm_span(lm, request):
-    """A GenAI ``chat`` span around one LM call; yields ``record(usage, reply)``, called once
-    the call answered (it reads the finish reason and response id from ``lm``)."""
-    attributes = {
-        OPERATION: "chat", SPAN_KIND: "LLM",
-        "gen_ai.provider.name": lm.provider, "gen_ai.request.model": lm.model,
-        "llm.model_name": lm.model, "llm.provider": lm.provider,
-        "synaplex.structured_output": request.schema is not None,
-    }
-    if request.schema is not None:
-        attributes["gen_ai.output.type"] = "json"
-    _server(attributes, lm)
-    params = request.params
-    for key, name in _SAMPLING.items():
-        value = params.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            attributes[name] = value
-    stop = params.get("stop")
-    if isinstance(stop, str):
-        attributes["gen_ai.request.stop_sequences"] = (stop,)
-    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-        attributes["gen_ai.request.stop_sequences"] = tuple(stop)
-    if RECORD_CONTENT:
-        messages = json.dumps([_message_parts(m) for m in request.messages], ensure_ascii=False, default=str)
-        attributes["gen_ai.input.messages"] = messages
-        attributes["input.value"] = messages
-        attributes["input.mime_type"] = "application/json"
-    with _span(f"chat {lm.model}", attributes, _CLIENT) as span:
+class _Chat(_Scope):
+    __slots__ = ("_lm",)
 
-        def record(usage, reply=None):
-            span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
-            span.set_attribute("llm.token_count.prompt", usage.input_tokens)
-            span.set_attribute("llm.token_count.completion", usage.output_tokens)
-            span.set_attribute("llm.token_count.total", usage.input_tokens + usage.output_tokens)
-            _cost(span, usage.cost)
-            finish = getattr(lm, "last_finish_reason", None)
-            if isinstance(finish, str):
-                span.set_attribute("gen_ai.response.finish_reasons", (finish,))
-            response_id = getattr(lm, "last_request_id", None)
-            if isinstance(response_id, str):
-                span.set_attribute("gen_ai.response.id", response_id)
-            if RECORD_CONTENT and reply is not None:
-                output = json.dumps([_reply_message(reply, finish)], ensure_ascii=False, default=str)
-                span.set_attribute("gen_ai.output.messages", output)
-                span.set_attribute("output.value", output)
-                span.set_attribute("output.mime_type", "application/json")
+    def __init__(self, lm, request):
+        attributes = {OPERATION: "chat", SPAN_KIND: "LLM", "gen_ai.provider.name": lm.provider,
+                      "gen_ai.request.model": lm.model}
+        if request.schema is not None:  # the conventions set it when the request asks for a format
+            attributes["gen_ai.output.type"] = "json"
+        _server(attributes, lm)
+        params = request.params
+        for key, name in _SAMPLING.items():
+            value = params.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                attributes[name] = value
+        stop = params.get("stop")
+        if isinstance(stop, str):
+            attributes["gen_ai.request.stop_sequences"] = (stop,)
+        elif isinstance(stop, (list, tuple)) and stop and all(isinstance(s, str) for s in stop):
+            attributes["gen_ai.request.stop_sequences"] = tuple(stop)
+        if RECORD_CONTENT:
+            attributes["gen_ai.input.messages"] = json.dumps([_message_parts(m) for m in request.messages],
+                                                             ensure_ascii=False, default=str)
+        super().__init__(f"chat {lm.model}", attributes, _CLIENT)
+        self._lm = lm
 
-        yield record
+    def record(self, usage, reply=None) -> None:
+        facts = _usage({}, usage)
+        finish = getattr(self._lm, "last_finish_reason", None)
+        if isinstance(finish, str):
+            facts["gen_ai.response.finish_reasons"] = (finish,)
+        response_id = getattr(self._lm, "last_request_id", None)
+        if isinstance(response_id, str):
+            facts["gen_ai.response.id"] = response_id
+        if RECORD_CONTENT and reply is not None:
+            facts["gen_ai.output.messages"] = json.dumps([_reply_message(reply, finish)], ensure_ascii=False,
+                                                         default=str)
+        self.span.set_attributes(facts)
 
 
-@contextlib.contextmanager
-def embedding_span(model, texts: list[str]):
-    """A GenAI ``embeddings`` span around one embedding call; yields ``record(usage)``."""
-    attributes = {OPERATION: "embeddings", SPAN_KIND: "EMBEDDING",
-                  "gen_ai.provider.name": model.provider, "gen_ai.request.model": model.model,
-                  "embedding.model_name": model.model, "synaplex.texts": len(texts)}
+def lm_span(lm, request) -> _Chat:
+    """A GenAI ``chat`` span around one LM call; ``with`` gives ``record(usage, reply)``, to call
+    once the call answered (it reads the finish reason and response id from ``lm``)."""
+    return _Chat(lm, request)
+
+
+class _Embeddings(_Scope):
+    __slots__ = ()
+
+    def record(self, usage) -> None:
+        self.span.set_attributes(_usage({}, usage, output=False))
+
+
+def embedding_span(model, texts: list[str]) -> _Embeddings:
+    """A GenAI ``embeddings`` span around one embedding call; ``with`` gives ``record(usage)``."""
+    attributes = {OPERATION: "embeddings", SPAN_KIND: "EMBEDDING", "gen_ai.provider.name": model.provider,
+                  "gen_ai.request.model": model.model, "synaplex.texts": len(texts)}
     _server(attributes, model)
     if RECORD_CONTENT:
         attributes["input.value"] = json.dumps(texts, ensure_ascii=False)
         attributes["input.mime_type"] = "application/json"
-    with _span(f"embeddings {model.model}", attributes, _CLIENT) as span:
-
-        def record(usage):
-            span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
-            span.set_attribute("llm.token_count.prompt", usage.input_tokens)
-            _cost(span, usage.cost)
-
-        yield record
+    return _Embeddings(f"embeddings {model.model}", attributes, _CLIENT)
 
 
-@contextlib.contextmanager
-def tool_span(tool, arguments: Any, call_id: Any = None):
-    """A GenAI ``execute_tool`` span; yields ``record(result)`` (``{"result"}`` or ``{"error"}``
-    from ``Tool.run``: an error result marks the span as failed, as a raise does)."""
+class _Tool(_Scope):
+    __slots__ = ()
+
+    def record(self, result) -> None:
+        """``Tool.run``'s ``{"result"}`` or ``{"error"}``: an error marks the span as failed, as a raise does."""
+        if isinstance(result, dict) and "error" in result and "result" not in result:
+            self.span.set_attribute("error.type", "tool_error")
+            self.span.set_status(_ERROR, str(result["error"])[:500])
+        if RECORD_CONTENT:
+            self.span.set_attribute("gen_ai.tool.call.result", json.dumps(result, ensure_ascii=False, default=str))
+
+
+def tool_span(tool, arguments: Any, call_id: Any = None) -> _Tool:
+    """A GenAI ``execute_tool`` span; ``with`` gives ``record(result)``."""
     attributes = {OPERATION: "execute_tool", SPAN_KIND: "TOOL", "gen_ai.tool.name": tool.name,
-                  "gen_ai.tool.type": "function", "tool.name": tool.name}
+                  "gen_ai.tool.type": "function"}
     if isinstance(call_id, str):
         attributes["gen_ai.tool.call.id"] = call_id
     if RECORD_CONTENT:
-        text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False, default=str)
-        attributes["gen_ai.tool.call.arguments"] = text
-        attributes["input.value"] = text
-    with _span(f"execute_tool {tool.name}", attributes) as span:
-
-        def record(result):
-            if isinstance(result, dict) and "error" in result and "result" not in result:
-                span.set_attribute("error.type", "tool_error")
-                span.set_status(_ERROR, str(result["error"])[:500])
-            if RECORD_CONTENT:
-                text = json.dumps(result, ensure_ascii=False, default=str)
-                span.set_attribute("gen_ai.tool.call.result", text)
-                span.set_attribute("output.value", text)
-
-        yield record
+        attributes["gen_ai.tool.call.arguments"] = (
+            arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False, default=str))
+    return _Tool(f"execute_tool {tool.name}", attributes)
 
 
-@contextlib.contextmanager
-def retrieval_span(store: str, query: str, k: int, mode: str, labels: Any):
-    """A ``retrieval`` span around one knowledge search; yields ``record(hits)``."""
+class _Retrieval(_Scope):
+    __slots__ = ()
+
+    def record(self, hits: list) -> None:
+        facts: dict[str, Any] = {"synaplex.search.results": len(hits)}
+        if RECORD_CONTENT:  # OpenInference's retrieval documents, which Phoenix lists
+            for index, hit in enumerate(hits):
+                prefix = f"retrieval.documents.{index}.document."
+                if isinstance(hit, dict) and isinstance(hit.get("score"), (int, float)):
+                    facts[prefix + "score"] = hit["score"]
+                if isinstance(hit, dict) and hit.get("key") is not None:
+                    facts[prefix + "id"] = str(hit["key"])
+                facts[prefix + "content"] = json.dumps(hit.get("data", hit) if isinstance(hit, dict) else hit,
+                                                       ensure_ascii=False, default=str)
+        self.span.set_attributes(facts)
+
+
+def retrieval_span(store: str, query: str, k: int, mode: str, labels: Any) -> _Retrieval:
+    """A ``retrieval`` span around one knowledge search; ``with`` gives ``record(hits)``."""
     attributes = {OPERATION: "retrieval", SPAN_KIND: "RETRIEVER", "gen_ai.data_source.id": store,
                   "db.system.name": store, "synaplex.search.mode": mode, "synaplex.search.k": k}
     if labels:
         attributes["synaplex.search.labels"] = tuple(str(label) for label in labels if label is not None)
     if RECORD_CONTENT:
         attributes["input.value"] = query
-    with _span(f"retrieval {store}", attributes) as span:
-
-        def record(hits: list):
-            span.set_attribute("synaplex.search.results", len(hits))
-            if RECORD_CONTENT:
-                for index, hit in enumerate(hits):
-                    prefix = f"retrieval.documents.{index}.document."
-                    if isinstance(hit, dict) and isinstance(hit.get("score"), (int, float)):
-                        span.set_attribute(prefix + "score", hit["score"])
-                    if isinstance(hit, dict) and hit.get("key") is not None:
-                        span.set_attribute(prefix + "id", str(hit["key"]))
-                    span.set_attribute(prefix + "content", json.dumps(
-                        hit.get("data", hit) if isinstance(hit, dict) else hit, ensure_ascii=False, default=str))
-
-        yield record
+    return _Retrieval(f"retrieval {store}", attributes)
 
 
 # --- messages in the GenAI conventions' JSON form ---------------------------------------------
