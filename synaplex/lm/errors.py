@@ -173,9 +173,9 @@ class UnknownOptionError(InvalidInputError, TypeError):
         self.options = list(options)
 
 
-class UnsupportedInputError(LMError, ValueError):
+class UnsupportedInputError(InvalidRequestError):
     """The model cannot take this input (an image sent to a model without vision); raised
-    before any request. A fallback model, if any, is tried."""
+    before any request. Unlike other invalid requests, a fallback model, if any, is tried."""
 
 
 class UnknownPriceError(LMError):

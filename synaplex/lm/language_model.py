@@ -73,7 +73,8 @@ def _completion_from_json(data: dict) -> Completion:
 
 def _falls_back(error: LMError) -> bool:
     """Errors a different model may not have: anything but a request that is invalid as such."""
-    return not isinstance(error, InvalidRequestError) or isinstance(error, ContextWindowExceededError)
+    return not isinstance(error, InvalidRequestError) or isinstance(error, (ContextWindowExceededError,
+                                                                             UnsupportedInputError))
 
 
 class LanguageModel(ModelFacade):
