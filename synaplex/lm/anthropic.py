@@ -25,23 +25,31 @@ failures and ``event: error`` stream events to typed errors.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from synaplex.lm import wire
-from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
-from synaplex.lm.errors import ContentFilterError, InvalidRequestError, LMError, ProviderInternalError
+from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk
+from synaplex.lm.errors import ContentFilterError, InvalidRequestError
+from synaplex.lm.forced_tool import (
+    DEFAULT_MAX_TOKENS,  # noqa: F401 - part of this module's names
+    DEFAULT_TIMEOUT,
+    HANDLED_PARAMS,
+    STRUCTURED_TOOL,
+    STRUCTURED_TOOL_DESCRIPTION,
+    STRUCTURED_TOOL_INSTRUCTION,
+    ForcedToolAdapter,
+    StructuredStream,
+    default_max_tokens,
+    stop_sequences,
+    tool_spec,
+)
+from synaplex.lm.forced_tool import structured_schema as _structured_schema  # noqa: F401 - kept importable
 from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
 from synaplex.lm.messages import split_data_url
 from synaplex.lm.options import merge_extra_body
-from synaplex.lm.redaction import safe_headers
 from synaplex.lm.tools import mark_cut_off, tool_call
 
-STRUCTURED_TOOL = "structured_output"
-STRUCTURED_TOOL_DESCRIPTION = "Answer with this tool; its input is the answer."
-DEFAULT_MAX_TOKENS = 4096
-DEFAULT_TIMEOUT = 120.0
 #: The most pages of a model list read before the list is deemed endless.
 MAX_MODEL_PAGES = 100
 
@@ -52,20 +60,6 @@ _FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-
-# Neutral params the adapter translates itself (everything else goes into the body as is).
-_HANDLED_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "stop", "seed", "timeout", "tool_choice",
-                             "parallel_tool_calls", "stream", "extra_body"})
-
-
-def _json_arguments(arguments: Any) -> Any:
-    """Tool-call arguments as a dict (a JSON string, as OpenAI-shaped messages carry, is parsed)."""
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments) if arguments.strip() else {}
-        except (ValueError, RecursionError):
-            return {"arguments": arguments}
-    return {} if arguments is None else arguments
 
 
 def _image_block(part: dict) -> dict:
@@ -83,22 +77,7 @@ def _blocks(content: Any) -> list:
     return [{"type": "text", "text": content}] if content else []
 
 
-def _structured_schema(schema: dict) -> tuple[dict, bool]:
-    """The ``input_schema`` of the structured-output tool, and whether the answer is wrapped
-    in ``{"value": ...}`` (Anthropic requires an object at the top of a tool's input)."""
-    kind = schema.get("type")
-    composite = any(key in schema for key in ("$ref", "anyOf", "oneOf", "allOf", "items", "enum", "const"))
-    if kind == "object" or (kind is None and ("properties" in schema or not composite)):
-        return ({**schema, "type": "object"} if kind is None else schema), False
-    inner = {k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema")}
-    wrapped: dict = {"type": "object", "properties": {"value": inner}, "required": ["value"]}
-    for key in ("$defs", "definitions"):
-        if key in schema:
-            wrapped[key] = schema[key]
-    return wrapped, True
-
-
-class AnthropicAdapter:
+class AnthropicAdapter(ForcedToolAdapter):
     """Speaks the Anthropic Messages API. Built by the ``LanguageModel`` facade.
 
     Args:
@@ -114,23 +93,19 @@ class AnthropicAdapter:
     """
 
     provider = "anthropic"
+    REPLY_SHAPE = "Messages"
+    STREAM_SHAPE = "Messages"
+    FINISH_REASONS = _FINISH_REASONS
+    STOP_REASON_KEY = "stop_reason"
+    USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
     def __init__(self, profile, model_name: str, api_key: str | None, api_base: str | None, transport=None,
                  timeout: float = DEFAULT_TIMEOUT, headers: dict | None = None,
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES):
-        self.profile = profile
-        self.model_name = model_name
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
-        self.repair_attempts = profile.repair_attempts
-        self.extra_headers = dict(headers or {})
+        self._init_options(profile, model_name, timeout, headers, max_response_bytes)
         self._http = HttpClient.for_profile(profile, model_name, api_key, api_base, timeout=timeout,
                                             transport=transport, headers=self.extra_headers,
                                             max_response_bytes=max_response_bytes)
-
-    @property
-    def http(self) -> HttpClient:
-        return self._http
 
     @property
     def capabilities(self) -> Capabilities:
@@ -140,61 +115,46 @@ class AnthropicAdapter:
                             structured_output=True, streaming=True,
                             embeddings=False)
 
-    def get_config(self) -> dict:
-        """Options safe to save: never the key nor an auth header."""
-        config: dict = {} if self.timeout == DEFAULT_TIMEOUT else {"timeout": self.timeout}
-        if self.max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES:
-            config["max_response_bytes"] = self.max_response_bytes
-        safe = safe_headers(self.extra_headers)  # credential headers by rule, never saved
-        if safe:
-            config["headers"] = safe
-        return config
-
     # --- request -------------------------------------------------------------------------
 
-    def _messages(self, messages: list[dict]) -> tuple[str | None, list[dict]]:
-        system: list[str] = []
-        out: list[dict] = []
-        for message in messages:
-            role = message.get("role")
-            content = message.get("content")
-            if role == "system":
-                if content:
-                    system.append(content if isinstance(content, str) else
-                                  "".join(b.get("text", "") for b in content if isinstance(b, dict)))
-                continue
-            if role == "tool":
-                wire = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": message.get("tool_call_id"),
-                                                     "content": content if content is not None else ""}]}
-            elif role == "assistant" and message.get("tool_calls"):
-                blocks = _blocks(content)
-                for call in message["tool_calls"]:
-                    function = call.get("function") if isinstance(call.get("function"), dict) else call
-                    blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
-                                   "input": _json_arguments(function.get("arguments"))})
-                wire = {"role": "assistant", "content": blocks}
-            elif role in ("user", "assistant"):
-                wire = {"role": role, "content": _blocks(content) if isinstance(content, list)
-                        else content if content is not None else ""}
-            else:
-                raise InvalidRequestError(f"anthropic/{self.model_name}: a message's role must be system, user, "
-                                          f"assistant or tool, got {role!r}.", provider=self.profile.name,
-                                          model=self.model_name)
-            if out and out[-1]["role"] == wire["role"]:
-                # Anthropic wants user and assistant turns to alternate: merge into one turn.
-                out[-1] = {"role": wire["role"], "content": _blocks(out[-1]["content"]) + _blocks(wire["content"])}
-            else:
-                out.append(wire)
-        return ("\n\n".join(system) if system else None), out
+    _blocks = staticmethod(_blocks)
+
+    @staticmethod
+    def _system_part(content: Any) -> list[str]:
+        if not content:
+            return []
+        return [content if isinstance(content, str) else
+                "".join(b.get("text", "") for b in content if isinstance(b, dict))]
+
+    @staticmethod
+    def _system_out(system: list[str]) -> str | None:
+        return "\n\n".join(system) if system else None
+
+    @staticmethod
+    def _tool_result(call_id: Any, content: Any) -> dict:
+        return {"type": "tool_result", "tool_use_id": call_id, "content": content if content is not None else ""}
+
+    @staticmethod
+    def _tool_use(call_id: Any, name: Any, arguments: Any) -> dict:
+        return {"type": "tool_use", "id": call_id, "name": name, "input": arguments}
+
+    @staticmethod
+    def _turn_content(content: Any) -> Any:
+        return _blocks(content) if isinstance(content, list) else content if content is not None else ""
+
+    @staticmethod
+    def _merged(previous: Any, content: Any) -> list:
+        return _blocks(previous) + _blocks(content)
+
+    def _role_error(self, role: Any) -> InvalidRequestError:
+        return InvalidRequestError(f"anthropic/{self.model_name}: a message's role must be system, user, "
+                                   f"assistant or tool, got {role!r}.", provider=self.profile.name,
+                                   model=self.model_name)
 
     @staticmethod
     def _tool(tool: dict) -> dict:
-        if isinstance(tool.get("function"), dict):  # an OpenAI-shaped tool
-            tool = tool["function"]
-        schema = tool.get("parameters") or tool.get("input_schema") or {"type": "object", "properties": {}}
-        if "type" not in schema:
-            schema = {"type": "object", **schema}
-        return {"name": tool["name"], "description": tool.get("description") or "", "input_schema": schema}
+        name, description, schema = tool_spec(tool)
+        return {"name": name, "description": description, "input_schema": schema}
 
     @staticmethod
     def _tool_choice(choice: Any) -> dict | None:
@@ -222,18 +182,16 @@ class AnthropicAdapter:
         max_tokens = params.get("max_tokens")
         if max_tokens is None:
             # Required by Anthropic, and it must leave room beyond an extended-thinking budget.
-            thinking = params.get("thinking")
-            budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
-            max_tokens = DEFAULT_MAX_TOKENS + (budget if isinstance(budget, int) else 0)
+            max_tokens = default_max_tokens(params.get("thinking"))
         body["max_tokens"] = max_tokens
         for key in ("temperature", "top_p"):
             if params.get(key) is not None:
                 body[key] = params[key]
-        stop = params.get("stop")
+        stop = stop_sequences(params.get("stop"))
         if stop:
-            body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+            body["stop_sequences"] = stop
         for key, value in params.items():
-            if key not in _HANDLED_PARAMS and key not in self.profile.rejected_params:
+            if key not in HANDLED_PARAMS and key not in self.profile.rejected_params:
                 body[key] = value
         for old, new in self.profile.renamed_params:
             if old in body:
@@ -245,17 +203,15 @@ class AnthropicAdapter:
         choice = self._tool_choice(params.get("tool_choice"))
         wrapped = False
         if request.schema is not None:
-            input_schema, wrapped = _structured_schema(request.schema)
+            input_schema, wrapped, forced = self._structured_tool(request, body.get("thinking"))
             tools.append({"name": STRUCTURED_TOOL, "description": STRUCTURED_TOOL_DESCRIPTION,
                           "input_schema": input_schema})
-            thinking = body.get("thinking")
-            if isinstance(thinking, dict) and thinking.get("type") == "enabled":
-                # Extended thinking does not allow forcing a tool: ask for it instead.
-                choice = {"type": "auto"}
-                instruction = f"Answer by calling the {STRUCTURED_TOOL} tool."
-                body["system"] = f"{body['system']}\n\n{instruction}" if body.get("system") else instruction
-            else:
+            if forced:
                 choice = {"type": "tool", "name": STRUCTURED_TOOL}
+            else:  # extended thinking does not allow forcing a tool: ask for it instead
+                choice = {"type": "auto"}
+                instruction = STRUCTURED_TOOL_INSTRUCTION
+                body["system"] = f"{body['system']}\n\n{instruction}" if body.get("system") else instruction
         if tools:
             body["tools"] = tools
             if params.get("parallel_tool_calls") is False:
@@ -270,27 +226,11 @@ class AnthropicAdapter:
 
     # --- response ------------------------------------------------------------------------
 
-    def _usage(self, usage: Any) -> Usage:
-        usage = usage or {}
-        if not isinstance(usage, dict):
-            raise wire.WireValueError(f"usage is a {type(usage).__name__}, not an object")
-        cache_read = wire.count(usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens")
-        cache_write = wire.count(usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")
-        return Usage(calls=1, input_tokens=wire.count(usage.get("input_tokens"), "usage.input_tokens")
-                     + cache_write + cache_read,
-                     output_tokens=wire.count(usage.get("output_tokens"), "usage.output_tokens"),
-                     cached_tokens=cache_read, cost=None)
-
     def _refusal(self, text: str) -> ContentFilterError:
         detail = f" Partial reply: {text!r:.200}" if text else ""
         return ContentFilterError(f"{self.profile.name}/{self.model_name}: the model refused to answer "
                                   f"(stop_reason 'refusal').{detail}", provider=self.profile.name,
                                   model=self.model_name)
-
-    def _unexpected(self, what: str, data: Any) -> ProviderInternalError:
-        shown = data if isinstance(data, str) else wire.excerpt(data, 300)
-        return ProviderInternalError(f"{self.profile.name}/{self.model_name}: {what}: {shown[:300]}",
-                                     provider=self.profile.name, model=self.model_name, secrets=self._http.secrets)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         body, timeout, wrapped = self._body(request)
@@ -299,13 +239,7 @@ class AnthropicAdapter:
 
     def completion(self, data: Any, request: CompletionRequest, wrapped: bool = False) -> Completion:
         """The Completion of a Messages API reply; ProviderInternalError when it is malformed."""
-        try:
-            return self._read_completion(data, request, wrapped)
-        except LMError:
-            raise
-        except wire.SHAPE_ERRORS as error:
-            problem = str(error) or type(error).__name__
-        raise self._unexpected(f"the reply does not have the Messages shape ({problem})", data)
+        return self._read(data, request, wrapped)
 
     def _read_completion(self, data: Any, request: CompletionRequest, wrapped: bool) -> Completion:
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
@@ -331,38 +265,14 @@ class AnthropicAdapter:
             mark_cut_off(tool_calls[-1])  # an incomplete tool_use comes with the input parsed so far
         text = "".join(texts)
         stop_reason = data.get("stop_reason")
-        if stop_reason is not None and not isinstance(stop_reason, str):
-            raise wire.WireValueError(f"stop_reason is a {type(stop_reason).__name__}, not text")
+        finish_reason = self._finish_reason(stop_reason)
         if stop_reason == "refusal":
             raise self._refusal(text)
-        finish_reason = _FINISH_REASONS.get(stop_reason, stop_reason)
         completion = Completion(text=text, tool_calls=tool_calls, usage=self._usage(data.get("usage")),
                                 finish_reason=finish_reason, request_id=wire.text(data.get("id"), "id") or None)
         if thinking:
             completion.reasoning = "\n\n".join(thinking)
-        if structured is not None:
-            if wrapped and "value" in structured:
-                completion.parsed = structured["value"]
-            elif not wrapped:
-                completion.parsed = structured
-            # Wrapped without "value": parsed stays None and the facade reports the raw reply.
-            completion.text = json.dumps(structured["value"] if wrapped and "value" in structured else structured)
-            if finish_reason == "tool_calls" and not tool_calls:
-                completion.finish_reason = "stop"
-        return completion
-
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
-        body, timeout, wrapped = self._body(request, stream=True)
-        problem: str | None = None
-        try:
-            async for chunk in self._stream(request, body, timeout, wrapped):
-                yield chunk
-        except LMError:
-            raise
-        except wire.SHAPE_ERRORS as error:  # the events are untrusted data
-            problem = str(error) or type(error).__name__
-        if problem is not None:
-            raise self._unexpected("a stream event does not have the Messages shape", problem)
+        return self._answer(completion, structured, wrapped)
 
     async def _stream(self, request: CompletionRequest, body: dict, timeout: float | None,
                       wrapped: bool) -> AsyncIterator[StreamChunk]:
@@ -370,9 +280,7 @@ class AnthropicAdapter:
         request_id: str | None = None
         output_tokens = 0
         stop_reason: str | None = None
-        tool_index: dict[int, int] = {}      # content block index -> tool call index
-        structured_blocks: set[int] = set()
-        structured_json: list[str] = []
+        tools = StructuredStream(request, wrapped)
         texts: list[str] = []
         finished = False
         async for event in self._http.stream_events("/messages", body, timeout=timeout):
@@ -391,14 +299,9 @@ class AnthropicAdapter:
                 block = data.get("content_block") or {}
                 index = data.get("index", 0)
                 if block.get("type") == "tool_use":
-                    if request.schema is not None and block.get("name") == STRUCTURED_TOOL and not structured_blocks:
-                        structured_blocks.add(index)
-                        continue
-                    tool_index[index] = len(tool_index)
-                    initial = block.get("input")
-                    yield StreamChunk(tool_call_deltas=[{"index": tool_index[index], "id": block.get("id"),
-                                                         "name": block.get("name"),
-                                                         "arguments_delta": json.dumps(initial) if initial else ""}])
+                    chunk = tools.start(index, block.get("id"), block.get("name"), block.get("input"))
+                    if chunk is not None:
+                        yield chunk
                 elif block.get("type") == "text" and block.get("text"):
                     texts.append(wire.text(block["text"], "a text block's text"))
                     yield StreamChunk(text=block["text"])
@@ -410,23 +313,14 @@ class AnthropicAdapter:
                         texts.append(wire.text(delta["text"], "a text delta"))
                         yield StreamChunk(text=delta["text"])
                 elif delta.get("type") == "input_json_delta":
-                    piece = wire.text(delta.get("partial_json"), "partial_json")
-                    if index in structured_blocks:
-                        structured_json.append(piece)
-                        if piece and not wrapped:
-                            yield StreamChunk(text=piece)
-                    elif index in tool_index and piece:
-                        yield StreamChunk(tool_call_deltas=[{"index": tool_index[index], "arguments_delta": piece}])
+                    chunk = tools.delta(index, wire.text(delta.get("partial_json"), "partial_json"))
+                    if chunk is not None:
+                        yield chunk
                 # thinking_delta, signature_delta, citations_delta: not part of the neutral reply
             elif kind == "content_block_stop":
-                if data.get("index") in structured_blocks and wrapped:
-                    try:
-                        value = wire.loads("".join(structured_json) or "{}")
-                    except wire.WireValueError:
-                        value = None
-                    text = json.dumps(value.get("value")) if isinstance(value, dict) and "value" in value \
-                        else "".join(structured_json)
-                    yield StreamChunk(text=text)
+                chunk = tools.stop(data.get("index"))
+                if chunk is not None:
+                    yield chunk
             elif kind == "message_delta":
                 stop_reason = (data.get("delta") or {}).get("stop_reason") or stop_reason
                 delta_usage = data.get("usage") or {}
@@ -441,14 +335,11 @@ class AnthropicAdapter:
             # "ping" and unknown events are ignored; "error" events raise in HttpClient.
         if not finished:
             raise self._unexpected("the stream ended before message_stop", f"stop_reason={stop_reason!r}")
-        if stop_reason is not None and not isinstance(stop_reason, str):
-            raise wire.WireValueError(f"stop_reason is a {type(stop_reason).__name__}, not text")
+        finish_reason = self._finish_reason(stop_reason)
         if stop_reason == "refusal":
             raise self._refusal("".join(texts))
         usage = self._usage({**input_usage, "output_tokens": output_tokens})
-        finish_reason = _FINISH_REASONS.get(stop_reason, stop_reason)
-        if structured_blocks and finish_reason == "tool_calls" and not tool_index:
-            finish_reason = "stop"
+        finish_reason = tools.finish_reason(finish_reason)
         yield StreamChunk(usage=usage, finish_reason=finish_reason, request_id=request_id)
 
     async def list_models(self) -> list[dict]:
@@ -472,6 +363,3 @@ class AnthropicAdapter:
                                        f"last_id {last!r:.80} after {len(seen) + 1} pages")
             seen.add(last)
             params = {"limit": 1000, "after_id": last}
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
