@@ -49,7 +49,7 @@ from typing import Any
 
 from synaplex.backend.errors import MissingDependencyError
 from synaplex.lm import wire
-from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk, Usage
+from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk
 from synaplex.lm.errors import (
     AuthenticationError,
     ContentFilterError,
@@ -65,19 +65,28 @@ from synaplex.lm.errors import (
     error_from_status,
     read_retry_after,
 )
+from synaplex.lm.forced_tool import (
+    DEFAULT_MAX_TOKENS,  # noqa: F401 - part of this module's names
+    DEFAULT_TIMEOUT,
+    HANDLED_PARAMS,
+    STRUCTURED_TOOL,
+    STRUCTURED_TOOL_DESCRIPTION,
+    STRUCTURED_TOOL_INSTRUCTION,
+    ForcedToolAdapter,
+    StructuredStream,
+    default_max_tokens,
+    stop_sequences,
+    thinking_enabled,
+    tool_spec,
+)
 from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient, encode_json
 from synaplex.lm.messages import split_data_url
 from synaplex.lm.options import merge_extra_body
-from synaplex.lm.redaction import redact_url, safe_headers
+from synaplex.lm.redaction import redact_url
 from synaplex.lm.tools import mark_cut_off, tool_call
 
 INSTALL = 'pip install "synaplex[bedrock]"'
 SERVICE = "bedrock"
-STRUCTURED_TOOL = "structured_output"
-STRUCTURED_TOOL_DESCRIPTION = "Answer with this tool; its input is the answer."
-DEFAULT_TIMEOUT = 120.0
-#: maxTokens sent when extended thinking is on and none was given (it must exceed the budget).
-DEFAULT_MAX_TOKENS = 4096
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 #: Where the credentials come from when not given to the constructor.
@@ -97,10 +106,6 @@ _FINISH_REASONS = {
 
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
                   "image/webp": "webp"}
-
-# Neutral params the adapter translates itself (everything else goes into the body as is).
-_HANDLED_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "stop", "seed", "timeout", "tool_choice",
-                             "parallel_tool_calls", "stream", "extra_body"})
 
 # --- AWS error shapes -> typed errors (data) -----------------------------------------------
 
@@ -189,30 +194,6 @@ def aws_error_message(body: Any) -> str:
     return str(body)[:2000]
 
 
-def _structured_schema(schema: dict) -> tuple[dict, bool]:
-    """The ``inputSchema`` of the structured-output tool, and whether the answer is wrapped
-    in ``{"value": ...}`` (a tool's input is an object)."""
-    kind = schema.get("type")
-    composite = any(key in schema for key in ("$ref", "anyOf", "oneOf", "allOf", "items", "enum", "const"))
-    if kind == "object" or (kind is None and ("properties" in schema or not composite)):
-        return ({**schema, "type": "object"} if kind is None else schema), False
-    inner = {k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema")}
-    wrapped: dict = {"type": "object", "properties": {"value": inner}, "required": ["value"]}
-    for key in ("$defs", "definitions"):
-        if key in schema:
-            wrapped[key] = schema[key]
-    return wrapped, True
-
-
-def _json_arguments(arguments: Any) -> Any:
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments) if arguments.strip() else {}
-        except (ValueError, RecursionError):
-            return {"arguments": arguments}
-    return {} if arguments is None else arguments
-
-
 class _Credentials:
     """AWS credentials; its repr shows the access key id's last four characters, never the secret."""
 
@@ -227,7 +208,7 @@ class _Credentials:
         return f"<AWS credentials ...{self.access_key[-4:]}{' + session token' if self.token else ''}>"
 
 
-class BedrockAdapter:
+class BedrockAdapter(ForcedToolAdapter):
     """Speaks the Bedrock Runtime Converse API. Built by the ``LanguageModel`` facade.
 
     Args:
@@ -246,18 +227,18 @@ class BedrockAdapter:
     """
 
     provider = "bedrock"
+    REPLY_SHAPE = "Converse"
+    STREAM_SHAPE = "ConverseStream"
+    FINISH_REASONS = _FINISH_REASONS
+    STOP_REASON_KEY = "stopReason"
+    USAGE_KEYS = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
 
     def __init__(self, profile, model_name: str, api_key: str | None, api_base: str | None, transport=None,
                  timeout: float = DEFAULT_TIMEOUT, headers: dict | None = None,
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, aws_access_key_id: str | None = None,
                  aws_secret_access_key: str | None = None, aws_session_token: str | None = None,
                  aws_region: str | None = None):
-        self.profile = profile
-        self.model_name = model_name
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
-        self.repair_attempts = profile.repair_attempts
-        self.extra_headers = dict(headers or {})
+        self._init_options(profile, model_name, timeout, headers, max_response_bytes)
         self._region_given = aws_region
         name = f"{profile.name}/{model_name}"
         access_key = aws_access_key_id or os.environ.get(ACCESS_KEY_ENV)
@@ -287,25 +268,12 @@ class BedrockAdapter:
         return f"BedrockAdapter(model={self.model_name!r}, region={self.region!r})"
 
     @property
-    def http(self) -> HttpClient:
-        return self._http
-
-    @property
     def capabilities(self) -> Capabilities:
         return Capabilities(tools=self.profile.tools, structured_output=True, streaming=True, embeddings=False,
                             tool_choice=True, streaming_tool_calls=True, system_messages=True)
 
-    def get_config(self) -> dict:
-        """Options safe to save: never a credential."""
-        config: dict = {} if self.timeout == DEFAULT_TIMEOUT else {"timeout": self.timeout}
-        if self.max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES:
-            config["max_response_bytes"] = self.max_response_bytes
-        if self._region_given:
-            config["aws_region"] = self._region_given
-        safe = safe_headers(self.extra_headers)
-        if safe:
-            config["headers"] = safe
-        return config
+    def _extra_config(self) -> dict:
+        return {"aws_region": self._region_given} if self._region_given else {}
 
     # --- signing --------------------------------------------------------------------------
 
@@ -359,47 +327,37 @@ class BedrockAdapter:
         raise self._error(InvalidRequestError, "Converse takes images as bytes (a data: URL), not a web "
                                                f"URL ({redact_url(url)[:120]!r}); download it first.")
 
-    def _messages(self, messages: list[dict]) -> tuple[list[dict], list[dict]]:
-        system: list[dict] = []
-        out: list[dict] = []
-        for message in messages:
-            role = message.get("role")
-            content = message.get("content")
-            if role == "system":
-                system.extend(self._blocks(content))
-                continue
-            if role == "tool":
-                result = content if isinstance(content, str) else json.dumps(content) if content is not None else ""
-                turn = {"role": "user", "content": [{"toolResult": {"toolUseId": message.get("tool_call_id"),
-                                                                    "content": [{"text": result}]}}]}
-            elif role == "assistant" and message.get("tool_calls"):
-                blocks = self._blocks(content)
-                for call in message["tool_calls"]:
-                    function = call.get("function") if isinstance(call.get("function"), dict) else call
-                    blocks.append({"toolUse": {"toolUseId": call.get("id"), "name": function.get("name"),
-                                               "input": _json_arguments(function.get("arguments"))}})
-                turn = {"role": "assistant", "content": blocks}
-            elif role in ("user", "assistant"):
-                turn = {"role": role, "content": self._blocks(content)}
-            else:
-                raise self._error(InvalidRequestError, f"a message's role must be system, user, assistant or tool, "
-                                                       f"got {role!r:.40}.")
-            if out and out[-1]["role"] == turn["role"]:
-                out[-1] = {"role": turn["role"], "content": out[-1]["content"] + turn["content"]}
-            else:
-                out.append(turn)
-        return system, out
+    _system_part = _blocks
+
+    @staticmethod
+    def _system_out(system: list[dict]) -> list[dict]:
+        return system
+
+    @staticmethod
+    def _tool_result(call_id: Any, content: Any) -> dict:
+        result = content if isinstance(content, str) else json.dumps(content) if content is not None else ""
+        return {"toolResult": {"toolUseId": call_id, "content": [{"text": result}]}}
+
+    @staticmethod
+    def _tool_use(call_id: Any, name: Any, arguments: Any) -> dict:
+        return {"toolUse": {"toolUseId": call_id, "name": name, "input": arguments}}
+
+    _turn_content = _blocks
+
+    @staticmethod
+    def _merged(previous: list, content: list) -> list:
+        return previous + content
+
+    def _role_error(self, role: Any) -> LMError:
+        return self._error(InvalidRequestError, f"a message's role must be system, user, assistant or tool, "
+                                                f"got {role!r:.40}.")
 
     @staticmethod
     def _tool(tool: dict) -> dict:
-        if isinstance(tool.get("function"), dict):  # an OpenAI-shaped tool
-            tool = tool["function"]
-        schema = tool.get("parameters") or tool.get("input_schema") or {"type": "object", "properties": {}}
-        if "type" not in schema:
-            schema = {"type": "object", **schema}
-        spec = {"name": tool["name"]}
-        if tool.get("description"):
-            spec["description"] = tool["description"]
+        name, description, schema = tool_spec(tool)
+        spec = {"name": name}
+        if description:
+            spec["description"] = description
         spec["inputSchema"] = {"json": schema}
         return {"toolSpec": spec}
 
@@ -417,8 +375,9 @@ class BedrockAdapter:
             return {"tool": {"name": name}} if name else dict(choice)
         return {"auto": {"auto": {}}, "required": {"any": {}}, "any": {"any": {}}}.get(choice, {"auto": {}})
 
-    def _body(self, request: CompletionRequest) -> tuple[dict, float | None, bool]:
-        """The request body, the request timeout and whether a structured answer is wrapped."""
+    def _body(self, request: CompletionRequest, stream: bool = False) -> tuple[dict, float | None, bool]:
+        """The request body (the same for a stream), the request timeout and whether a structured
+        answer is wrapped."""
         params = dict(request.params or {})
         system, messages = self._messages(request.messages)
         body: dict = {"messages": messages}
@@ -426,25 +385,23 @@ class BedrockAdapter:
             body["system"] = system
         body.update(dict(self.profile.extra_body))
         for key, value in params.items():
-            if key not in _HANDLED_PARAMS and key not in self.profile.rejected_params:
+            if key not in HANDLED_PARAMS and key not in self.profile.rejected_params:
                 body[key] = value
         config: dict = {}
         max_tokens = params.get("max_tokens")
         additional = body.get("additionalModelRequestFields")
         thinking = additional.get("thinking") if isinstance(additional, dict) else None
-        thinking_on = isinstance(thinking, dict) and thinking.get("type") == "enabled"
-        if max_tokens is None and thinking_on:
-            budget = thinking.get("budget_tokens")
-            max_tokens = DEFAULT_MAX_TOKENS + (budget if isinstance(budget, int) else 0)
+        if max_tokens is None and thinking_enabled(thinking):
+            max_tokens = default_max_tokens(thinking)
         if max_tokens is not None:
             config["maxTokens"] = max_tokens
         if params.get("temperature") is not None:
             config["temperature"] = params["temperature"]
         if params.get("top_p") is not None:
             config["topP"] = params["top_p"]
-        stop = params.get("stop")
+        stop = stop_sequences(params.get("stop"))
         if stop:
-            config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+            config["stopSequences"] = stop
         if config:
             body["inferenceConfig"] = {**config, **(body.get("inferenceConfig") or {})}
 
@@ -452,15 +409,14 @@ class BedrockAdapter:
         choice = self._tool_choice(params.get("tool_choice"))
         wrapped = False
         if request.schema is not None:
-            input_schema, wrapped = _structured_schema(request.schema)
+            input_schema, wrapped, forced = self._structured_tool(request, thinking)
             tools.append({"toolSpec": {"name": STRUCTURED_TOOL, "description": STRUCTURED_TOOL_DESCRIPTION,
                                        "inputSchema": {"json": input_schema}}})
-            if thinking_on:
-                # Extended thinking does not allow forcing a tool: ask for it instead.
-                choice = {"auto": {}}
-                body.setdefault("system", []).append({"text": f"Answer by calling the {STRUCTURED_TOOL} tool."})
-            else:
+            if forced:
                 choice = {"tool": {"name": STRUCTURED_TOOL}}
+            else:  # extended thinking does not allow forcing a tool: ask for it instead
+                choice = {"auto": {}}
+                body.setdefault("system", []).append({"text": STRUCTURED_TOOL_INSTRUCTION})
         if tools:
             tool_config: dict = {"tools": tools}
             if choice is not None:
@@ -616,27 +572,11 @@ class BedrockAdapter:
 
     # --- response ------------------------------------------------------------------------
 
-    def _usage(self, usage: Any) -> Usage:
-        usage = usage or {}
-        if not isinstance(usage, dict):
-            raise wire.WireValueError(f"usage is a {type(usage).__name__}, not an object")
-        cache_read = wire.count(usage.get("cacheReadInputTokens"), "usage.cacheReadInputTokens")
-        cache_write = wire.count(usage.get("cacheWriteInputTokens"), "usage.cacheWriteInputTokens")
-        return Usage(calls=1, input_tokens=wire.count(usage.get("inputTokens"), "usage.inputTokens")
-                     + cache_read + cache_write,
-                     output_tokens=wire.count(usage.get("outputTokens"), "usage.outputTokens"),
-                     cached_tokens=cache_read, cost=None)
-
     def _filtered(self, stop_reason: str, text: str) -> ContentFilterError:
         detail = f" The model's or guardrail's reply: {text!r:.200}" if text else ""
         return ContentFilterError(f"{self.profile.name}/{self.model_name}: Bedrock stopped the reply (stopReason "
                                   f"{stop_reason!r}).{detail} Check the prompt, or the guardrail's policy.",
                                   provider=self.profile.name, model=self.model_name)
-
-    def _unexpected(self, what: str, data: Any) -> ProviderInternalError:
-        shown = data if isinstance(data, str) else wire.excerpt(data, 300)
-        return ProviderInternalError(f"{self.profile.name}/{self.model_name}: {what}: {shown[:300]}",
-                                     provider=self.profile.name, model=self.model_name, secrets=self._http.secrets)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         body, timeout, wrapped = self._body(request)
@@ -646,13 +586,7 @@ class BedrockAdapter:
     def completion(self, data: Any, request: CompletionRequest, wrapped: bool = False,
                    request_id: str | None = None) -> Completion:
         """The Completion of a Converse reply; ProviderInternalError when it is malformed."""
-        try:
-            return self._read_completion(data, request, wrapped, request_id)
-        except LMError:
-            raise
-        except wire.SHAPE_ERRORS as error:
-            problem = str(error) or type(error).__name__
-        raise self._unexpected(f"the reply does not have the Converse shape ({problem})", data)
+        return self._read(data, request, wrapped, request_id)
 
     def _read_completion(self, data: Any, request: CompletionRequest, wrapped: bool,
                          request_id: str | None) -> Completion:
@@ -679,49 +613,24 @@ class BedrockAdapter:
                 if isinstance(reasoning_text, dict):
                     reasoning.append(wire.text(reasoning_text.get("text"), "a reasoning block"))
         stop_reason = data.get("stopReason")
-        if stop_reason is not None and not isinstance(stop_reason, str):
-            raise wire.WireValueError(f"stopReason is a {type(stop_reason).__name__}, not text")
+        finish_reason = self._finish_reason(stop_reason)
         if tool_calls and stop_reason == "max_tokens":
             mark_cut_off(tool_calls[-1])
         text = "".join(texts)
-        finish_reason = _FINISH_REASONS.get(stop_reason, stop_reason)
         if finish_reason == "content_filter":
             raise self._filtered(stop_reason, text)
         completion = Completion(text=text, tool_calls=tool_calls, usage=self._usage(data.get("usage")),
                                 finish_reason=finish_reason, request_id=request_id or None)
         if reasoning:
             completion.reasoning = "\n\n".join(reasoning)
-        if structured is not None:
-            if wrapped and "value" in structured:
-                completion.parsed = structured["value"]
-            elif not wrapped:
-                completion.parsed = structured
-            completion.text = json.dumps(structured["value"] if wrapped and "value" in structured else structured)
-            if finish_reason == "tool_calls" and not tool_calls:
-                completion.finish_reason = "stop"
-        return completion
-
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
-        body, timeout, wrapped = self._body(request)
-        problem: str | None = None
-        try:
-            async for chunk in self._stream(request, body, timeout, wrapped):
-                yield chunk
-        except LMError:
-            raise
-        except wire.SHAPE_ERRORS as error:  # the events are untrusted data
-            problem = str(error) or type(error).__name__
-        if problem is not None:
-            raise self._unexpected("a stream event does not have the ConverseStream shape", problem)
+        return self._answer(completion, structured, wrapped)
 
     async def _stream(self, request: CompletionRequest, body: dict, timeout: float | None,
                       wrapped: bool) -> AsyncIterator[StreamChunk]:
         usage: dict = {}
         request_id: str | None = None
         stop_reason: str | None = None
-        tool_index: dict[int, int] = {}
-        structured_blocks: set[int] = set()
-        structured_json: list[str] = []
+        tools = StructuredStream(request, wrapped)
         texts: list[str] = []
         stopped = False
         url = self._http.url(self._path("converse-stream"))
@@ -749,12 +658,9 @@ class BedrockAdapter:
             if kind == "contentBlockStart":
                 use = (data.get("start") or {}).get("toolUse")
                 if isinstance(use, dict):
-                    if request.schema is not None and use.get("name") == STRUCTURED_TOOL and not structured_blocks:
-                        structured_blocks.add(index)
-                        continue
-                    tool_index[index] = len(tool_index)
-                    yield StreamChunk(tool_call_deltas=[{"index": tool_index[index], "id": use.get("toolUseId"),
-                                                         "name": use.get("name"), "arguments_delta": ""}])
+                    chunk = tools.start(index, use.get("toolUseId"), use.get("name"))
+                    if chunk is not None:
+                        yield chunk
             elif kind == "contentBlockDelta":
                 delta = data.get("delta") or {}
                 if "text" in delta:
@@ -763,23 +669,14 @@ class BedrockAdapter:
                         texts.append(piece)
                         yield StreamChunk(text=piece)
                 elif isinstance(delta.get("toolUse"), dict):
-                    piece = wire.text(delta["toolUse"].get("input"), "a toolUse input delta")
-                    if index in structured_blocks:
-                        structured_json.append(piece)
-                        if piece and not wrapped:
-                            yield StreamChunk(text=piece)
-                    elif index in tool_index and piece:
-                        yield StreamChunk(tool_call_deltas=[{"index": tool_index[index], "arguments_delta": piece}])
+                    chunk = tools.delta(index, wire.text(delta["toolUse"].get("input"), "a toolUse input delta"))
+                    if chunk is not None:
+                        yield chunk
                 # reasoningContent deltas are not part of the neutral reply
             elif kind == "contentBlockStop":
-                if index in structured_blocks and wrapped:
-                    try:
-                        value = wire.loads("".join(structured_json) or "{}")
-                    except wire.WireValueError:
-                        value = None
-                    text = json.dumps(value.get("value")) if isinstance(value, dict) and "value" in value \
-                        else "".join(structured_json)
-                    yield StreamChunk(text=text)
+                chunk = tools.stop(index)
+                if chunk is not None:
+                    yield chunk
             elif kind == "messageStop":
                 stop_reason = data.get("stopReason")
                 stopped = True
@@ -788,13 +685,10 @@ class BedrockAdapter:
             # messageStart and unknown events carry nothing for the neutral reply
         if not stopped:
             raise self._unexpected("the stream ended before messageStop", f"usage={usage!r:.100}")
-        if stop_reason is not None and not isinstance(stop_reason, str):
-            raise wire.WireValueError(f"stopReason is a {type(stop_reason).__name__}, not text")
-        finish_reason = _FINISH_REASONS.get(stop_reason, stop_reason)
+        finish_reason = self._finish_reason(stop_reason)
         if finish_reason == "content_filter":
             raise self._filtered(stop_reason, "".join(texts))
-        if structured_blocks and finish_reason == "tool_calls" and not tool_index:
-            finish_reason = "stop"
+        finish_reason = tools.finish_reason(finish_reason)
         yield StreamChunk(usage=self._usage(usage), finish_reason=finish_reason, request_id=request_id)
 
     @staticmethod
@@ -814,6 +708,3 @@ class BedrockAdapter:
             raise self._unexpected("the model list is not a ListFoundationModels reply", data)
         return [{"id": item.get("modelId"), "display_name": item.get("modelName") or item.get("modelId"),
                  "provider": self.profile.name} for item in summaries if isinstance(item, dict)]
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
