@@ -268,11 +268,8 @@ class AnthropicAdapter(ForcedToolAdapter):
         finish_reason = self._finish_reason(stop_reason)
         if stop_reason == "refusal":
             raise self._refusal(text)
-        completion = Completion(text=text, tool_calls=tool_calls, usage=self._usage(data.get("usage")),
-                                finish_reason=finish_reason, request_id=wire.text(data.get("id"), "id") or None)
-        if thinking:
-            completion.reasoning = "\n\n".join(thinking)
-        return self._answer(completion, structured, wrapped)
+        return self._answer(text, tool_calls, self._usage(data.get("usage")), finish_reason,
+                            wire.text(data.get("id"), "id") or None, thinking, structured, wrapped)
 
     async def _stream(self, request: CompletionRequest, body: dict, timeout: float | None,
                       wrapped: bool) -> AsyncIterator[StreamChunk]:

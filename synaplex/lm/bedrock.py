@@ -619,11 +619,8 @@ class BedrockAdapter(ForcedToolAdapter):
         text = "".join(texts)
         if finish_reason == "content_filter":
             raise self._filtered(stop_reason, text)
-        completion = Completion(text=text, tool_calls=tool_calls, usage=self._usage(data.get("usage")),
-                                finish_reason=finish_reason, request_id=request_id or None)
-        if reasoning:
-            completion.reasoning = "\n\n".join(reasoning)
-        return self._answer(completion, structured, wrapped)
+        return self._answer(text, tool_calls, self._usage(data.get("usage")), finish_reason, request_id or None,
+                            reasoning, structured, wrapped)
 
     async def _stream(self, request: CompletionRequest, body: dict, timeout: float | None,
                       wrapped: bool) -> AsyncIterator[StreamChunk]:

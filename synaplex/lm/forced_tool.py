@@ -256,9 +256,15 @@ class ForcedToolAdapter:
         raise NotImplementedError
 
     @staticmethod
-    def _answer(completion: Completion, structured: dict | None, wrapped: bool) -> Completion:
-        """The structured tool's input as the answer (unwrapped); a reply that only called the
-        structured tool stopped, it called no tool."""
+    def _answer(text: str, tool_calls: list[dict], usage: Usage, finish_reason: str | None,
+                request_id: str | None, reasoning: list[str], structured: dict | None, wrapped: bool) -> Completion:
+        """The Completion of a read reply: the reasoning blocks joined, the structured tool's
+        input as the answer (unwrapped); a reply that only called the structured tool stopped,
+        it called no tool."""
+        completion = Completion(text=text, tool_calls=tool_calls, usage=usage, finish_reason=finish_reason,
+                                request_id=request_id)
+        if reasoning:
+            completion.reasoning = "\n\n".join(reasoning)
         if structured is not None:
             if wrapped and "value" in structured:
                 completion.parsed = structured["value"]
