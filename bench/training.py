@@ -13,8 +13,10 @@ Two tasks, data generated from fixed seeds (no download):
   the reward is the slot accuracy (the fraction of the four fields right).
 
 Each run: a fresh program, ``fit`` on the training examples (1 epoch, batch 8, the optimizer
-with its defaults and ``seed``; ``fit`` compares the candidates on a quarter of them, held
-out, or on ``--selection-size`` of them with ``--selection-margin``), then the test reward.
+with its defaults and ``seed``; ``fit`` judges each candidate on the training examples that are
+not its demonstrations, a quarter of them held out of the batches (``--selection-size``), and
+keeps one only if a sign test says it is better (``--selection-alpha``, ``--selection-margin``),
+then the test reward.
 The zero-shot program is evaluated once per task: the embedded
 model decodes greedily, so every run starts from that same score, and a run whose program
 kept its starting point scores it again exactly.
@@ -167,7 +169,7 @@ async def run(args, task, optimizer_name, seed, train, test) -> dict:
         with synaplex.track_usage() as usage:
             history = await program.fit(x=train[0], y=train[1], epochs=args.epochs, batch_size=args.batch_size,
                                         verbose=0, seed=seed, selection_size=args.selection_size,
-                                        selection_margin=args.selection_margin)
+                                        selection_margin=args.selection_margin, selection_alpha=args.selection_alpha)
         calls = usage.total.calls + usage.total.cache_hits
     logs = await program.evaluate(x=test[0], y=test[1], batch_size=args.batch_size, verbose=0)
     selection = history.selection if history is not None else None
@@ -188,7 +190,8 @@ async def main(args):
     started = time.perf_counter()
     print(f"model {args.model}; {args.train} train / {args.test} test examples, {args.epochs} epoch(s), batch "
           f"{args.batch_size}, seeds {list(range(args.seeds))}, selection_size {args.selection_size}, "
-          f"selection_margin {args.selection_margin} (None: fit's default)\n", flush=True)
+          f"selection_margin {args.selection_margin}, selection_alpha {args.selection_alpha} (None: fit's default)\n",
+          flush=True)
     rows = []
     for task in tasks:
         spec = TASKS[task]
@@ -231,4 +234,5 @@ if __name__ == "__main__":
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--selection-size", type=int, default=None, help="fit's selection_size (default: fit's)")
     parser.add_argument("--selection-margin", type=int, default=None, help="fit's selection_margin (default: fit's)")
+    parser.add_argument("--selection-alpha", type=float, default=None, help="fit's selection_alpha (default: fit's)")
     asyncio.run(main(parser.parse_args()))

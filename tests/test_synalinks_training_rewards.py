@@ -151,9 +151,10 @@ async def test_a_batch_reward_trains_and_evaluates_on_whole_batches():
     assert calls == [2, 2, 1] and logs["reward"] == pytest.approx(4 / 5)
     calls.clear()
     history = await program.fit(x, y, batch_size=5, epochs=1, verbose=0, shuffle=False, seed=0)
-    # the starting point on the held-out example (x[4]), the training batch of 4 at once, then the
-    # step's candidates on x[4] (the one tried on the batch is the starting point: cached)
-    assert calls == [1, 4, 1, 1] and history.history["reward"] == [pytest.approx(3 / 4)]
+    # the starting point on the 5 examples at once, the training batch of 4 at once, then each of the
+    # step's candidates on the 3 examples that are not its 2 demonstrations (the one tried on the
+    # batch is the starting point: cached)
+    assert calls == [5, 4, 3, 3] and history.history["reward"] == [pytest.approx(3 / 4)]
 
 
 async def test_batch_metrics_see_the_whole_batch():

@@ -124,8 +124,9 @@ async def test_train_on_batch_runs_one_optimizer_step():
     x, y = data(6)
     first = await program.train_on_batch(0, x, y, return_dict=True)
     assert first["reward"] == pytest.approx(2 / 6)  # no example yet: only q0 and q3
-    second = await program.train_on_batch(1, x, y, val_x=data(3, start=10)[0], val_y=data(3, start=10)[1])
-    assert second == pytest.approx((2 + 3) / 9)  # then the validation batch, all right with an example
+    # 8 validation examples: the start gets 2 right, an example all 8 (6 wins: the sign test passes)
+    second = await program.train_on_batch(1, x, y, val_x=data(8, start=10)[0], val_y=data(8, start=10)[1])
+    assert second == pytest.approx((2 + 8) / 14)  # then the validation batch, all right with an example
     assert len(program.trainable_variables[0]["examples"]) == 1  # the best candidate is kept
     with pytest.raises(InvalidInputError, match="step must be an integer >= 0, got -1"):
         await program.train_on_batch(-1, x, y)
@@ -144,7 +145,7 @@ async def test_fit_takes_callback_ids():
     program = await program_of()
     program.compile(reward="exact_match", optimizer="random_few_shot")
     history = await program.fit(*data(4), epochs=5, verbose=0, callbacks=["early_stopping"],
-                                validation_data=data(3, start=10), seed=0)
+                                validation_data=data(8, start=10), seed=0)  # 8: enough for the sign test
     # EarlyStopping's defaults: val_reward reaches stop_at=1.0 once the few-shot examples are learned
     assert history.stop_reason.startswith("EarlyStopping: val_reward reached stop_at=1.0")
     assert len(history.epoch) < 5 and history.history["val_reward"][-1] == 1.0

@@ -13,7 +13,7 @@ from synaplex.errors import InvalidInputError
 from synaplex.modules.trace import Trace
 from synaplex.training.callbacks import BudgetStopping, Callback
 from synaplex.training.optimizers import OMEGA, RandomFewShot
-from synaplex.training.optimizers.optimizer import complexity, paired_margin, selection_beats
+from synaplex.training.optimizers.optimizer import complexity, paired_margin, selection_beats, sign_test_p
 from synaplex.training.selection import MAX_DEFAULT_SIZE, default_size
 from tests.conftest import Answer, AnswerWithRationale, Query
 
@@ -88,15 +88,20 @@ async def test_examples_that_help_are_kept_though_their_batch_was_harder():
     x, y = queries("e0", "e1", "e2", "e3", "h0", "h1", "h2", "h3", "s0", "s1", "s2", "s3")
     history = await program.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, selection_size=4)
     # step 1: the empty start met the easy batch (1.0); step 2: a candidate with examples met the
-    # hard one (0.5). Compared on the same 4 held-out examples: 0.0 against 1.0.
+    # hard one (0.5). Compared on the same examples (every training example but its demonstrations,
+    # the 4 held out included): the start gets the "e" queries right, the candidate all but h1 and h3:
+    # 6 wins, no loss (sign test p = 1/64).
     assert history.history["reward"] == [0.75]
     assert batch_best(program) == []  # the old rule would have kept no examples
     examples = generator.state["examples"]
     assert examples and all(e["inputs"]["query"].startswith("e") for e in examples)
-    assert history.selection == {"start": 0.0, "best": 1.0, "gain": 1.0, "measured": 2, "size": 4, "margin": 0,
-                                 "source": "held_out", "examples": len(examples),
+    judged = 12 - len(examples)
+    assert history.selection == {"start": pytest.approx(4 / 12), "best": pytest.approx((judged - 2) / judged),
+                                 "gain": pytest.approx(6 / judged), "measured": 2, "size": 12, "held_out": 4,
+                                 "margin": 0, "alpha": 0.05, "judged": judged, "source": "training",
+                                 "examples": len(examples),
                                  "winner": "epoch 1, step 2, the candidate tried on the batch"}
-    assert history.history["selection_reward"] == [1.0]
+    assert history.history["selection_reward"] == [pytest.approx((judged - 2) / judged)]
     assert (await program.evaluate(*queries("s0", "s1", "s2", "s3"), verbose=0))["reward"] == 1.0
 
 
@@ -110,12 +115,14 @@ async def test_a_candidate_worse_on_the_selection_set_is_never_kept():
 
     program, generator = await build(rule_lm(right))
     program.compile(reward="exact_match", optimizer=Scripted([["a"], ["b"], ["a", "b"]]))
-    x, y = queries("t0", "t1", "t2", "t3", "t4", "t5", "s0", "s1", "s2", "s3")
-    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4)
+    x, y = queries("t0", "t1", "t2", "t3", "t4", "t5", *[f"s{i}" for i in range(8)])
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=8)
     assert history.history["reward"] == [pytest.approx(2 / 6)]  # 0, 1 and 0 on the three batches
     assert batch_best(program) == ["b"]  # the old rule: the best batch
+    # judged on all 14 ("a" and "b" are no training example): "a" wins s1..s7 against the start
+    # (p = 1/128); "b" wins t0..t5 and loses s0..s7 against "a"
     assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["a"]
-    assert (history.selection["start"], history.selection["best"]) == (0.25, 1.0)
+    assert (history.selection["start"], history.selection["best"]) == (pytest.approx(1 / 14), pytest.approx(8 / 14))
     assert history.selection["winner"] == "epoch 1, step 1, the candidate tried on the batch"
 
 
@@ -128,10 +135,12 @@ async def test_the_starting_point_wins_when_nothing_beats_it(caplog):
         history = await program.fit(x, y, batch_size=3, epochs=2, verbose=0, seed=0)
     assert generator.state.get_json()["examples"] == []
     assert history.selection["winner"] == "the starting point"
-    assert (history.selection["start"], history.selection["best"], history.selection["gain"]) == (0.0, 0.0, 0.0)
+    assert (history.selection["start"], history.selection["best"], history.selection["gain"]) == (
+        pytest.approx(2 / 12), pytest.approx(2 / 12), 0.0)
     assert history.selection["measured"] > 1  # other candidates were measured, none kept
-    assert "'selected': the starting point won on the selection set (3 example(s) held out of the training " \
-           "data): reward 0.0000, +0.0000 over the starting point (0.0000)" in caplog.text
+    assert "'selected': the starting point won on the selection set (12 training example(s), each candidate judged " \
+           "on those not among its demonstrations; 3 held out of the training batches): reward 0.1667, +0.0000 over " \
+           "the starting point (0.1667)" in caplog.text
 
 
 async def test_the_starting_point_wins_over_worse_candidates():
@@ -141,7 +150,7 @@ async def test_the_starting_point_wins_over_worse_candidates():
     x, y = queries(*[f"q{i}" for i in range(12)])
     history = await program.fit(x, y, batch_size=3, epochs=2, verbose=0, seed=1)
     assert generator.state.get_json()["examples"] == []
-    assert (history.selection["start"], history.selection["best"]) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
+    assert (history.selection["start"], history.selection["best"]) == (pytest.approx(2 / 12), pytest.approx(2 / 12))
     assert history.selection["winner"] == "the starting point"
 
 
@@ -189,40 +198,103 @@ def test_a_higher_mean_wins_only_by_the_paired_margin():
     assert selection_beats(0.5, {"g": {"examples": [1]}}, tie, [0.0, 0.0, 1.0, 1.0], margin=2)
 
 
+def test_the_sign_test_and_the_examples_both_candidates_were_judged_on():
+    assert sign_test_p(5, 0) == 1 / 32 and sign_test_p(4, 0) == 1 / 16 and sign_test_p(1, 0) == 0.5
+    assert sign_test_p(6, 1) == 8 / 128 and sign_test_p(7, 1) == 9 / 256 and sign_test_p(0, 0) == 1.0
+    start = {"value": {"g": {"examples": []}}, "score": 0.0, "rewards": [0.0] * 6, "keys": list("abcdef")}
+    clear = {"g": {"examples": [1]}}
+    assert selection_beats(5 / 5, clear, start, [1.0] * 5, alpha=0.05, keys=list("bcdef"))  # 5 wins: p = 1/32
+    assert not selection_beats(1.0, clear, start, [1.0] * 4, alpha=0.05, keys=list("cdef"))  # 4 wins: p = 1/16
+    # compared only where both were judged: its losses on "x", "y" (not judged for the start) do not count
+    assert selection_beats(5 / 7, clear, start, [1.0] * 5 + [0.0, 0.0], alpha=0.05, keys=list("bcdefxy"))
+    assert not selection_beats(1.0, clear, start, [1.0, 1.0], alpha=0.05, keys=["x", "y"])  # nothing in common
+    # never below the start where both were judged, though better than the best
+    best = {"value": clear, "score": 0.0, "rewards": [0.0] * 6, "keys": list("abcdef")}
+    start_high = {"rewards": [1.0] * 6, "keys": list("abcdef")}
+    assert not selection_beats(0.5, {"g": {"examples": [2]}}, best, [0.5] * 6, keys=list("abcdef"), start=start_high)
+    assert selection_beats(0.5, {"g": {"examples": [2]}}, best, [0.5] * 6, keys=list("abcdef"))
+
+
 def lucky_and_clear_lm():
     """Held-out s0..s3: the start gets none right; example "a" gets s0 right (one lucky example);
-    "b" gets s0..s2 right (three); "c" gets all four (one more than "b")."""
+    "b" gets s0..s2 right (three); "c" gets all four (one more than "b"); "z" gets every query right."""
     right_on = {(): set(), ("a",): {"s0"}, ("b",): {"s0", "s1", "s2"}, ("c",): {"s0", "s1", "s2", "s3"}}
-    return rule_lm(lambda query, examples: query in right_on[tuple(examples)])
+    return rule_lm(lambda query, examples: tuple(examples) == ("z",) or query in right_on[tuple(examples)])
 
 
-async def test_a_candidate_better_by_one_lucky_example_is_not_kept_with_a_margin():
+async def test_a_candidate_better_by_one_lucky_example_is_not_kept():
     x, y = queries("t0", "t1", "t2", "t3", "s0", "s1", "s2", "s3")
     program, generator = await build(lucky_and_clear_lm())
     program.compile(reward="exact_match", optimizer=Scripted([["a"], ["a"]]))
-    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4,
-                                selection_margin=2)
-    assert generator.state["examples"] == []  # +1 example of 4: within the noise, the start stays
-    assert (history.selection["start"], history.selection["best"], history.selection["margin"]) == (0.0, 0.0, 2)
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4)
+    assert generator.state["examples"] == []  # 1 win, 0 losses: p = 0.5, the start stays
+    assert (history.selection["start"], history.selection["best"], history.selection["alpha"]) == (0.0, 0.0, 0.05)
     assert history.selection["winner"] == "the starting point" and history.selection["measured"] == 2
-    # the same fit by default (means only) keeps it: the margin is what refused it
+    # a margin refuses it too, without the test
     synaplex.clear_session()
     program, generator = await build(lucky_and_clear_lm())
     program.compile(reward="exact_match", optimizer=Scripted([["a"], ["a"]]))
-    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4)
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4,
+                                selection_margin=2, selection_alpha=1)
+    assert generator.state["examples"] == [] and history.selection["margin"] == 2
+    # means only (selection_alpha=1, no margin) keep it: the test is what refused it
+    synaplex.clear_session()
+    program, generator = await build(lucky_and_clear_lm())
+    program.compile(reward="exact_match", optimizer=Scripted([["a"], ["a"]]))
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4,
+                                selection_alpha=1)
     assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["a"]
-    assert (history.selection["best"], history.selection["margin"]) == (0.25, 0)
+    assert (history.selection["best"], history.selection["margin"]) == (1 / 8, 0)
+
+
+async def test_the_start_wins_when_nothing_is_significantly_better():
+    # "c" gets the 4 held-out queries right and the start none: a higher mean, but 4 wins are p = 1/16
+    x, y = queries("t0", "t1", "t2", "t3", "s0", "s1", "s2", "s3")
+    program, generator = await build(lucky_and_clear_lm())
+    program.compile(reward="exact_match", optimizer=Scripted([["c"], ["b"]]))
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4)
+    assert generator.state["examples"] == []
+    assert history.selection["winner"] == "the starting point" and history.selection["gain"] == 0.0
+
+
+async def test_a_clearly_better_candidate_is_kept():
+    # "z" gets all 10 queries right, the start none: 10 wins (p < 0.001); "a" after it loses to it
+    x, y = queries("t0", "t1", "t2", "t3", "t4", "t5", "s0", "s1", "s2", "s3")
+    program, generator = await build(lucky_and_clear_lm())
+    program.compile(reward="exact_match", optimizer=Scripted([["a"], ["z"], ["a"]]))
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4)
+    assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["z"]
+    assert (history.selection["start"], history.selection["best"], history.selection["gain"]) == (0.0, 1.0, 1.0)
+    assert history.selection["winner"] == "epoch 1, step 2, the candidate tried on the batch"
+
+
+async def test_a_candidate_is_never_judged_on_its_own_demonstrations():
+    calls = []
+    program, generator = await build(rule_lm(lambda query, examples: bool(examples), calls))
+    # training examples as demonstrations; no batch (of 2, in order) meets its own demonstrations
+    program.compile(reward="exact_match", optimizer=Scripted([["t4", "t5"], ["t4", "t5"], ["t0", "t1"]]))
+    x, y = queries("t0", "t1", "t2", "t3", "t4", "t5", "s0", "s1", "s2", "s3")
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4)
+    assert all(query not in examples for examples, query in calls)
+    assert {query for examples, query in calls if examples == ("t4", "t5")} == {"t0", "t1", "t2", "t3", "s0", "s1",
+                                                                               "s2", "s3"}
+    assert {query for examples, query in calls if examples == ("t0", "t1")} >= {"t2", "t3", "t4", "t5", "s0"}
+    # [t4, t5] beat the start on the 8 examples it was judged on; [t0, t1] only tied it where both were
+    assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["t4", "t5"]
+    assert (history.selection["judged"], history.selection["best"], history.selection["size"]) == (8, 1.0, 10)
+    assert history.history["selection_calls"] == [10 + 8 + 8]  # the start on all 10, each candidate on 8
 
 
 async def test_a_clearly_better_candidate_is_kept_and_replaced_only_by_a_clearly_better_one():
+    # the margin alone (selection_alpha=1 turns the sign test off): the proof of selection_margin
     x, y = queries("t0", "t1", "t2", "t3", "t4", "t5", "s0", "s1", "s2", "s3")
     program, generator = await build(lucky_and_clear_lm())
     program.compile(reward="exact_match", optimizer=Scripted([["b"], ["c"], ["a"]]))
     history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4,
-                                selection_margin=2)
-    # "b" wins 3 of 4 against the start: kept; "c" then wins 1 more than "b" does: not enough
+                                selection_margin=2, selection_alpha=1)
+    # "b" wins 3 against the start: kept; "c" then wins 1 more than "b" does: not enough
     assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["b"]
-    assert (history.selection["start"], history.selection["best"]) == (0.0, 0.75)
+    assert (history.selection["start"], history.selection["best"]) == (0.0, 0.3)
     assert history.selection["winner"] == "epoch 1, step 1, the candidate tried on the batch"
     assert (await program.evaluate(x[-4:], y[-4:], verbose=0))["reward"] == 0.75
     # with margin 1, "c" (one more example won than lost against "b") replaces it
@@ -230,9 +302,21 @@ async def test_a_clearly_better_candidate_is_kept_and_replaced_only_by_a_clearly
     program, generator = await build(lucky_and_clear_lm())
     program.compile(reward="exact_match", optimizer=Scripted([["b"], ["c"], ["a"]]))
     history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, selection_size=4,
-                                selection_margin=1)
+                                selection_margin=1, selection_alpha=1)
     assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["c"]
-    assert history.selection["best"] == 1.0
+    assert history.selection["best"] == 0.4
+
+
+async def test_validation_data_is_compared_with_the_same_test():
+    x, y = queries("t0", "t1", "t2", "t3")
+    val = queries(*[f"v{i}" for i in range(6)])
+    program, generator = await build(rule_lm(lambda query, examples: examples == ["z"] or
+                                             (examples == ["a"] and query == "v0")))
+    program.compile(reward="exact_match", optimizer=Scripted([["a"], ["z"]]))
+    history = await program.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, validation_data=val)
+    assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["z"]  # "a": 1 win; "z": 6
+    assert (history.selection["source"], history.selection["judged"], history.selection["best"]) == (
+        "validation", 6, 1.0)
 
 
 async def test_bad_selection_margins_are_errors():
@@ -244,18 +328,26 @@ async def test_bad_selection_margins_are_errors():
                                                     rf"selection examples a candidate must win than lose.*got "
                                                     rf"{re.escape(repr(bad))}"):
             await program.fit(x, y, verbose=0, selection_margin=bad)
-    with pytest.raises(InvalidInputError, match=r"selection_margin=4 is larger than the selection set \(3 examples\):"
-                                                r" no candidate could replace the starting point"):
-        await program.fit(*queries(*[f"q{i}" for i in range(12)]), verbose=0, selection_margin=4)  # 3 held out
+    with pytest.raises(InvalidInputError, match=r"selection_margin=13 is larger than the selection set \(12 "
+                                                r"examples\): no candidate could replace the starting point"):
+        await program.fit(*queries(*[f"q{i}" for i in range(12)]), verbose=0, selection_margin=13)
+    for bad in (0, -0.1, 1.5, True, "0.05", math.nan):
+        with pytest.raises(InvalidInputError, match=r"selection_alpha must be a number > 0.0 and <= 1.0, got .*"
+                                                    r"one-sided sign test's level"):
+            await program.fit(x, y, verbose=0, selection_alpha=bad)
     assert program.optimizer.iterations == 0  # refused before anything ran
     await program.optimizer.build(program)
     with pytest.raises(InvalidInputError, match=r"margin must be an integer >= 0, got -1"):
         program.optimizer.begin_selection(program.optimizer.current(), margin=-1)
+    with pytest.raises(InvalidInputError, match=r"selection_alpha must be a number > 0.0 and <= 1.0, got 2"):
+        program.optimizer.begin_selection(program.optimizer.current(), alpha=2)
     program.optimizer.begin_selection(program.optimizer.current())
     for bad in ([], [0.5, math.nan], "0.5", [True]):
         with pytest.raises(InvalidInputError, match=r"A selection's per-example rewards must be a non-empty list of "
                                                     r"finite numbers"):
             program.optimizer.record_selection(program.optimizer.current(), 0.5, "start", rewards=bad)
+    with pytest.raises(InvalidInputError, match=r"A selection's example keys must be a list of strings, one per reward"):
+        program.optimizer.record_selection(program.optimizer.current(), 0.5, "start", rewards=[0.5], keys=["a", "b"])
 
 async def test_the_final_program_scores_the_best_on_the_selection_set_and_never_below_the_start():
     # A noisy model: whether an answer is right depends on the examples shown, pseudo-randomly.
@@ -269,8 +361,11 @@ async def test_the_final_program_scores_the_best_on_the_selection_set_and_never_
         program.compile(reward="exact_match", optimizer=RandomFewShot(seed=seed))
         history = await program.fit(x, y, batch_size=5, epochs=2, verbose=0, seed=seed)
         summary = history.selection
-        assert summary["size"] == 5 and summary["best"] >= summary["start"]
-        again = await program.evaluate(x[-5:], y[-5:], verbose=0)  # the held-out slice: the last 5
+        assert (summary["size"], summary["held_out"]) == (20, 5) and summary["gain"] >= 0
+        shown = {e["inputs"]["query"] for e in program.trainable_variables[0]["examples"]}
+        judged = [i for i in range(20) if x[i].query not in shown]  # every example but its demonstrations
+        assert summary["judged"] == len(judged)
+        again = await program.evaluate([x[i] for i in judged], [y[i] for i in judged], verbose=0)
         assert again["reward"] == pytest.approx(summary["best"])
 
 
@@ -283,7 +378,7 @@ async def test_the_selection_set_is_held_out_of_the_training_batches():
     program.compile(reward="exact_match", optimizer=RandomFewShot(seed=0))
     x, y = queries(*[f"q{i}" for i in range(12)])
     history = await program.fit(x, y, batch_size=4, epochs=2, verbose=0, seed=0)
-    assert default_size(12) == 3 and history.selection["size"] == 3
+    assert default_size(12) == 3 and (history.selection["size"], history.selection["held_out"]) == (12, 3)
     held = {"q9", "q10", "q11"}  # the last three, as validation_split takes them
     pool = program.optimizer.get_state()["variables"]["gen/state"]["pool"]
     assert {e["inputs"]["query"] for e in pool} == {f"q{i}" for i in range(9)}
@@ -299,7 +394,9 @@ async def test_validation_data_is_the_selection_set():
     program.compile(reward="exact_match", optimizer=RandomFewShot(seed=0))
     x, y = queries(*[f"q{i}" for i in range(8)])
     val = queries("v0", "v1", "v2", "v3")
-    history = await program.fit(x, y, batch_size=4, verbose=0, seed=0, validation_data=val, selection_size=2)
+    # selection_alpha=1: any higher mean (two examples can never pass the sign test at 5%)
+    history = await program.fit(x, y, batch_size=4, verbose=0, seed=0, validation_data=val, selection_size=2,
+                                selection_alpha=1)
     assert (history.selection["size"], history.selection["source"]) == (2, "validation")
     assert history.history["inference_calls"] == [8 + 4]  # every training example, and validation at epoch end
     selection_queries = {query for _, query in calls if query.startswith("v")}
@@ -371,9 +468,12 @@ async def test_a_candidate_never_runs_twice_on_the_same_selection_example():
     records = []
 
     class Counting(RandomFewShot):
-        def record_selection(self, candidate, score, label, rewards=None):
+        def record_selection(self, candidate, score, label, rewards=None, keys=None):
             records.append(label)
-            return super().record_selection(candidate, score, label, rewards)
+            judged[json.dumps(candidate, sort_keys=True)] = len(keys)
+            return super().record_selection(candidate, score, label, rewards, keys)
+
+    judged = {}
 
     calls = []
     program, _ = await build(rule_lm(lambda query, examples: len(examples) == 1, calls))
@@ -383,7 +483,10 @@ async def test_a_candidate_never_runs_twice_on_the_same_selection_example():
     held = {"q6", "q7"}
     selection_calls = [call for call in calls if call[1] in held]
     assert len(selection_calls) == len(set(selection_calls))  # each (examples, example) once
-    assert history.history["selection_calls"][-1] == len(selection_calls) == 2 * history.selection["measured"]
+    assert len(selection_calls) == 2 * history.selection["measured"]  # every candidate on both held-out examples
+    # and on the training examples that are not its demonstrations, once
+    assert history.history["selection_calls"][-1] == sum(judged.values())
+    assert len(judged) == history.selection["measured"]
     # candidates met again (the start tried on the first batch, sets drawn twice) ran no call
     assert len(records) > history.selection["measured"]
     assert records[:2] == ["the starting point", "epoch 1, step 1, the candidate tried on the batch"]
@@ -412,7 +515,7 @@ async def test_selection_calls_are_their_own_usage_phase_and_budget_stopping_cou
     assert history.history["selection_calls"][-1] > 0 and history.history["selection_tokens"][-1] > 0
     assert history.history["selection_reward"] == [1.0]
     # each batch's usage (what BudgetStopping estimates the next batch by) includes its selection calls
-    assert batches[0][0] > 3 and batches[0][1] == 3 + batches[0][0]  # the start's 3 calls came before
+    assert batches[0][0] > 3 and batches[0][1] == 12 + batches[0][0]  # the start's 12 calls came before
 
 
 async def test_evaluate_has_no_selection_phase():

@@ -5,17 +5,27 @@ that met a hard batch. So ``fit`` scores every candidate the optimizer tries (an
 program's starting point) on one shared set of examples, and keeps the best measured there:
 
 * ``validation_data`` (or the ``validation_split`` slice) when given: its first
-  ``selection_size`` examples (all of it by default);
-* otherwise the **last** ``selection_size`` training examples, taken before shuffling (as
-  Keras takes ``validation_split``) and held out of the training batches, so that no example
-  shown to the program as a demonstration is also one it is judged on. By default a quarter
-  of the training examples, at least 1 and at most :data:`MAX_DEFAULT_SIZE`; with a single
-  training example there is nothing to hold out, and the candidates are compared on it.
+  ``selection_size`` examples (all of it by default); every candidate is judged on all of them;
+* otherwise **the training examples themselves**: each candidate is judged on every training
+  example that is not one of its own demonstrations (a few-shot example with the same
+  inputs), so no candidate is judged on an answer it was shown. The **last**
+  ``selection_size`` training examples, taken before shuffling (as Keras takes
+  ``validation_split``), are also held out of the training batches: they never become
+  demonstrations, so every candidate is judged on them. By default a quarter of the
+  training examples, at least 1 and at most :data:`MAX_DEFAULT_SIZE`; with a single training
+  example nothing is held out.
 
-A candidate replaces the best measured so far when its mean there is higher; with a
-``margin`` (``fit(selection_margin=...)``) it must also score higher than the best on at
-least ``margin`` more examples than it scores lower on (a paired comparison, see
-:func:`~synaplex.training.optimizers.optimizer.selection_beats`).
+A candidate replaces the best so far only when, on the examples **both** were judged on, its
+mean is higher **and** a one-sided sign test on its wins and losses there (examples it scores
+higher and lower on; ties left out) gives ``p <= selection_alpha`` (0.05 by default;
+``selection_alpha=1``: any higher mean), **and** it wins at least ``selection_margin`` more
+examples than it loses (0 by default), **and** its mean is not below the starting point's on
+the examples both were judged on. Ties keep the simpler candidate. See
+:func:`~synaplex.training.optimizers.optimizer.selection_beats`. Why a sign test: the rewards
+are bounded and often take a few values (0/1, quarters), so differences are mostly ties and
+a few steps; the exact sign test needs no normality and no variance estimate (a paired
+t-test is undefined when every difference is equal), and 5 wins without a loss are the
+fewest that pass at 5%. One lucky example never does.
 
 The rewards measured there are cached per ``(candidate, example)``: a candidate that meets
 an example again (the starting point proposed again, an example set drawn twice, a resumed
@@ -33,7 +43,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
-from synaplex.training.optimizers.optimizer import candidate_key
+from synaplex.training.optimizers.optimizer import DEFAULT_ALPHA, candidate_key, canonical, check_alpha
 
 _log = logging.getLogger("synaplex.training")
 
@@ -92,6 +102,15 @@ def check_margin(selection_margin: Any, size: int) -> int:
     return selection_margin
 
 
+def check_selection_alpha(selection_alpha: Any) -> float:
+    """``fit``'s ``selection_alpha`` (``None``: :data:`DEFAULT_ALPHA`).
+
+    Raises:
+        InvalidInputError: not a number in (0, 1].
+    """
+    return DEFAULT_ALPHA if selection_alpha is None else check_alpha(selection_alpha)
+
+
 class SelectionSet:
     """The examples every candidate is scored on, and where they come from.
 
@@ -99,21 +118,40 @@ class SelectionSet:
         xs, ys: the examples and their expected outputs (``ys`` is ``None`` for a reward
             that needs no ground truth).
         keys: one content key per example (the cache's second key).
-        source: ``"validation"``, ``"held_out"`` (the last training examples) or
-            ``"training"`` (a single training example, not held out).
+        source: ``"validation"`` (every candidate judged on every example) or ``"training"``
+            (the training examples: each candidate judged on those that are not its own
+            demonstrations).
+        held_out: how many of the examples (the last ones) were held out of the training
+            batches (``"training"`` only).
     """
 
-    def __init__(self, xs: list, ys: list | None, source: str):
-        self.xs, self.ys, self.source = xs, ys, source
+    def __init__(self, xs: list, ys: list | None, source: str, held_out: int = 0):
+        self.xs, self.ys, self.source, self.held_out = xs, ys, source, held_out
         self.keys = [example_key(x, ys[i] if ys is not None else None) for i, x in enumerate(xs)]
+        self._inputs = [canonical(_example_json(x)) for x in xs]
 
     def __len__(self) -> int:
         return len(self.xs)
 
+    def judged(self, candidate: dict) -> list[int]:
+        """The indices of the examples ``candidate`` is judged on: all of the validation data;
+        of the training examples, those whose inputs are not those of one of its few-shot
+        examples (in any variable)."""
+        if self.source == "validation":
+            return list(range(len(self)))
+        shown = set()
+        for value in candidate.values():
+            examples = value.get("examples") if isinstance(value, dict) else None
+            for example in examples if isinstance(examples, list) else []:
+                if isinstance(example, dict) and "inputs" in example:
+                    shown.add(canonical(example["inputs"]))
+        return [i for i, inputs in enumerate(self._inputs) if inputs not in shown]
+
     def describe(self) -> str:
-        where = {"validation": "of the validation data", "held_out": "held out of the training data",
-                 "training": "the training data itself (one example: nothing to hold out)"}[self.source]
-        return f"{len(self)} example(s) {where}"
+        if self.source == "validation":
+            return f"{len(self)} example(s) of the validation data"
+        return (f"{len(self)} training example(s), each candidate judged on those not among its demonstrations; "
+                f"{self.held_out} held out of the training batches")
 
 
 def split(xs: list, ys: list | None, validation: tuple | None, selection_size: Any) -> tuple[list, list | None,
@@ -143,8 +181,8 @@ def split(xs: list, ys: list | None, validation: tuple | None, selection_size: A
                      "candidates are compared on that example. Give validation_data to compare them on others.")
         return xs, ys, SelectionSet(xs, ys, "training")
     size = default_size(len(xs)) if size is None else size
-    held = SelectionSet(xs[-size:], ys[-size:] if ys is not None else None, "held_out")
-    return xs[:-size], ys[:-size] if ys is not None else None, held
+    judged = SelectionSet(xs, ys, "training", held_out=size)
+    return xs[:-size], ys[:-size] if ys is not None else None, judged
 
 
 async def measure(candidate: dict, optimizer: Any, selection: SelectionSet,
@@ -156,14 +194,23 @@ async def measure(candidate: dict, optimizer: Any, selection: SelectionSet,
 
 async def measure_each(candidate: dict, optimizer: Any, selection: SelectionSet,
                        run_examples: Callable[[list[int]], Awaitable[list[dict]]]) -> list[float]:
-    """The reward of the joint ``candidate`` on each example of the selection set, in order.
+    """The reward of the joint ``candidate`` on each example of the selection set, in order."""
+    return await measure_judged(candidate, optimizer, selection, run_examples, list(range(len(selection))))
+
+
+async def measure_judged(candidate: dict, optimizer: Any, selection: SelectionSet,
+                         run_examples: Callable[[list[int]], Awaitable[list[dict]]],
+                         indices: list[int] | None = None) -> list[float]:
+    """The reward of the joint ``candidate`` on each example it is judged on (``indices``;
+    default :meth:`SelectionSet.judged`), in order.
 
     The examples not cached for this candidate run with the candidate assigned to the
     variables (``run_examples(indices)`` returns one record ``{"reward", "error"}`` per
     index); the variables get their values back afterwards.
     """
+    indices = selection.judged(candidate) if indices is None else indices
     cache = optimizer.selection_cache.setdefault(candidate_key(candidate), {})
-    missing = [i for i, key in enumerate(selection.keys) if key not in cache]
+    missing = [i for i in indices if selection.keys[i] not in cache]
     failed: dict[str, float] = {}
     if missing:
         before = optimizer.current()
@@ -177,4 +224,5 @@ async def measure_each(candidate: dict, optimizer: Any, selection: SelectionSet,
                 cache[selection.keys[i]] = float(record["reward"])
             else:
                 failed[selection.keys[i]] = 0.0
-    return [cache[key] if key in cache else failed[key] for key in selection.keys]
+    keys = [selection.keys[i] for i in indices]
+    return [cache[key] if key in cache else failed[key] for key in keys]

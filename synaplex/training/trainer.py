@@ -307,17 +307,22 @@ class Trainer(Trainable):
     async def fit(self, x: Any = None, y: Any = None, batch_size: int = 32, epochs: int = 1, verbose: Any = "auto",
                   callbacks: list | None = None, validation_split: float = 0.0, validation_data: Any = None,
                   shuffle: bool = True, initial_epoch: int = 0, seed: int | None = None,
-                  selection_size: int | None = None, selection_margin: int | None = None):
+                  selection_size: int | None = None, selection_margin: int | None = None,
+                  selection_alpha: float | None = None):
         """Train the program's trainable Variables; returns a ``History``.
 
         Every candidate the optimizer tries, and the program's starting point, is scored on
-        one *selection set* (the same examples for all); each epoch ends with the best
-        candidate measured there, so ``fit`` never leaves the program below where it started
-        on that set. A candidate replaces the best with a higher mean there, and with
-        ``selection_margin=k`` only if it also wins on at least ``k`` more selection examples
-        than it loses, example by example. Ties keep the simpler candidate (fewer examples, then shorter
-        instructions). ``history.selection`` and the ``synaplex.training`` log say which
-        candidate won and by how much; the ``selection_reward`` log is its score.
+        one *selection set*: the validation data when given, else the training examples, each
+        candidate judged on those that are not its own demonstrations (see
+        :mod:`synaplex.training.selection`). Each epoch ends with the best candidate measured
+        there. A candidate replaces the best only when, on the examples both were judged on,
+        its mean is higher, a one-sided sign test on its wins and losses gives
+        ``p <= selection_alpha``, it wins at least ``selection_margin`` more examples than it
+        loses, and it is not below the starting point; so ``fit`` never leaves the program
+        below where it started on the examples both were judged on. Ties keep the simpler
+        candidate (fewer examples, then shorter instructions). ``history.selection`` and the
+        ``synaplex.training`` log say which candidate won and by how much (``gain``: on the
+        examples both were judged on); the ``selection_reward`` log is its score.
 
         Args:
             x, y: the training examples and their expected outputs (lists of DataModels or
@@ -332,17 +337,21 @@ class Trainer(Trainable):
                 ``EarlyStopping``, ``ProgramCheckpoint``, ``CSVLogger``, ``BudgetStopping``,
                 ``BackupAndRestore``…
             seed: makes shuffling and the optimizer's choices repeatable.
-            selection_size: how many examples the candidates are compared on. With
-                validation data, its first ``selection_size`` examples (default: all of
-                it). Without, the last ``selection_size`` training examples, held out of the
-                training batches (default: a quarter of them, at least 1 and at most 32).
-                Each candidate costs one program call (and reward) per example, counted in
-                the ``selection_*`` usage logs; a candidate is never run twice on the same
-                example.
-            selection_margin: how many more selection examples a candidate must score
-                higher than lower on, against the best so far, to replace it (besides a
-                higher mean; at most the selection set's size). Default 0: any higher mean
-                wins.
+            selection_size: with validation data, how many of its examples (the first)
+                the candidates are compared on (default: all of it). Without, how many of
+                the training examples (the last) are held out of the training batches, so
+                that they are never demonstrations and every candidate is judged on them
+                (default: a quarter, at least 1 and at most 32); the candidates are also
+                judged on the other training examples that are not their demonstrations.
+                Each candidate costs one program call (and reward) per example it is judged
+                on, counted in the ``selection_*`` usage logs; a candidate is never run twice
+                on the same example.
+            selection_margin: how many more examples a candidate must score higher than
+                lower on, against the best so far, to replace it (on top of the sign test;
+                at most the selection set's size). Default 0: the test alone.
+            selection_alpha: the level of the one-sided sign test (in (0, 1]) a candidate
+                must pass against the best so far to replace it. Default 0.05; 1 turns the
+                test off (any higher mean on the common examples wins).
         """
         self._check_compiled("fit")
         self._batch_state = None
@@ -369,6 +378,7 @@ class Trainer(Trainable):
             xs, ys = xs[:-held], ys[:-held] if ys is not None else None
         xs, ys, selection = selection_lib.split(xs, ys, val, selection_size)
         margin = selection_lib.check_margin(selection_margin, len(selection))
+        alpha = selection_lib.check_selection_alpha(selection_alpha)
 
         if seed is not None and getattr(self.optimizer, "seed", None) is None and hasattr(self.optimizer, "seed"):
             self.optimizer.seed = seed
@@ -390,7 +400,7 @@ class Trainer(Trainable):
         epoch = resume["epoch"] if resume else initial_epoch
         try:
             if resume is None or not self.optimizer.selection_active:  # a resumed run keeps its selection
-                self.optimizer.begin_selection(self.optimizer.current(), margin=margin)
+                self.optimizer.begin_selection(self.optimizer.current(), margin=margin, alpha=alpha)
                 await self._select([(self.optimizer.current(), "the starting point")], selection, run, batch_size)
             while epoch < epochs and not self.stop_training:
                 if resume is not None:
@@ -489,9 +499,14 @@ class Trainer(Trainable):
                                          concurrency=concurrency, phase="selection")
 
         for candidate, label in candidates:
-            rewards = await selection_lib.measure_each(candidate, self.optimizer, selection, run_examples)
+            judged = selection.judged(candidate)
+            if not judged:  # every selection example is one of its demonstrations: it cannot be judged
+                _log.debug("Selection: %s cannot be judged (every example is one of its demonstrations).", label)
+                continue
+            rewards = await selection_lib.measure_judged(candidate, self.optimizer, selection, run_examples, judged)
             score = sum(rewards) / len(rewards)
-            if self.optimizer.record_selection(candidate, score, label, rewards=rewards):
+            keys = [selection.keys[i] for i in judged]
+            if self.optimizer.record_selection(candidate, score, label, rewards=rewards, keys=keys):
                 _log.debug("Selection: %s scored %.4f on the selection set, the best so far.", label, score)
 
     def _end_selection(self, selection: selection_lib.SelectionSet | None) -> dict | None:
@@ -501,7 +516,7 @@ class Trainer(Trainable):
             self.optimizer.end_selection()
         if summary is None:
             return None
-        summary = {**summary, "size": len(selection), "source": selection.source}
+        summary = {**summary, "size": len(selection), "source": selection.source, "held_out": selection.held_out}
         if summary["start"] is not None:
             _log.info("Program %r: %s won on the selection set (%s): reward %.4f, %+.4f over the starting point "
                       "(%.4f); %d candidate(s) measured.", self.name, summary["winner"], selection.describe(),
@@ -628,7 +643,7 @@ class Trainer(Trainable):
         if val is not None:  # the candidates are compared on the validation data
             selection = selection_lib.SelectionSet(val[0], val[1], "validation")
             self.optimizer.begin_selection(self.optimizer.current(), keep_cache=True,
-                                           margin=selection_lib.DEFAULT_MARGIN)
+                                           margin=selection_lib.DEFAULT_MARGIN, alpha=selection_lib.DEFAULT_ALPHA)
             await self._select([(self.optimizer.current(), "the starting point")], selection, run, len(val[0]))
         else:
             self.optimizer.clear_selection()
