@@ -38,7 +38,9 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # this checkout's synaplex, as the other benches do
+sys.path.insert(0, os.path.join(ROOT, "examples"))
 
 from training import DateAnswer, DateQuery, make_dates  # noqa: E402
 
