@@ -319,6 +319,19 @@ async def test_validation_data_is_compared_with_the_same_test():
         "validation", 6, 1.0)
 
 
+async def test_a_selection_set_too_small_for_the_sign_test_compares_means_and_says_so(caplog):
+    x, y = queries("t0", "t1", "t2", "t3")
+    val = queries("v0", "v1", "v2", "v3")  # 4 examples: a clean sweep has p = 1/16 > 0.05
+    program, generator = await build(rule_lm(lambda query, examples: examples == ["z"] and query == "v0"))
+    program.compile(reward="exact_match", optimizer=Scripted([["z"]]))
+    with caplog.at_level(logging.WARNING, logger="synaplex.training"):
+        history = await program.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, validation_data=val)
+    assert [e["inputs"]["query"] for e in generator.state["examples"]] == ["z"]  # a higher mean: kept
+    assert history.selection["best"] == 0.25
+    assert any("too few for the sign test at selection_alpha=0.05 (a candidate needs at least 5 examples, all won)"
+               in record.getMessage() for record in caplog.records)
+
+
 async def test_bad_selection_margins_are_errors():
     program, _ = await build(rule_lm(lambda query, examples: True))
     program.compile(reward="exact_match", optimizer=RandomFewShot())

@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -100,6 +101,20 @@ def check_margin(selection_margin: Any, size: int) -> int:
             f"selection_margin={selection_margin} is larger than the selection set ({size} examples): no candidate "
             f"could replace the starting point. Give selection_margin <= {size}, or more selection examples.")
     return selection_margin
+
+
+def usable_alpha(alpha: float, selection: SelectionSet) -> float:
+    """``alpha``, or 1.0 (compare means) when the selection set is too small for the sign test
+    ever to reach ``alpha``: a clean sweep of ``n`` examples has ``p = 0.5 ** n``, so fewer than
+    5 examples can never pass at 0.05 and nothing could ever replace the start. Says so."""
+    if alpha < 1.0 and 0.5 ** len(selection) > alpha:
+        needed = math.ceil(math.log2(1.0 / alpha))
+        _log.warning("The selection set has %d example(s) (%s): too few for the sign test at selection_alpha=%g "
+                     "(a candidate needs at least %d examples, all won), so candidates are compared by their mean "
+                     "reward instead. Give at least %d validation examples (or more training data) for the test.",
+                     len(selection), selection.describe(), alpha, needed, needed)
+        return 1.0
+    return alpha
 
 
 def check_selection_alpha(selection_alpha: Any) -> float:

@@ -378,7 +378,7 @@ class Trainer(Trainable):
             xs, ys = xs[:-held], ys[:-held] if ys is not None else None
         xs, ys, selection = selection_lib.split(xs, ys, val, selection_size)
         margin = selection_lib.check_margin(selection_margin, len(selection))
-        alpha = selection_lib.check_selection_alpha(selection_alpha)
+        alpha = selection_lib.usable_alpha(selection_lib.check_selection_alpha(selection_alpha), selection)
 
         if seed is not None and getattr(self.optimizer, "seed", None) is None and hasattr(self.optimizer, "seed"):
             self.optimizer.seed = seed
@@ -643,7 +643,8 @@ class Trainer(Trainable):
         if val is not None:  # the candidates are compared on the validation data
             selection = selection_lib.SelectionSet(val[0], val[1], "validation")
             self.optimizer.begin_selection(self.optimizer.current(), keep_cache=True,
-                                           margin=selection_lib.DEFAULT_MARGIN, alpha=selection_lib.DEFAULT_ALPHA)
+                                           margin=selection_lib.DEFAULT_MARGIN,
+                                           alpha=selection_lib.usable_alpha(selection_lib.DEFAULT_ALPHA, selection))
             await self._select([(self.optimizer.current(), "the starting point")], selection, run, len(val[0]))
         else:
             self.optimizer.clear_selection()
