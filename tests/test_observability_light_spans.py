@@ -209,3 +209,16 @@ def test_random_ids_are_the_sdks_random_ids():
     spans = exporter.get_finished_spans()
     assert len({s.context.trace_id for s in spans}) == 50  # each a root of its own trace
     assert all(s.context.trace_flags.sampled and s.context.trace_flags & TraceFlags.RANDOM_TRACE_ID for s in spans)
+
+
+def test_an_sdk_whose_readable_span_reads_a_field_light_spans_lack_gets_the_sdks_spans(monkeypatch):
+    from opentelemetry.sdk.trace import ReadableSpan  # noqa: PLC0415
+
+    monkeypatch.setattr(ReadableSpan, "future_field", property(lambda self: self._future_field), raising=False)
+    provider, exporter, starts = provider_with()
+    synaplex.enable_observability(tracer_provider=provider)
+    from synaplex.observability import tracing  # noqa: PLC0415
+
+    tracing._start("s", trace_api.SpanKind.INTERNAL, {"a": 1}).end()
+    assert starts.started and not any(isinstance(s, LightSpan) for s in starts.started)
+    assert [s.name for s in exporter.get_finished_spans()] == ["s"]

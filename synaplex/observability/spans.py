@@ -22,9 +22,11 @@ and ``trace.get_current_span().set_attribute(...)`` lands on it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import traceback
+import warnings
 from time import time_ns
 from typing import Any
 
@@ -108,7 +110,25 @@ def light_tracer(tracer: Any) -> LightTracer | None:
     limits = getattr(tracer, "_span_limits", None)
     if not isinstance(scope, InstrumentationScope) or not isinstance(limits, SpanLimits):
         return None  # an SDK version that keeps them elsewhere: its own start_span is right
-    return LightTracer(tracer, parent_based, scope, limits)
+    light = LightTracer(tracer, parent_based, scope, limits)
+    return light if _reads_as_a_readable_span(light) else None
+
+
+def _reads_as_a_readable_span(light: LightTracer) -> bool:
+    """Whether every public property of this SDK's ``ReadableSpan`` reads on a light span: an SDK
+    version whose ReadableSpan reads a field a light span lacks gets the SDK's own spans."""
+    probe = light._span("probe", SpanContext(1, 1, False, _SAMPLED), None, trace_api.SpanKind.INTERNAL, {})
+    probe._end_time = probe._start_time  # ended, and never handed to a processor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # instrumentation_info is deprecated
+        for name, _ in inspect.getmembers(ReadableSpan, lambda m: isinstance(m, property)):
+            try:
+                getattr(probe, name)
+            except AttributeError as error:
+                logger.debug("tracing: ReadableSpan.%s does not read on a light span (%s): the SDK makes the "
+                             "spans", name, error)
+                return False
+    return True
 
 
 class LightSpan(trace_api.Span, ReadableSpan):

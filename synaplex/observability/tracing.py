@@ -136,6 +136,8 @@ def enable_observability(exporter: Any = "console", tracer_provider: Any = None,
 
 
 def _otlp_exporter(endpoint: Any, headers: dict | None):
+    from synaplex.observability.otlp import OtlpSpanExporter, _without_userinfo  # noqa: PLC0415 - the otel SDK
+
     if not isinstance(endpoint, str):
         raise InvalidInputError(f"endpoint must be the URL of an OTLP/HTTP traces endpoint, got {endpoint!r:.100}.")
     try:
@@ -150,14 +152,7 @@ def _otlp_exporter(endpoint: Any, headers: dict | None):
     if headers is not None and not (isinstance(headers, dict)
                                     and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
         raise InvalidInputError("headers must be a dict of strings (header name -> value).")
-    from synaplex.observability.otlp import OtlpSpanExporter  # noqa: PLC0415 - imports the otel SDK
-
     return OtlpSpanExporter(endpoint, headers=headers)
-
-
-def _without_userinfo(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
 
 
 def disable_observability() -> None:
