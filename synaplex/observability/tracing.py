@@ -199,14 +199,24 @@ def _set_facts(span, facts: dict) -> None:
     getattr(span, "_facts", span.set_attributes)(facts)
 
 
+# (module class, name) -> (span name, attributes): what a module span says depends on nothing else
+_MODULE_SPANS: dict[tuple, tuple] = {}
+
+
 def module_span(module) -> _Scope:
     """A span around one module (or program) call; an agent's is an ``invoke_agent`` span."""
     if getattr(module, "_traced_as_agent", False):
         return agent_span(module)
-    kind = "program" if hasattr(module, "_graph") else "module"
-    return _Scope(f"synaplex.{kind} {module.name}", {
-        f"synaplex.{kind}.name": module.name, f"synaplex.{kind}.type": type(module).__name__,
-        SPAN_KIND: "CHAIN"})
+    known = _MODULE_SPANS.get((type(module), module.name))
+    if known is None:
+        kind = "program" if hasattr(module, "_graph") else "module"
+        known = (f"synaplex.{kind} {module.name}", {
+            f"synaplex.{kind}.name": module.name, f"synaplex.{kind}.type": type(module).__name__,
+            SPAN_KIND: "CHAIN"})
+        if len(_MODULE_SPANS) >= 1024:
+            _MODULE_SPANS.clear()
+        _MODULE_SPANS[type(module), module.name] = known
+    return _Scope(known[0], known[1].copy())
 
 
 def agent_span(agent) -> _Scope:
