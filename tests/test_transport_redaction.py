@@ -1,6 +1,6 @@
 """Credentials never leave by the side door: saved configs, error messages, tracing spans.
 
-Credential headers are found by rule (synaplex/lm/redaction.py), not from a list of three
+Credential headers are found by rule (synaplex/backend/redaction.py), not from a list of three
 names; URL userinfo and secret query values count as credentials too.
 """
 
@@ -16,9 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import synaplex
-from synaplex.errors import AuthenticationError, InvalidRequestError, ProviderConnectionError
-from synaplex.lm.errors import redact
-from synaplex.lm.redaction import (
+from synaplex.backend.redaction import (
     is_secret_header,
     redact_config,
     redact_headers,
@@ -26,6 +24,8 @@ from synaplex.lm.redaction import (
     safe_headers,
     strip_url_credentials,
 )
+from synaplex.errors import AuthenticationError, InvalidRequestError, ProviderConnectionError
+from synaplex.lm.errors import redact
 
 KEY = "sk-redaction-0123456789abcdefghijk"
 PASSWORD = "hunter2-userinfo-pw"

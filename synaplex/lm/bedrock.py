@@ -48,6 +48,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from synaplex.backend.errors import MissingDependencyError
+from synaplex.backend.redaction import redact_url
 from synaplex.lm import wire
 from synaplex.lm.base import Capabilities, Completion, CompletionRequest, StreamChunk
 from synaplex.lm.errors import (
@@ -82,7 +83,6 @@ from synaplex.lm.forced_tool import (
 from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient, encode_json
 from synaplex.lm.messages import split_data_url
 from synaplex.lm.options import merge_extra_body
-from synaplex.lm.redaction import redact_url
 from synaplex.lm.tools import mark_cut_off, tool_call
 
 INSTALL = 'pip install "synaplex[bedrock]"'

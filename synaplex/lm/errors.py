@@ -13,7 +13,7 @@ import re
 from email.utils import parsedate_to_datetime
 
 from synaplex.backend.errors import InvalidInputError, SynaplexError
-from synaplex.lm.redaction import redact_url
+from synaplex.backend.redaction import redact_url
 
 # Each pattern keeps group "keep" (the label) and replaces the secret that follows it.
 _SECRET_PATTERNS = [

@@ -13,6 +13,7 @@ from typing import Any
 
 from synaplex.backend import config
 from synaplex.backend.errors import InvalidInputError
+from synaplex.backend.redaction import redact_config, strip_url_credentials
 from synaplex.lm import budget as budget_lib
 from synaplex.lm import catalogue
 from synaplex.lm import options as options_lib
@@ -22,7 +23,6 @@ from synaplex.lm.cache import make_cache
 from synaplex.lm.errors import LMError, MissingAPIKeyError, RateLimitError, UnknownProviderError
 from synaplex.lm.profiles import PROFILES, ProviderProfile
 from synaplex.lm.providers import load_adapter, parse_model
-from synaplex.lm.redaction import redact_config, strip_url_credentials
 from synaplex.lm.resilience import RateLimiter, RetryPolicy
 from synaplex.serialization import safe_mode
 

@@ -17,11 +17,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+from synaplex.backend.redaction import safe_headers
 from synaplex.lm import wire
 from synaplex.lm.base import Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import LMError, ProviderInternalError
 from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
-from synaplex.lm.redaction import safe_headers
 
 STRUCTURED_TOOL = "structured_output"
 STRUCTURED_TOOL_DESCRIPTION = "Answer with this tool; its input is the answer."

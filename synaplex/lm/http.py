@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
+from synaplex.backend.redaction import redact_url, secret_header_values, url_secrets
 from synaplex.lm import transports, wire
 from synaplex.lm.errors import (
     ERROR_TYPE_STATUS,
@@ -44,7 +45,6 @@ from synaplex.lm.errors import (
     error_from_status,
     error_message_from_body,
 )
-from synaplex.lm.redaction import redact_url, secret_header_values, url_secrets
 from synaplex.lm.sse import EventTooLargeError, ServerSentEvent, SSEDecoder
 from synaplex.lm.transports import LoopClient, Reply
 

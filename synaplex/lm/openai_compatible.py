@@ -13,13 +13,13 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from synaplex.backend.redaction import safe_headers
 from synaplex.lm import wire
 from synaplex.lm.base import Completion, CompletionRequest, StreamChunk, Usage
 from synaplex.lm.errors import ContentFilterError, LMError, ProviderInternalError
 from synaplex.lm.http import DEFAULT_MAX_RESPONSE_BYTES, HttpClient
 from synaplex.lm.options import merge_extra_body
 from synaplex.lm.profiles import ProviderProfile
-from synaplex.lm.redaction import safe_headers
 from synaplex.lm.schemas import schema_name, transform
 from synaplex.lm.tools import tool_call
 

@@ -47,6 +47,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.util.re import parse_env_headers
 
 from synaplex.backend.errors import InvalidInputError
+from synaplex.backend.redaction import strip_url_credentials
 from synaplex.version import __version__
 
 logger = logging.getLogger("synaplex.observability")
@@ -416,16 +417,6 @@ _HINTS = {400: "the receiver rejected the request",
           413: "the batch is too large for the receiver: lower the batch processor's max_export_batch_size"}
 
 
-def _without_userinfo(url: str) -> str:
-    """``url`` with any ``user:password@`` removed from its authority."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<an invalid URL>"
-    netloc = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def _scheme(url: str) -> str | None:
     try:
         return urllib.parse.urlsplit(url).scheme
@@ -460,7 +451,7 @@ class OtlpSpanExporter(SpanExporter):
     def __init__(self, endpoint: str, headers: dict[str, str] | None = None, timeout: float = 10.0,
                  compression: str | None = None):
         if not isinstance(endpoint, str) or _scheme(endpoint) not in ("http", "https"):
-            shown = _without_userinfo(endpoint) if isinstance(endpoint, str) else type(endpoint).__name__
+            shown = strip_url_credentials(endpoint) if isinstance(endpoint, str) else type(endpoint).__name__
             raise InvalidInputError(f"OtlpSpanExporter needs the http(s) URL of an OTLP traces endpoint, such as "
                                     f"http://localhost:4318/v1/traces, got {shown!r:.200}.")
         if compression not in (None, "gzip"):
@@ -487,7 +478,8 @@ class OtlpSpanExporter(SpanExporter):
                 name.lower() == "authorization" for name in headers):
             auth = httpx2.BasicAuth(urllib.parse.unquote(parts.username or ""),
                                     urllib.parse.unquote(parts.password or ""))
-        self._endpoint = self._shown_endpoint = _without_userinfo(endpoint)
+        self._endpoint = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        self._shown_endpoint = strip_url_credentials(self._endpoint)  # and no secret query value
         self._timeout = float(timeout)
         self._compression = compression
         self._headers = httpx2.Headers({"User-Agent": f"synaplex/{__version__}"})

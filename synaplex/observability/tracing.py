@@ -38,6 +38,7 @@ import urllib.parse
 from typing import Any
 
 from synaplex.backend.errors import InvalidInputError
+from synaplex.backend.redaction import strip_url_credentials
 from synaplex.version import __version__
 
 # The active tracer, or None when tracing is off. Read on every call: keep it a plain global.
@@ -136,7 +137,7 @@ def enable_observability(exporter: Any = "console", tracer_provider: Any = None,
 
 
 def _otlp_exporter(endpoint: Any, headers: dict | None):
-    from synaplex.observability.otlp import OtlpSpanExporter, _without_userinfo  # noqa: PLC0415 - the otel SDK
+    from synaplex.observability.otlp import OtlpSpanExporter  # noqa: PLC0415 - imports the otel SDK
 
     if not isinstance(endpoint, str):
         raise InvalidInputError(f"endpoint must be the URL of an OTLP/HTTP traces endpoint, got {endpoint!r:.100}.")
@@ -146,7 +147,7 @@ def _otlp_exporter(endpoint: Any, headers: dict | None):
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInputError(f"endpoint must be an http(s) URL such as http://localhost:6006/v1/traces, got "
-                                f"{_without_userinfo(endpoint)!r}.")
+                                f"{strip_url_credentials(endpoint)!r}.")
     if parts.path in ("", "/"):
         endpoint = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/v1/traces", parts.query, ""))
     if headers is not None and not (isinstance(headers, dict)
