@@ -22,9 +22,12 @@ Neutral formats, which every adapter translates to and from its wire format:
 from __future__ import annotations
 
 import dataclasses
+import threading
 import types
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
+
+_ADDING = threading.Lock()
 
 
 @dataclasses.dataclass
@@ -48,7 +51,12 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     def add(self, other: Usage) -> None:
-        # Runs once per LM call: plain additions, no dataclasses.fields() reflection.
+        # Runs once per LM call: plain additions, no dataclasses.fields() reflection. Under a lock:
+        # threads calling one model (LangChain's batch, a thread pool) would otherwise lose updates.
+        with _ADDING:
+            self._add(other)
+
+    def _add(self, other: Usage) -> None:
         self.calls += other.calls
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens

@@ -57,8 +57,8 @@ async def _achat_complete(lm, messages: Any, stream: bool, schema: dict | None, 
     if stream:
         return lm.stream(messages, **kwargs)
     value = await lm(messages, schema=schema, **kwargs)
-    ends = {"model": lm.model, "usage": lm.last_usage, "finish_reason": getattr(lm, "last_finish_reason", None),
-            "request_id": getattr(lm, "last_request_id", None)}
+    usage, finish_reason, request_id = lm._last_call()  # this call's, whatever other threads did meanwhile
+    ends = {"model": lm.model, "usage": usage, "finish_reason": finish_reason, "request_id": request_id}
     if schema is not None:
         return ChatResponse(content=json.dumps(value), parsed=value, **ends)
     return ChatResponse(content=value["content"], tool_calls=value["tool_calls"], **ends)

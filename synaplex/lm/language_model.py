@@ -7,6 +7,7 @@ fallback models are tried in order.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import logging
@@ -77,6 +78,10 @@ def _falls_back(error: LMError) -> bool:
                                                                              UnsupportedInputError))
 
 
+# (model, usage, finish reason, request id) of the current task's last LM call (see _last_call)
+_LAST_CALL: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("synaplex_last_call", default=None)
+
+
 class LanguageModel(ModelFacade):
     """A language model, addressed as ``"provider/model-name"``.
 
@@ -116,6 +121,8 @@ class LanguageModel(ModelFacade):
         {'answer': 'Paris'}
     """
 
+    # The last call's outcome, whoever made it. A reader right after its own call (a chat
+    # response, a span, a router) takes _last_call(), which no other thread's call can replace.
     last_usage: Usage | None = None
     last_finish_reason: str | None = None
     last_request_id: str | None = None
@@ -273,7 +280,7 @@ class LanguageModel(ModelFacade):
         if tracing.TRACER is not None:
             with tracing.lm_span(self, request) as record:
                 value = await self._call_with_fallback(request)
-                record(self.last_usage, value)
+                record(*self._last_call(), value)
                 return value
         return await self._call_with_fallback(request)
 
@@ -341,10 +348,12 @@ class LanguageModel(ModelFacade):
 
     def _took_over(self, model: LanguageModel, index: int) -> None:
         """Account a fallback model's answer to this model too."""
-        used = dataclasses.replace(model.last_usage, fallbacks=model.last_usage.fallbacks + index + 1)
+        usage, finish_reason, request_id = model._last_call()
+        used = dataclasses.replace(usage, fallbacks=usage.fallbacks + index + 1)
         self.last_usage = used
         self.usage.add(used)
-        self.last_finish_reason, self.last_request_id = model.last_finish_reason, model.last_request_id
+        self.last_finish_reason, self.last_request_id = finish_reason, request_id
+        self._done(used, finish_reason, request_id)
 
     async def _complete(self, request: CompletionRequest):
         if has_images(request.messages):
@@ -361,6 +370,7 @@ class LanguageModel(ModelFacade):
                 usage = Usage(cache_hits=1, cost=0.0, latency=time.perf_counter() - started)
                 self._answered(completion)
                 self._account(usage)
+                self._done(usage, completion.finish_reason, completion.request_id)
                 return value
         try:
             completion = await self._attempt(request, usage)
@@ -381,11 +391,25 @@ class LanguageModel(ModelFacade):
         usage.latency = time.perf_counter() - started
         self._answered(completion)
         self._account(usage)
+        self._done(usage, completion.finish_reason, completion.request_id)
         return value
 
     def _answered(self, completion: Completion) -> None:
         self.last_finish_reason = completion.finish_reason
         self.last_request_id = completion.request_id
+
+    def _done(self, usage: Usage, finish_reason: str | None, request_id: str | None) -> None:
+        """The end of a call: its outcome for this caller (a context variable: the caller's task,
+        in the caller's thread) and the shared ``last_*`` attributes."""
+        _LAST_CALL.set((self, usage, finish_reason, request_id))
+
+    def _last_call(self) -> tuple[Usage | None, str | None, str | None]:
+        """(usage, finish reason, request id) of this caller's last call of this model; the shared
+        ``last_*`` attributes when this caller made none (its call ran in another context)."""
+        outcome = _LAST_CALL.get()
+        if outcome is not None and outcome[0] is self:
+            return outcome[1], outcome[2], outcome[3]
+        return self.last_usage, self.last_finish_reason, self.last_request_id
 
     async def _attempt(self, request: CompletionRequest, usage: Usage) -> Completion:
         """One adapter call, rate limited, retried and checked against the budgets; its usage
@@ -471,10 +495,13 @@ class LanguageModel(ModelFacade):
         if tracing.TRACER is not None:
             with tracing.lm_span(self, request) as record:
                 reply = {"role": "assistant", "content": ""}
+                usage = finish_reason = request_id = None
                 async for chunk in self._stream_with_fallback(request):
                     reply["content"] += chunk.text
+                    if chunk.usage is not None:  # the last chunk: this stream's own outcome
+                        usage, finish_reason, request_id = chunk.usage, chunk.finish_reason, chunk.request_id
                     yield chunk
-                record(self.last_usage, reply)
+                record(usage or self.last_usage, finish_reason, request_id, reply)
             return
         async for chunk in self._stream_with_fallback(request):
             yield chunk

@@ -157,8 +157,7 @@ class LanguageModelDriver:
         lm = self.language_model(model)
         wire, tool_dicts, params = self._request(messages, tools, config)
         value = await lm(wire, tools=tool_dicts, **params)
-        return pm.response_from_completion(value, lm.model, lm.last_usage, lm.last_finish_reason,
-                                           lm.last_request_id)
+        return pm.response_from_completion(value, lm.model, *lm._last_call())
 
     async def stream(self, messages: list, model: str, tools: list | None = None,
                      config: pm.CompletionConfig | None = None) -> AsyncIterator[pm.StreamChunk]:

@@ -337,8 +337,9 @@ class Router:
                 reason += f" (dropped {'; '.join(dropped)})"
             self.last_decision = RoutingDecision(resolved_model=self._resolved(lm), strategy_used=self.strategy,
                                                  reason=reason, fallbacks_tried=tuple(tried))
-            if lm.last_usage is not None and not streaming:
-                used = dataclasses.replace(lm.last_usage, fallbacks=lm.last_usage.fallbacks + len(tried))
+            usage = lm._last_call()[0] if not streaming else None  # this call's, not another thread's
+            if usage is not None:
+                used = dataclasses.replace(usage, fallbacks=usage.fallbacks + len(tried))
                 self.last_usage = used
                 self.usage.add(used)
             return value

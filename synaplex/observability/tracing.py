@@ -267,7 +267,7 @@ def _usage(facts: dict, usage, output: bool = True) -> dict:
 
 
 class _Chat(_Scope):
-    __slots__ = ("_lm",)
+    __slots__ = ()
 
     def __init__(self, lm, request):
         attributes = {OPERATION: "chat", SPAN_KIND: "LLM", "gen_ai.provider.name": lm.provider,
@@ -288,14 +288,12 @@ class _Chat(_Scope):
         if RECORD_CONTENT:
             attributes["gen_ai.input.messages"] = f"[{', '.join(map(_message_json, request.messages))}]"
         super().__init__(f"chat {lm.model}", attributes, _CLIENT)
-        self._lm = lm
 
-    def record(self, usage, reply=None) -> None:
+    def record(self, usage, finish=None, response_id=None, reply=None) -> None:
+        """The call's own outcome: its usage, finish reason, response id and (content) reply."""
         facts = _usage({}, usage)
-        finish = getattr(self._lm, "last_finish_reason", None)
         if isinstance(finish, str):
             facts["gen_ai.response.finish_reasons"] = (finish,)
-        response_id = getattr(self._lm, "last_request_id", None)
         if isinstance(response_id, str):
             facts["gen_ai.response.id"] = response_id
         if RECORD_CONTENT and reply is not None:
@@ -305,8 +303,8 @@ class _Chat(_Scope):
 
 
 def lm_span(lm, request) -> _Chat:
-    """A GenAI ``chat`` span around one LM call; ``with`` gives ``record(usage, reply)``, to call
-    once the call answered (it reads the finish reason and response id from ``lm``)."""
+    """A GenAI ``chat`` span around one LM call; ``with`` gives ``record(usage, finish_reason,
+    response_id, reply)``, to call once the call answered."""
     return _Chat(lm, request)
 
 
