@@ -13,7 +13,7 @@ import pytest
 import synaplex
 from synaplex.cli import main
 from tests.loopback_http import LoopbackServer, Reply
-from tests.serving_helpers import ROOT, run_cli, save_echo_program
+from tests.serving_helpers import ROOT, run_cli, save_echo_program, save_streaming_program
 
 ALLOW = ("--allow", "imports")   # the echo program's reply function is saved by import path
 
@@ -108,6 +108,46 @@ def test_run_reports_a_failed_input_on_its_line_and_exits_1(program_file, capsys
     assert second["error"]["type"] == "StructuredOutputError" and "'answer' is a required property" in \
         second["error"]["message"]
     assert err.strip() == "Error: 1 of 2 inputs failed (input line 2)."
+
+
+class Writes:
+    """A stdout that keeps each write and marks each flush."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def write(self, text):
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self):
+        self.parts.append("<flush>")
+
+    def isatty(self):
+        return False
+
+
+def test_run_stream_prints_a_streaming_programs_text_piece_by_piece(tmp_path, monkeypatch):
+    stream_file = save_streaming_program(str(tmp_path / "stream.json"))
+    out = Writes()
+    monkeypatch.setattr(sys, "stdout", out)
+    body = json.dumps({"messages": [{"role": "user", "content": "tell me three things"}]})
+    assert main(["run", stream_file, *ALLOW, "--stream", "--input", body]) == 0
+    pieces = [part for part in out.parts if part != "<flush>"]
+    assert "".join(pieces) == "You said: tell me three things\n"  # plain text, not JSON
+    flushed = "".join(out.parts).split("<flush>")
+    assert len([chunk for chunk in flushed if chunk]) > 3  # each piece left as it came, not all at the end
+
+
+def test_run_stream_on_a_program_that_does_not_stream_prints_its_json(program_file, capsys):
+    code, out, _ = invoke(capsys, "run", program_file, *ALLOW, "--stream", "--input", '{"query": "hi"}')
+    assert code == 0 and json.loads(out) == json.loads(invoke(capsys, "run", program_file, *ALLOW, "--input",
+                                                              '{"query": "hi"}')[1])
+
+
+def test_run_stream_needs_one_input(program_file, capsys):
+    code, _, err = invoke(capsys, "run", program_file, *ALLOW, "--stream")
+    assert_one_line_error(code, err, "--stream prints one reply as it comes", "--input")
 
 
 def test_run_model_overrides_the_programs_language_model(program_file, capsys, monkeypatch):

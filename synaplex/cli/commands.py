@@ -101,19 +101,26 @@ def cli() -> None:
 @click.option("--batch-size", "-b", default=8, show_default=True, type=click.IntRange(min=1),
               help="Inputs from stdin run this many at once.")
 @click.option("--pretty", is_flag=True, help="Indent the JSON output.")
+@click.option("--stream", "-s", is_flag=True,
+              help="With --input: a streaming program's text is printed as it comes (a program that does not "
+                   "stream prints its JSON output).")
 @common
 def run(program_file: str, allow: tuple, unsafe: bool, model: str | None, input_text: str | None, batch_size: int,
-        pretty: bool) -> int:
+        pretty: bool, stream: bool) -> int:
     """Run PROGRAM on one input (--input) or on JSON lines from stdin.
 
     Outputs are JSON on stdout, one line per input, in input order. An input that fails
-    gives {"error": {"type", "message"}} on its line, and the exit code is 1.
+    gives {"error": {"type", "message"}} on its line, and the exit code is 1. With --stream,
+    a streaming program's reply is printed as plain text while it is generated.
 
     \b
     Examples:
       synaplex run qa.json --input '{"query": "What is the capital of France?"}'
       synaplex run qa.json --batch-size 16 < questions.jsonl > answers.jsonl
+      synaplex run chat.json --stream --input '{"messages": [{"role": "user", "content": "Hi"}]}'
     """
+    if stream and input_text is None:
+        raise CommandError("--stream prints one reply as it comes: give that input with --input JSON.")
     if input_text is not None:
         values = [(None, parse_json(input_text, "--input"))]
     else:
@@ -126,7 +133,26 @@ def run(program_file: str, allow: tuple, unsafe: bool, model: str | None, input_
     runner = ProgramRunner(program, max_concurrency=batch_size)
     for number, value in values:
         runner.validate(value, ("--input",) if number is None else (f"stdin line {number}",))
+    if stream:
+        return asyncio.run(_run_streaming(runner, values[0][1], pretty))
     return asyncio.run(_run_all(runner, [v for _, v in values], pretty))
+
+
+async def _run_streaming(runner: ProgramRunner, value: Any, pretty: bool) -> int:
+    """The text pieces on stdout as they come (flushed each), then a newline; the JSON output
+    instead when the program does not stream."""
+    streamed = False
+    async for event, data in runner.events(value):
+        if event == "chunk":
+            sys.stdout.write(data["text"])
+            sys.stdout.flush()
+            streamed = True
+        elif streamed:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        else:
+            click.echo(_dumps(data, pretty))
+    return 0
 
 
 async def _run_all(runner: ProgramRunner, values: list, pretty: bool) -> int:
