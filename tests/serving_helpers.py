@@ -74,6 +74,21 @@ def save_echo_program(path: str, name: str = "echo_qa") -> str:
     return str(path)
 
 
+def save_two_input_program(path: str) -> str:
+    """A program of two named inputs, a Question and a draft Reply, merged into one Generator."""
+    synaplex.clear_session()
+
+    async def build():
+        lm = synaplex.LanguageModel(model="scripted", responses=reply)
+        question = synaplex.Input(data_model=Question, name="question")
+        draft = synaplex.Input(data_model=Reply, name="draft")
+        outputs = await synaplex.Generator(data_model=Reply, language_model=lm)(question & draft)
+        return synaplex.Program(inputs=[question, draft], outputs=outputs, name="two_inputs")
+
+    asyncio.run(build()).save(path)
+    return str(path)
+
+
 def save_streaming_program(path: str) -> str:
     """A chat program whose Generator streams (ChatMessages -> a streamed ChatMessage)."""
     synaplex.clear_session()

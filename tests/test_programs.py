@@ -173,6 +173,24 @@ async def test_multiple_inputs_and_outputs():
     assert second.get_json()["answer"] == '{"query": "Q", "answer": "A"}'
     with pytest.raises(InvalidInputError, match="takes 2 inputs, got 1"):
         await program([Query(query="Q")])
+    # each input may be its JSON (a dict): it is one input, not a structure to flatten
+    again_first, _ = await program([{"query": "Q"}, {"answer": "A"}])
+    assert again_first.get_json() == {"query": "Q", "answer": "A"}
+
+
+async def test_a_dict_of_inputs_is_read_by_its_keys():
+    q = synaplex.Input(data_model=Query)
+    a = synaplex.Input(data_model=Answer)
+    merged = q + a
+    program = synaplex.Program(inputs={"question": q, "draft": a}, outputs=merged)
+    out = await program({"draft": {"answer": "A"}, "question": {"query": "Q"}})  # another key order
+    assert out.get_json() == {"query": "Q", "answer": "A"}
+    flat = await program([Query(query="Q"), Answer(answer="A")])  # or a flat list in the inputs' order
+    assert flat.get_json() == out.get_json()
+    with pytest.raises(InvalidInputError, match=r"takes 2 inputs, got 2 \(expected an object with the keys "
+                                                r"\['draft', 'question'\], got an object with the keys "
+                                                r"\['answer', 'question'\]"):
+        await program({"question": {"query": "Q"}, "answer": {"answer": "A"}})
 
 
 async def test_nested_program_used_as_a_module():

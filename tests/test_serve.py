@@ -8,7 +8,15 @@ import time
 import httpx2
 import pytest
 
-from tests.serving_helpers import Question, Reply, ServerProcess, run_cli, save_echo_program, save_streaming_program
+from tests.serving_helpers import (
+    Question,
+    Reply,
+    ServerProcess,
+    run_cli,
+    save_echo_program,
+    save_streaming_program,
+    save_two_input_program,
+)
 
 ALLOW = ("--allow", "imports")
 
@@ -330,5 +338,28 @@ def test_a_streaming_program_streams_server_sent_events(tmp_path):
         bad = httpx2.post(server.url + "/run", json={"messages": "nope"}, headers={"Accept": "text/event-stream"},
                           timeout=10)
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "messages"]
+    finally:
+        assert server.stop() == -signal.SIGTERM
+
+
+# --- several inputs -----------------------------------------------------------------------------
+
+def test_a_program_of_two_inputs_takes_a_json_array(tmp_path):
+    program_file = save_two_input_program(str(tmp_path / "two.json"))
+    server = ServerProcess(program_file, *ALLOW, tmp_path=tmp_path).wait_ready()
+    try:
+        reply = post(server, "/run", [{"query": "both"}, {"answer": "draft"}])
+        assert reply.status_code == 200 and reply.json() == {"answer": "echo: both (short)"}
+        batch = post(server, "/batch", {"inputs": [[{"query": "one"}, {"answer": "a"}],
+                                                   [{"query": "two", "shout": True}, {"answer": "b"}]]})
+        assert batch.status_code == 200
+        assert [o["answer"] for o in batch.json()["outputs"]] == ["echo: one (short)", "ECHO: TWO (SHORT)"]
+        short = post(server, "/run", [{"query": "only one"}])
+        assert short.status_code == 422
+        assert short.json()["detail"][0]["msg"] == "the program takes 2 inputs: send a JSON array of 2 objects"
+        schema = httpx2.get(server.url + "/openapi.json", timeout=10).json()
+        request = schema["components"]["schemas"]["Input"]
+        assert request["type"] == "array" and [item["title"] for item in request["prefixItems"]] == ["Question",
+                                                                                                   "Reply"]
     finally:
         assert server.stop() == -signal.SIGTERM

@@ -11,7 +11,15 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 
 import synaplex
-from tests.serving_helpers import ROOT, Question, Reply, ServerProcess, run_cli, save_echo_program
+from tests.serving_helpers import (
+    ROOT,
+    Question,
+    Reply,
+    ServerProcess,
+    run_cli,
+    save_echo_program,
+    save_two_input_program,
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,17 +87,41 @@ async def test_streamable_http_with_a_bearer_token(program_file, tmp_path):
     assert token not in server.log()
 
 
-def test_a_program_of_two_inputs_cannot_be_one_mcp_tool(tmp_path):
-    import asyncio
+@pytest.fixture(scope="module")
+def two_input_file(tmp_path_factory):
+    return save_two_input_program(str(tmp_path_factory.mktemp("mcp2") / "two.json"))
 
-    from synaplex.backend.errors import InvalidInputError
-    from synaplex.serving.mcp_server import create_server
 
-    async def build():
-        lm = synaplex.LanguageModel(model="scripted", responses=[{"answer": "x"}])
-        a, b = synaplex.Input(data_model=Question), synaplex.Input(data_model=Reply)
-        outputs = await synaplex.Generator(data_model=Reply, language_model=lm)(a & b)
-        return synaplex.Program(inputs=[a, b], outputs=outputs, name="two_inputs")
+async def test_a_program_of_two_inputs_is_one_tool_taking_an_object_of_its_inputs(two_input_file):
+    async with mcp.Client(stdio_parameters(two_input_file)) as client:
+        (tool,) = (await client.list_tools()).tools
+        assert tool.name == "two_inputs"
+        assert tool.input_schema == {"type": "object", "properties": {"question": Question.get_schema(),
+                                                                      "draft": Reply.get_schema()},
+                                     "required": ["question", "draft"], "additionalProperties": False}
+        result = await client.call_tool("two_inputs", {"draft": {"answer": "maybe"},
+                                                       "question": {"query": "two at once"}})
+        assert not result.is_error and result.structured_content == {"answer": "echo: two at once (short)"}
+        unknown = await client.call_tool("two_inputs", {"question": {"query": "q"}, "draft": {"answer": "a"},
+                                                        "extra": {}})
+        assert unknown.is_error and unknown.content[0].text == (
+            "Unknown argument extra: the tool takes question, draft (one object each).")
+        missing = await client.call_tool("two_inputs", {"question": {"query": "q"}})
+        assert missing.is_error and "body.1: None is not of type 'object'" in missing.content[0].text
 
-    with pytest.raises(InvalidInputError, match="takes 2 inputs; an MCP tool takes one object"):
-        create_server(asyncio.run(build()))
+
+def test_the_inputs_object_merges_definitions_and_renames_a_clash():
+    from synaplex.serving.mcp_server import inputs_object_schema
+
+    def with_inner(kind):
+        return {"type": "object", "properties": {"x": {"$ref": "#/$defs/Inner"}},
+                "$defs": {"Inner": {"type": kind}}}
+
+    same = inputs_object_schema(["a", "b"], [with_inner("string"), with_inner("string")])
+    assert same["$defs"] == {"Inner": {"type": "string"}}
+    assert same["properties"]["b"]["properties"]["x"] == {"$ref": "#/$defs/Inner"}
+    clash = inputs_object_schema(["a", "b"], [with_inner("string"), with_inner("integer")])
+    assert clash["$defs"] == {"Inner": {"type": "string"}, "b_Inner": {"type": "integer"}}
+    assert clash["properties"]["a"]["properties"]["x"] == {"$ref": "#/$defs/Inner"}
+    assert clash["properties"]["b"]["properties"]["x"] == {"$ref": "#/$defs/b_Inner"}
+    assert "$defs" not in clash["properties"]["b"]

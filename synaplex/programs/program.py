@@ -193,11 +193,14 @@ class Program(Trainer, Module):
                     f"({', '.join(schema_lib.title(x.get_schema()) for x in graph.inputs)}); "
                     f"got {type(inputs).__name__}."
                 )
-            given = tree.flatten(inputs)
-            if len(given) != len(graph.inputs):
-                raise InvalidInputError(
-                    f"Program {self.name!r} takes {len(graph.inputs)} inputs, got {len(given)}."
-                )
+            try:  # each input may itself be a dict (a DataModel's JSON): cut to the structure's shape only
+                given = tree.flatten_up_to(structure, inputs)
+            except ValueError as error:
+                if not (isinstance(inputs, (list, tuple)) and len(inputs) == len(graph.inputs)):
+                    raise InvalidInputError(
+                        f"Program {self.name!r} takes {len(graph.inputs)} inputs, got {len(inputs)} ({error}: give "
+                        "them as the program's inputs were given, a dict or a JSON object each).") from None
+                given = list(inputs)  # the inputs as one flat list, in the order of program.inputs
             flat = [convert_input(x, spec, self.name) for x, spec in zip(given, graph.inputs)]
         outputs = await graph.run(flat, training)
         return tree.pack_sequence_as(graph.outputs_structure, outputs)
