@@ -181,6 +181,21 @@ def test_with_structured_output_include_raw():
     assert "country" in str(bad["parsing_error"]) and json.loads(bad["raw"].content) == {"name": "Paris"}
 
 
+def test_include_raw_of_a_failed_reply_names_that_replys_finish_reason_and_id():
+    good = chat_reply(json.dumps({"name": "Paris", "country": "France"}))
+    good["id"] = "chatcmpl-good"
+    cut = chat_reply('{"name": "Par', finish="length")  # cut at max_tokens: not JSON
+    cut["id"] = "chatcmpl-cut"
+    chat = openai_lm(Recorder(good, cut)).to_langchain()
+    structured = chat.with_structured_output(City, include_raw=True)
+    assert structured.invoke("A capital?")["raw"].response_metadata["finish_reason"] == "stop"
+    bad = structured.invoke("Another?")  # every repair gets the same cut reply
+    assert bad["parsed"] is None and "cut at max_tokens" in str(bad["parsing_error"])
+    assert bad["raw"].response_metadata["finish_reason"] == "length"  # not the previous call's "stop"
+    assert bad["raw"].response_metadata["request_id"] == "chatcmpl-cut"
+    assert bad["parsing_error"].finish_reason == "length" and bad["parsing_error"].request_id == "chatcmpl-cut"
+
+
 def test_a_reply_that_misses_the_schema_raises_without_include_raw():
     _, chat = scripted({"name": "Paris"})
     with pytest.raises(StructuredOutputError, match="country"):

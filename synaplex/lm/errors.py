@@ -140,13 +140,17 @@ class StructuredOutputError(LMError):
     Attributes:
         raw_text: the reply as the model sent it.
         validation_errors: what was wrong, one line per problem.
+        finish_reason: why that reply ended (``"length"``: cut at max_tokens), when known.
+        request_id: the provider's id of that reply, when known.
     """
 
     def __init__(self, message: str, *, raw_text: str = "", validation_errors: list[str] | None = None,
-                 **kwargs):
+                 finish_reason: str | None = None, request_id: str | None = None, **kwargs):
         super().__init__(message, **kwargs)
         self.raw_text = raw_text
         self.validation_errors = validation_errors or []
+        self.finish_reason = finish_reason
+        self.request_id = request_id
 
 
 class ScriptExhaustedError(LMError):

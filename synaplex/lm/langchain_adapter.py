@@ -160,7 +160,7 @@ def _ai_message(lm: Any, response: Any) -> AIMessage:
 def _structured_error_message(lm: Any, error: StructuredOutputError) -> AIMessage:
     """The raw reply of a structured call that did not match its schema (for ``include_raw``)."""
     return AIMessage(content=error.raw_text or "", additional_kwargs={"structured_output_error": str(error)},
-                     response_metadata=_response_metadata(lm, lm.last_finish_reason, lm.last_request_id))
+                     response_metadata=_response_metadata(lm, error.finish_reason, error.request_id))
 
 
 def _chunk(lm: Any, piece: Any) -> ChatGenerationChunk:
@@ -241,7 +241,9 @@ def _parser(lm: Any, schema: Any):
     def parse(message: AIMessage) -> Any:
         if "structured_output_error" in message.additional_kwargs:
             raise StructuredOutputError(message.additional_kwargs["structured_output_error"],
-                                        raw_text=message.content, provider=lm.provider, model=lm.model)
+                                        raw_text=message.content, provider=lm.provider, model=lm.model,
+                                        finish_reason=message.response_metadata.get("finish_reason"),
+                                        request_id=message.response_metadata.get("request_id"))
         value = message.additional_kwargs["parsed"]
         return schema.model_validate(value) if _is_model_class(schema) else value
     return parse

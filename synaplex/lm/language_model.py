@@ -467,7 +467,8 @@ class LanguageModel(ModelFacade):
         return StructuredOutputError(
             f"{self.model}: the reply does not match the schema {title}{after}: {'; '.join(errors[:5])}. "
             f"Raw reply: {completion.text!r:.300}",
-            raw_text=completion.text, validation_errors=errors, provider=self.provider, model=self.model)
+            raw_text=completion.text, validation_errors=errors, provider=self.provider, model=self.model,
+            finish_reason=completion.finish_reason, request_id=completion.request_id)
 
     def _account(self, usage: Usage) -> None:
         super()._account(usage)
