@@ -444,3 +444,39 @@ def test_shutdown_then_export_fails(receiver, spans):
     exporter.shutdown()  # twice is fine
     assert exporter.export(spans) is SpanExportResult.FAILURE
     assert receiver.requests == []
+
+
+def test_a_receiver_answering_an_endless_body_is_not_read(spans):
+    """A hostile or broken receiver that announces a huge body and trickles it: the exporter needs
+    the status line only, so it neither waits for nor buffers the body."""
+    sent = threading.Event()
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", str(10 * 1024**3))  # 10 GiB announced
+            self.end_headers()
+            try:
+                for _ in range(600):  # a chunk every 50 ms for up to 30 s
+                    self.wfile.write(b"x" * 65536)
+                    self.wfile.flush()
+                    sent.set()
+                    time.sleep(0.05)
+            except OSError:
+                pass  # the client hung up: what it should do
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        exporter = OtlpSpanExporter(f"http://127.0.0.1:{server.server_address[1]}/v1/traces", timeout=20)
+        started = time.monotonic()
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert time.monotonic() - started < 5  # not the 30 s of the trickle, nor the 20 s timeout
+        exporter.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -510,8 +510,12 @@ class OtlpSpanExporter(SpanExporter):
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             delay = None
             try:
-                response = self._client.post(self._endpoint, content=body, headers=self._headers,
-                                             timeout=max(deadline - time.monotonic(), 0.001))
+                # the status line and headers say all: the body is never read, so a receiver that
+                # answers an endless or huge one holds neither this thread nor its memory
+                with self._client.stream("POST", self._endpoint, content=body, headers=self._headers,
+                                         timeout=max(deadline - time.monotonic(), 0.001)) as response:
+                    status = response.status_code
+                    retry_after = _retry_after(response)
             except _RETRYABLE_ERRORS as error:
                 # the type only: a transport error's message may quote the request
                 failure = f"{type(error).__name__} (is the receiver running and reachable?)"
@@ -524,7 +528,6 @@ class OtlpSpanExporter(SpanExporter):
                 failure = "the exporter was shut down during the request"
                 break
             else:
-                status = response.status_code
                 if 200 <= status < 300:
                     return SpanExportResult.SUCCESS
                 failure = f"HTTP {status}"
@@ -532,7 +535,7 @@ class OtlpSpanExporter(SpanExporter):
                     failure += f" ({_HINTS[status]})"
                 if status not in _RETRYABLE_STATUS:
                     break
-                delay = _retry_after(response)
+                delay = retry_after
             if attempt == _MAX_ATTEMPTS:
                 failure += f", after {attempt} attempts"
                 break
