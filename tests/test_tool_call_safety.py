@@ -18,6 +18,7 @@ from synaplex.lm.tools import (
     MAX_ARGUMENTS_DEPTH,
     assemble_tool_calls,
     parse_tool_arguments,
+    quote_arguments,
     tool_call,
 )
 from tests.conftest import Query
@@ -89,6 +90,23 @@ def test_unusable_arguments_are_reported_with_the_raw_text(raw, problem):
     call = tool_call("c1", "delete_files", raw)
     assert call == {"id": "c1", "name": "delete_files", "arguments": {}, "arguments_error": problem,
                     "arguments_raw": raw if isinstance(raw, str) else json.dumps(raw)}
+
+
+def _at_stack_depth(depth, fn):
+    return fn() if depth == 0 else _at_stack_depth(depth - 1, fn)
+
+
+@pytest.mark.parametrize("levels", [65, 300, 900])
+@pytest.mark.parametrize("opening,closing", [("[", "]"), ('{"a": ', "}")], ids=["array", "object"])
+def test_the_problem_of_deep_arguments_does_not_depend_on_the_callers_stack(levels, opening, closing):
+    """The JSON decoder's own limit depends on how deep the caller's stack is: near the top a
+    900-level array decodes, deep in a stack it raises RecursionError. The problem reported must
+    be the same either way (a hypothesis run found the streamed path and the parser disagreeing)."""
+    raw = opening * levels + "1" + closing * levels
+    shallow = parse_tool_arguments(raw)
+    deep = _at_stack_depth(800, lambda: parse_tool_arguments(raw))
+    assert shallow == deep == ({}, f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: "
+                                   f"{quote_arguments(raw)}")
 
 
 @pytest.mark.parametrize("raw", [DEEP, DEEP_IN_OBJECT], ids=["array", "in-object"])
@@ -350,7 +368,7 @@ async def test_openai_streamed_call_cut_at_the_token_limit_is_refused_even_when_
 @pytest.mark.parametrize("bad_input, problem", [
     ("path=build/scratch", "the arguments are not valid JSON"),
     (["build/scratch"], "the arguments must be a JSON object, got an array"),
-    (json.loads(WIRE_DEEP), "the arguments must be a JSON object, got an array"),
+    (json.loads(WIRE_DEEP), "the arguments are nested more than 64 levels deep"),  # depth before type
     ({"path": json.loads(WIRE_DEEP)}, "the arguments are nested more than 64 levels deep"),
 ], ids=["text", "array", "deep-array", "deep-object"])
 async def test_anthropic_wire_unusable_input_never_runs(bad_input, problem):

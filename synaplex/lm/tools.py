@@ -224,13 +224,15 @@ def parse_tool_arguments(raw: Any) -> tuple[dict, str | None]:
             return {}, f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: {quote_arguments(raw)}"
         except ValueError as error:
             return {}, f"the arguments are not valid JSON ({error}): {quote_arguments(raw)}"
+    # depth before type: a text too deep for the decoder (how deep it may go depends on the
+    # caller's stack) is reported above as nested too deep, so a decoded one is too
+    if isinstance(value, (dict, list, tuple)) and _deeper_than(value, MAX_ARGUMENTS_DEPTH):
+        return {}, (f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: "
+                    f"{quote_arguments(_raw_text(raw))}")
     if not isinstance(value, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null", int: "a number",
                 float: "a number"}.get(type(value), type(value).__name__)
         return {}, f"the arguments must be a JSON object, got {kind}: {quote_arguments(_raw_text(raw))}"
-    if _deeper_than(value, MAX_ARGUMENTS_DEPTH):
-        return {}, (f"the arguments are nested more than {MAX_ARGUMENTS_DEPTH} levels deep: "
-                    f"{quote_arguments(_raw_text(raw))}")
     return value, None
 
 
