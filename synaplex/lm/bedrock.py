@@ -467,14 +467,12 @@ class BedrockAdapter(ForcedToolAdapter):
             return PaymentRequiredError(text, **kwargs)
         return cls(text, **kwargs)
 
-    async def _send(self, method: str, url: str, content: bytes | None, accept: str, timeout: float):
-        """Sign and send one request; the reply (status < 400) and the client, else the typed error."""
+    async def _send(self, client, method: str, url: str, content: bytes | None, accept: str, timeout: float):
+        """Sign and send one request; the reply (status < 400), else the typed error."""
         headers = {"Content-Type": "application/json", "Accept": accept} if content is not None \
             else {"Accept": accept}
         signed = self.sign(method, url, content, headers)
-        http = self._http
-        client = http._client()
-        response = await client.send(method, url, {**http.headers, **signed}, content, None, timeout)
+        response = await client.send(method, url, {**self._http.headers, **signed}, content, None, timeout)
         if response.status >= 400:
             try:
                 raw = await response.read(64 * 1024)
@@ -483,7 +481,7 @@ class BedrockAdapter(ForcedToolAdapter):
             finally:
                 await response.aclose()
             raise self._status_error(response.status, response.headers, raw)
-        return client, response
+        return response
 
     async def _request(self, method: str, url: str, body: Any, timeout: float | None) -> tuple[Any, Mapping]:
         """A signed JSON request: the parsed reply and its headers."""
@@ -491,23 +489,18 @@ class BedrockAdapter(ForcedToolAdapter):
         timeout = timeout or http.timeout
         content = None if body is None else encode_json(body)
         failure: LMError | None = None
-        client = None
+        client = http._client()
         try:
             async with asyncio.timeout(timeout):
-                client, response = await self._send(method, url, content, "application/json", timeout)
+                response = await self._send(client, method, url, content, "application/json", timeout)
                 try:
                     raw = await http._read(response, url)
                 finally:
                     await response.aclose()
-        except TimeoutError:
-            failure = http._timeout_error(url, timeout, stream=False)
-        except LMError:
-            raise
         except Exception as error:
-            client = client or http._client()
-            if not isinstance(error, client.errors):
+            failure = http.transport_failure(error, client, url, timeout)
+            if failure is None:
                 raise
-            failure = http._network_error(client, error, url, timeout)
         if failure is not None:
             raise failure  # outside the handler: the library's error (with the headers) is not kept
         return http._parse(raw, url), response.headers
@@ -519,13 +512,13 @@ class BedrockAdapter(ForcedToolAdapter):
         loop = asyncio.get_running_loop()
         content = encode_json(body)
         failure: LMError | None = None
-        client = None
+        client = http._client()
         response = None
         eventstream = self._botocore.eventstream
         try:
             deadline = loop.time() + timeout
             async with asyncio.timeout_at(deadline):
-                client, response = await self._send("POST", url, content, EVENT_STREAM, timeout)
+                response = await self._send(client, "POST", url, content, EVENT_STREAM, timeout)
             kind = response.headers.get("content-type", "").partition(";")[0].strip().lower()
             if kind != EVENT_STREAM:
                 raise self._error(ProviderInternalError, f"{redact_url(url)} did not answer with an AWS event stream "
@@ -555,15 +548,10 @@ class BedrockAdapter(ForcedToolAdapter):
                     framed += message.prelude.total_length
                     yield message, response.headers
                 deadline = loop.time() + timeout
-        except TimeoutError:
-            failure = http._timeout_error(url, timeout, stream=True)
-        except LMError:
-            raise
         except Exception as error:
-            client = client or http._client()
-            if not isinstance(error, client.errors):
+            failure = http.transport_failure(error, client, url, timeout, stream=True)
+            if failure is None:
                 raise
-            failure = http._network_error(client, error, url, timeout, stream=True)
         finally:
             if response is not None:
                 await response.aclose()

@@ -256,6 +256,18 @@ class HttpClient:
             return self._error(ProviderConnectionError, f"{shown} is not a usable URL ({error}); check api_base.")
         return self._error(ProviderConnectionError, f"{type(error).__name__} talking to {shown}: {error}")
 
+    def transport_failure(self, error: BaseException, client: LoopClient | None, url: str, timeout: float,
+                          stream: bool = False) -> LMError | None:
+        """The typed error for what a request raised: a timeout, or the transport library's
+        network error; ``None`` for anything else (an LMError already, a bug), which the caller
+        re-raises. Callers raise the result *outside* their ``except`` block, so the library's
+        error, which holds the request and its headers, is neither its cause nor its context."""
+        if isinstance(error, TimeoutError):
+            return self._timeout_error(url, timeout, stream)
+        if isinstance(error, LMError) or client is None or not isinstance(error, client.errors):
+            return None
+        return self._network_error(client, error, url, timeout, stream)
+
     def _too_large(self, url: str, size: int | None = None) -> LMError:
         told = f" (it announces {size:,} bytes)" if size else ""
         return self._error(ResponseTooLargeError,
@@ -318,18 +330,12 @@ class HttpClient:
                     raw = await self._read(response, url)
                 finally:
                     await response.aclose()
-        except TimeoutError:
-            failure = self._timeout_error(url, timeout, stream=False)
-        except LMError:
-            raise
         except Exception as error:
-            if client is None or not isinstance(error, client.errors):
+            failure = self.transport_failure(error, client, url, timeout)
+            if failure is None:
                 raise
-            failure = self._network_error(client, error, url, timeout)
         if failure is not None:
-            # Raised outside the handler, so the library's error, which holds the request and
-            # its headers, is neither the __cause__ nor the __context__.
-            raise failure
+            raise failure  # outside the handler (see transport_failure)
         data = self._parse(raw, url)
         if isinstance(data, dict) and data.get("error") and not data.get("choices"):
             # Some providers answer 200 with an error object.
@@ -383,18 +389,14 @@ class HttpClient:
                     self._raise_stream_error(event.data)
                 yield event
                 deadline = loop.time() + timeout  # your time between two chunks does not count
-        except TimeoutError:
-            failure = self._timeout_error(url, timeout, stream=True)
         except EventTooLargeError as error:
             failure = self._error(ResponseTooLargeError,
                                   f"an event of the stream from {redact_url(url)} is larger than "
                                   f"{max_event:,} bytes ({error}); stopped reading.", limit=max_event)
-        except LMError:
-            raise
         except Exception as error:
-            if client is None or not isinstance(error, client.errors):
+            failure = self.transport_failure(error, client, url, timeout, stream=True)
+            if failure is None:
                 raise
-            failure = self._network_error(client, error, url, timeout, stream=True)
         finally:
             if response is not None:
                 await response.aclose()

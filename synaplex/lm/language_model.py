@@ -353,7 +353,7 @@ class LanguageModel(ModelFacade):
         self.last_usage = used
         self.usage.add(used)
         self.last_finish_reason, self.last_request_id = finish_reason, request_id
-        self._done(used, finish_reason, request_id)
+        _LAST_CALL.set((self, used, finish_reason, request_id))
 
     async def _complete(self, request: CompletionRequest):
         if has_images(request.messages):
@@ -368,9 +368,7 @@ class LanguageModel(ModelFacade):
                 completion = _completion_from_json(hit)
                 value = self._value(completion, request)
                 usage = Usage(cache_hits=1, cost=0.0, latency=time.perf_counter() - started)
-                self._answered(completion)
-                self._account(usage)
-                self._done(usage, completion.finish_reason, completion.request_id)
+                self._finished(usage, completion.finish_reason, completion.request_id)
                 return value
         try:
             completion = await self._attempt(request, usage)
@@ -389,18 +387,14 @@ class LanguageModel(ModelFacade):
                 stored["parsed"], stored["text"] = value, json.dumps(value)
             await self._cache.set(key, stored)
         usage.latency = time.perf_counter() - started
-        self._answered(completion)
-        self._account(usage)
-        self._done(usage, completion.finish_reason, completion.request_id)
+        self._finished(usage, completion.finish_reason, completion.request_id)
         return value
 
-    def _answered(self, completion: Completion) -> None:
-        self.last_finish_reason = completion.finish_reason
-        self.last_request_id = completion.request_id
-
-    def _done(self, usage: Usage, finish_reason: str | None, request_id: str | None) -> None:
-        """The end of a call: its outcome for this caller (a context variable: the caller's task,
-        in the caller's thread) and the shared ``last_*`` attributes."""
+    def _finished(self, usage: Usage, finish_reason: str | None, request_id: str | None) -> None:
+        """The end of a call: its usage accounted, the shared ``last_*`` attributes, and its
+        outcome for this caller (a context variable: the caller's task, in the caller's thread)."""
+        self.last_finish_reason, self.last_request_id = finish_reason, request_id
+        self._account(usage)
         _LAST_CALL.set((self, usage, finish_reason, request_id))
 
     def _last_call(self) -> tuple[Usage | None, str | None, str | None]:
@@ -594,8 +588,7 @@ class LanguageModel(ModelFacade):
                 if chunk.finish_reason is not None or chunk.request_id is not None:
                     final = chunk
                 if done:
-                    self._answered(Completion(finish_reason=final.finish_reason, request_id=final.request_id))
-                    self._account(chunk.usage)
+                    self._finished(chunk.usage, final.finish_reason, final.request_id)
                     if budgets:
                         budget_lib.settle(budgets, guess, chunk.usage)
                         guess = None
@@ -624,8 +617,7 @@ class LanguageModel(ModelFacade):
             yield StreamChunk(tool_call_deltas=[{"index": index, "id": call.get("id"), "name": call.get("name"),
                                                  "arguments_delta": json.dumps(call.get("arguments", {}))}])
         usage = Usage(cache_hits=1, cost=0.0, latency=time.perf_counter() - started)
-        self._answered(completion)
-        self._account(usage)
+        self._finished(usage, completion.finish_reason, completion.request_id)
         yield StreamChunk(usage=usage, finish_reason=completion.finish_reason, request_id=completion.request_id)
 
     # --- serialization -----------------------------------------------------------------
